@@ -1,0 +1,31 @@
+# conc: make build writes bin/conc with the agents embedded.
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+ARCHS    := amd64 arm64
+AGENTDIR := controller/agents
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: build agents test lint demo bench clean
+
+build: agents
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/conc ./cmd/conc
+
+# The agent is static and stripped, one per architecture, with its sha256
+# next to it so conc need not hash it at start.
+agents:
+	@for arch in $(ARCHS); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" \
+			-o $(AGENTDIR)/conc-agent-linux-$$arch ./cmd/conc-agent || exit 1; \
+		sha256sum $(AGENTDIR)/conc-agent-linux-$$arch | cut -d' ' -f1 > $(AGENTDIR)/conc-agent-linux-$$arch.sha256; \
+	done
+
+test: build
+	$(GO) test -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean:
+	rm -rf bin $(AGENTDIR)/conc-agent-linux-*

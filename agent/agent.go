@@ -1,0 +1,257 @@
+// Package agent is the remote side of conc: a small static program that the
+// controller starts on the node over SSH. It reads the channel on stdin,
+// answers on stdout, runs remote jobs in process groups, keeps the lock
+// record, and logs only to stderr. When the channel closes it kills
+// everything it started and exits. It never imports ssh or sftp.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/rs/zerolog"
+)
+
+// Timeouts of the agent's own waits.
+const (
+	helloTimeout     = 30 * time.Second // the controller sends hello at once
+	shutdownTimeout  = 5 * time.Second  // for a job to return after its group is killed
+	defaultHeartbeat = 3 * time.Second
+)
+
+// Agent serves one channel.
+type Agent struct {
+	conn  *channel.Conn
+	log   zerolog.Logger
+	procs jobs.Procs
+
+	hello  *channel.Hello
+	home   string
+	bundle string // absolute
+	lock   *lockKeeper
+
+	hash chan string // the agent's own sha256, computed while the hello travels
+
+	mu      sync.Mutex
+	running *running
+	jobs    sync.WaitGroup
+}
+
+type running struct {
+	id     uint32
+	cancel context.CancelCauseFunc
+}
+
+// New returns an agent that speaks over rwc and logs to log.
+func New(rwc io.ReadWriteCloser, log zerolog.Logger) *Agent {
+	a := &Agent{conn: channel.New(rwc), log: log, hash: make(chan string, 1)}
+	go func() { a.hash <- selfHash() }()
+	return a
+}
+
+// Serve runs the session until the controller says bye, the channel closes,
+// or ctx ends. Whatever way it ends, every process group a job started is
+// killed before Serve returns.
+func (a *Agent) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer func() {
+		cancel(errors.New("agent shutting down"))
+		a.waitJobs()
+		a.procs.KillAll()
+		if a.lock != nil {
+			a.lock.close()
+		}
+		a.conn.Close()
+	}()
+	go func() {
+		// A blocked Recv returns once the stream closes.
+		<-ctx.Done()
+		a.conn.Close()
+	}()
+	ok, err := a.handshake()
+	if err != nil || !ok {
+		return err
+	}
+	for {
+		m, err := a.conn.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				a.log.Info().Msg("channel closed; stopping")
+				return nil
+			}
+			return fmt.Errorf("channel: %w", err)
+		}
+		switch m.Type {
+		case channel.TRun:
+			if err := a.start(ctx, m.Run); err != nil {
+				return err
+			}
+		case channel.TCancel:
+			a.cancel(m.Cancel.ID)
+		case channel.TBye:
+			return a.bye(m.Bye)
+		default:
+			return fmt.Errorf("%w: %s after the handshake", channel.ErrUnexpected, m.Type)
+		}
+	}
+}
+
+// handshake reads hello, takes or joins the lock, and answers ready. It
+// returns false when the session must end after the answer, as when the
+// bundle is held by another deploy.
+func (a *Agent) handshake() (bool, error) {
+	timer := time.AfterFunc(helloTimeout, func() { a.conn.Close() })
+	m, err := a.conn.Recv()
+	timer.Stop()
+	if err != nil {
+		return false, fmt.Errorf("wait for hello: %w", err)
+	}
+	if m.Type != channel.THello {
+		return false, fmt.Errorf("%w: %s before hello", channel.ErrUnexpected, m.Type)
+	}
+	ready := &channel.Ready{Version: channel.Version, Arch: runtime.GOARCH, PID: os.Getpid(), Agent: <-a.hash}
+	if err := channel.CheckVersion(m.Hello.Version); err != nil {
+		ready.Status, ready.Message = string(jobs.Error), err.Error()
+		a.send(&channel.Message{Type: channel.TReady, Ready: ready})
+		return false, err
+	}
+	a.hello = m.Hello
+	a.home, err = os.UserHomeDir()
+	if err != nil {
+		ready.Status, ready.Message = string(jobs.Error), fmt.Sprintf("find the home directory: %v", err)
+		return false, a.send(&channel.Message{Type: channel.TReady, Ready: ready})
+	}
+	ready.Home = a.home
+	status, msg, held := a.takeLock()
+	ready.Status, ready.Message, ready.Lock = string(status), msg, held
+	if err := a.send(&channel.Message{Type: channel.TReady, Ready: ready}); err != nil {
+		return false, err
+	}
+	return status == jobs.OK, nil
+}
+
+// takeLock does what the hello's lock mode asks. On BLOCKED it returns the
+// record of the holder and has changed nothing.
+func (a *Agent) takeLock() (jobs.Status, string, *bundle.Lock) {
+	h := a.hello
+	if h.LockMode == channel.LockNone {
+		return jobs.OK, "", nil
+	}
+	if err := bundle.CheckName(h.Bundle); err != nil {
+		return jobs.Error, err.Error(), nil
+	}
+	if h.Lock == nil {
+		return jobs.Error, "hello without a lock record", nil
+	}
+	a.bundle = filepath.Join(a.home, filepath.FromSlash(h.Bundle))
+	rec := *h.Lock
+	switch h.LockMode {
+	case channel.LockOpen:
+		err := os.Mkdir(a.bundle, bundle.Mode)
+		if errors.Is(err, fs.ErrExist) {
+			held, _ := readRecord(a.bundle)
+			return jobs.Blocked, fmt.Sprintf("the bundle %s exists: the node is locked", a.bundle), held
+		}
+		if err != nil {
+			return jobs.Failed, fmt.Sprintf("create the bundle: %v", err), nil
+		}
+	case channel.LockAttach:
+		held, err := readRecord(a.bundle)
+		if err != nil {
+			return jobs.Blocked, fmt.Sprintf("cannot join the bundle %s: %v", a.bundle, err), nil
+		}
+		if held.DeployID != rec.DeployID {
+			return jobs.Blocked, fmt.Sprintf("the bundle %s belongs to deploy %s, not %s", a.bundle, held.DeployID, rec.DeployID), held
+		}
+	default:
+		return jobs.Error, fmt.Sprintf("unknown lock mode %q", h.LockMode), nil
+	}
+	a.linkSelf()
+	rec.AgentPID = os.Getpid()
+	every := time.Duration(h.Heartbeat)
+	if every <= 0 {
+		every = defaultHeartbeat
+	}
+	rec.Lease = bundle.Duration(5 * every)
+	k, err := newLockKeeper(a.bundle, rec, every, a.log)
+	if err != nil {
+		return jobs.Failed, err.Error(), nil
+	}
+	a.lock = k
+	return jobs.OK, a.bundle, nil
+}
+
+// linkSelf points the bundle's agent link at this executable, so an
+// operator looking into the bundle sees which agent serves it.
+func (a *Agent) linkSelf() {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	link := filepath.Join(a.bundle, bundle.AgentLink)
+	os.Remove(link)
+	if err := os.Symlink(exe, link); err != nil {
+		a.log.Warn().Err(err).Msg("link the agent into the bundle")
+	}
+}
+
+// selfHash is the sha256 of the running executable, which the controller
+// compares with the agent it meant to start.
+func selfHash() string {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (a *Agent) send(m *channel.Message) error {
+	if err := a.conn.Send(m); err != nil {
+		// The controller is gone; closing makes Recv return and Serve end.
+		a.conn.Close()
+		return err
+	}
+	return nil
+}
+
+// bye records the controller's last journal entries and answers once the
+// lock record is on disk.
+func (a *Agent) bye(b *channel.Bye) error {
+	a.waitJobs()
+	if a.lock != nil {
+		for _, e := range b.Journal {
+			a.lock.record(e)
+		}
+		a.lock.close()
+		a.lock = nil
+	}
+	return a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{}})
+}
+
+func (a *Agent) waitJobs() {
+	done := make(chan struct{})
+	go func() { a.jobs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownTimeout):
+		a.log.Warn().Msg("a job did not return after its process group was killed")
+	}
+}

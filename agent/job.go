@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/rs/zerolog"
+)
+
+// start runs a job in its own goroutine, so that a cancel can reach it.
+func (a *Agent) start(ctx context.Context, r *channel.Run) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running != nil {
+		return fmt.Errorf("%w: run %d while job %d runs", channel.ErrUnexpected, r.ID, a.running.id)
+	}
+	if a.lock != nil {
+		for _, e := range r.Journal {
+			a.lock.record(e)
+		}
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	a.running = &running{id: r.ID, cancel: cancel}
+	a.jobs.Add(1)
+	go func() {
+		defer a.jobs.Done()
+		defer cancel(nil)
+		a.finish(r, a.run(jctx, r))
+	}()
+	return nil
+}
+
+// run prepares and executes the job.
+func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
+	start := time.Now()
+	var stream io.Writer
+	if a.hello.Verbose {
+		stream = &outputWriter{a: a, id: r.ID}
+	}
+	tail := jobs.NewTail(stream)
+	log := a.log.With().Int("step", r.Step).Str("op", r.Op).Logger()
+	var res jobs.Result
+	act, err := jobs.Prepare(jobs.Job{Host: jobs.Remote, Op: r.Op, Args: r.Args})
+	if err != nil {
+		res = jobs.Resultf(jobs.Error, "%v", err)
+	} else {
+		env := &remoteEnv{a: a, out: tail, log: &log}
+		res = jobs.Execute(ctx, act, env, time.Duration(r.Timeout))
+	}
+	out := &channel.Result{
+		ID: r.ID, Status: string(res.Status), Message: res.Message,
+		ExitCode: res.ExitCode, Duration: int64(time.Since(start)),
+	}
+	if res.Status != jobs.OK || a.hello.Verbose {
+		out.Output = tail.Bytes()
+	}
+	return out
+}
+
+// finish sends the result, then journals it.
+func (a *Agent) finish(r *channel.Run, res *channel.Result) {
+	a.mu.Lock()
+	a.running = nil
+	a.mu.Unlock()
+	a.send(&channel.Message{Type: channel.TResult, Result: res})
+	if a.lock != nil {
+		a.lock.record(bundle.Entry{
+			Step: r.Step, Host: string(jobs.Remote), Op: r.Op, Status: res.Status,
+			Message: res.Message, Duration: bundle.Duration(res.Duration), Ended: time.Now(),
+		})
+	}
+}
+
+func (a *Agent) cancel(id uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running != nil && a.running.id == id {
+		a.running.cancel(jobs.ErrCanceled)
+	}
+}
+
+// outputWriter streams a job's output to the controller in chunks.
+type outputWriter struct {
+	a  *Agent
+	id uint32
+}
+
+const maxChunk = 32 << 10
+
+func (w *outputWriter) Write(p []byte) (int, error) {
+	for off := 0; off < len(p); off += maxChunk {
+		chunk := p[off:min(off+maxChunk, len(p))]
+		m := &channel.Message{Type: channel.TOutput, Output: &channel.Output{ID: w.id, Stream: channel.Stdout, Data: chunk}}
+		if err := w.a.send(m); err != nil {
+			return off, err
+		}
+	}
+	return len(p), nil
+}
+
+// remoteEnv is a remote job's view of the node.
+type remoteEnv struct {
+	a   *Agent
+	out io.Writer
+	log *zerolog.Logger
+}
+
+var (
+	_ jobs.Env            = (*remoteEnv)(nil)
+	_ jobs.BundleReleaser = (*remoteEnv)(nil)
+)
+
+func (e *remoteEnv) Host() jobs.Host           { return jobs.Remote }
+func (e *remoteEnv) Node() string              { return e.a.hello.Node }
+func (e *remoteEnv) Params() map[string]string { return e.a.hello.Params }
+func (e *remoteEnv) Home() string              { return e.a.home }
+func (e *remoteEnv) Bundle() string            { return e.a.bundle }
+func (e *remoteEnv) Output() io.Writer         { return e.out }
+func (e *remoteEnv) SudoPassword() []byte      { return e.a.hello.Sudo }
+func (e *remoteEnv) Log() *zerolog.Logger      { return e.log }
+func (e *remoteEnv) Remote(context.Context) (jobs.RemoteFS, error) {
+	return nil, fmt.Errorf("no SFTP on the node side")
+}
+
+// Dir is the bundle while it exists, else the home directory.
+func (e *remoteEnv) Dir() string {
+	if e.a.bundle != "" {
+		if fi, err := os.Stat(e.a.bundle); err == nil && fi.IsDir() {
+			return e.a.bundle
+		}
+	}
+	return e.a.home
+}
+
+func (e *remoteEnv) Exec(ctx context.Context, c jobs.Command) (int, error) {
+	if c.Stdout == nil {
+		c.Stdout = e.out
+	}
+	if c.Stderr == nil {
+		c.Stderr = e.out
+	}
+	c.Env = append(c.Env, "CONC_NODE="+e.a.hello.Node, "CONC_BUNDLE="+e.a.bundle)
+	return e.a.procs.Exec(ctx, c)
+}
+
+// ReleaseBundle implements jobs.BundleReleaser: close_bundle is about to
+// remove the bundle, so the lock record must not be written again.
+func (e *remoteEnv) ReleaseBundle() {
+	if e.a.lock != nil {
+		e.a.lock.release()
+	}
+}

@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/rs/zerolog"
+)
+
+// lockKeeper owns the lock record and the journal in the bundle. One
+// goroutine does all the writing: it appends journal entries as jobs end, so
+// a job's result goes back to the controller without waiting for the disk,
+// and it rewrites the lock file with a fresh heartbeat on every tick.
+type lockKeeper struct {
+	dir string
+	log zerolog.Logger
+
+	mu       sync.Mutex
+	rec      bundle.Lock
+	released bool
+	journal  *os.File
+
+	entries chan bundle.Entry
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// newLockKeeper writes the lock record and opens the journal for appending.
+func newLockKeeper(dir string, rec bundle.Lock, every time.Duration, log zerolog.Logger) (*lockKeeper, error) {
+	j, err := os.OpenFile(filepath.Join(dir, bundle.JournalFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the journal: %w", err)
+	}
+	rec.Journal = nil
+	k := &lockKeeper{
+		dir: dir, rec: rec, log: log, journal: j,
+		entries: make(chan bundle.Entry, 256), done: make(chan struct{}),
+	}
+	if err := k.writeLock(); err != nil {
+		j.Close()
+		return nil, err
+	}
+	k.wg.Add(1)
+	go k.loop(every)
+	return k, nil
+}
+
+func (k *lockKeeper) loop(every time.Duration) {
+	defer k.wg.Done()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-k.done:
+			k.drain()
+			return
+		case e := <-k.entries:
+			k.append(e)
+		case <-tick.C:
+			if err := k.writeLock(); err != nil {
+				k.log.Warn().Err(err).Msg("heartbeat")
+			}
+		}
+	}
+}
+
+// drain appends what is still queued.
+func (k *lockKeeper) drain() {
+	for {
+		select {
+		case e := <-k.entries:
+			k.append(e)
+		default:
+			return
+		}
+	}
+}
+
+// record queues a journal entry.
+func (k *lockKeeper) record(e bundle.Entry) { k.entries <- e }
+
+func (k *lockKeeper) append(e bundle.Entry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.released {
+		return
+	}
+	if err := bundle.AppendEntry(k.journal, e); err != nil {
+		k.log.Warn().Err(err).Msg("journal")
+	}
+}
+
+// writeLock stores the record atomically, stamped with a fresh heartbeat.
+func (k *lockKeeper) writeLock() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.released {
+		return nil
+	}
+	k.rec.Heartbeat = time.Now()
+	b, err := k.rec.Marshal()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(k.dir, bundle.LockFile)
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write the lock record: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write the lock record: %w", err)
+	}
+	return nil
+}
+
+// release stops all writes for good: the bundle is about to be removed.
+func (k *lockKeeper) release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.released = true
+	k.journal.Close()
+}
+
+// close appends what is queued, stops the heartbeat and closes the journal.
+// The lock file keeps the last heartbeat, which goes stale from now on:
+// nobody holds this lock alive any more.
+func (k *lockKeeper) close() {
+	close(k.done)
+	k.wg.Wait()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.released {
+		k.journal.Close()
+	}
+}
+
+// readRecord reads a bundle's lock record with its journal folded in.
+func readRecord(dir string) (*bundle.Lock, error) {
+	b, err := os.ReadFile(filepath.Join(dir, bundle.LockFile))
+	if err != nil {
+		return nil, err
+	}
+	l, err := bundle.ParseLock(b)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := bundle.ReadJournalFile(filepath.Join(dir, bundle.JournalFile))
+	if err != nil {
+		return l, fmt.Errorf("read the journal: %w", err)
+	}
+	l.Journal = bundle.Fold(entries)
+	return l, nil
+}

@@ -1,0 +1,75 @@
+// Package bundle names the files conc keeps on a node: the bundle directory,
+// whose existence is the node's lock, the lock record inside it, and the
+// agent cache. Both the controller and the agent use these names, so they
+// live here and nowhere else.
+package bundle
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+)
+
+// File names inside the bundle. They start with ".conc-" so that they do not
+// collide with the product files an operator copies into the bundle.
+const (
+	// LockFile is the lock record, JSON, rewritten atomically.
+	LockFile = ".conc-lock.json"
+	// AgentLink is the link to the cached agent binary that serves this bundle.
+	AgentLink = ".conc-agent"
+)
+
+// CacheDir is the agent cache, relative to the admin's home on the node.
+const CacheDir = ".cache/conc"
+
+// AgentPrefix starts the file name of a cached agent; the agent's sha256 in
+// lower-case hex follows it.
+const AgentPrefix = "conc-agent-"
+
+// Mode is the permission of the bundle and the cache directory.
+const Mode = 0o700
+
+var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// AgentPath is the cached agent's path relative to the home directory.
+func AgentPath(sha256hex string) string {
+	return path.Join(CacheDir, AgentPrefix+sha256hex)
+}
+
+// HashFromAgentPath returns the sha256 a cached agent is named by, or "" when
+// the name is not a cache name.
+func HashFromAgentPath(p string) string {
+	name := path.Base(p)
+	if !strings.HasPrefix(name, AgentPrefix) {
+		return ""
+	}
+	h := strings.TrimPrefix(name, AgentPrefix)
+	if !hexHash.MatchString(h) {
+		return ""
+	}
+	return h
+}
+
+// CheckName reports whether dir is acceptable as a bundle path relative to
+// the home directory. The bundle is removed recursively at the end of a
+// deploy, so anything that could point outside the home, or at the home
+// itself, is refused.
+func CheckName(dir string) error {
+	switch {
+	case dir == "":
+		return fmt.Errorf("bundle is empty")
+	case strings.HasPrefix(dir, "/"), strings.HasPrefix(dir, "~"):
+		return fmt.Errorf("bundle %q must be relative to the admin's home", dir)
+	case strings.ContainsAny(dir, "\x00\n\\"):
+		return fmt.Errorf("bundle %q holds a character that is not allowed", dir)
+	}
+	clean := path.Clean(dir)
+	if clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("bundle %q must name a directory below the admin's home", dir)
+	}
+	if clean == CacheDir || strings.HasPrefix(CacheDir, clean+"/") || strings.HasPrefix(clean, CacheDir+"/") {
+		return fmt.Errorf("bundle %q would hold conc's agent cache", dir)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package bundle
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Lock is the lock record kept in the bundle. It tells an operator, and the
+// next deploy, who holds the node, what they are doing and how far they got.
+// The agent rewrites the lock file atomically on every heartbeat; the
+// journal, which tells how far the run got, is appended to JournalFile and
+// folded into Journal when the record is read.
+type Lock struct {
+	DeployID  string    `json:"deploy_id" msgpack:"deploy_id"`
+	Holder    string    `json:"holder" msgpack:"holder"` // user@host of the controller
+	PID       int       `json:"pid" msgpack:"pid"`       // the controller's pid on its host
+	Node      string    `json:"node" msgpack:"node"`
+	Plan      string    `json:"plan" msgpack:"plan"`
+	PlanHash  string    `json:"plan_hash" msgpack:"plan_hash"`
+	Steps     int       `json:"steps" msgpack:"steps"`
+	Started   time.Time `json:"started" msgpack:"started"`
+	AgentPID  int       `json:"agent_pid,omitempty" msgpack:"agent_pid,omitempty"`
+	Heartbeat time.Time `json:"heartbeat,omitzero" msgpack:"heartbeat,omitempty"` // node clock
+	Lease     Duration  `json:"lease,omitempty" msgpack:"lease,omitempty"`        // how long a heartbeat stays fresh
+	Journal   []Entry   `json:"-" msgpack:"journal,omitempty"`
+}
+
+// Entry is one job's line in the journal.
+type Entry struct {
+	Step     int       `json:"step" msgpack:"step"`
+	Host     string    `json:"host" msgpack:"host"`
+	Op       string    `json:"op" msgpack:"op"`
+	Status   string    `json:"status" msgpack:"status"` // a jobs.Status, or "SKIPPED"
+	Message  string    `json:"message,omitempty" msgpack:"message,omitempty"`
+	Duration Duration  `json:"duration" msgpack:"duration"`
+	Ended    time.Time `json:"ended" msgpack:"ended"`
+}
+
+// Skipped is the journal status of a job the operator chose not to run.
+const Skipped = "SKIPPED"
+
+// Last returns the journal's last entry, or false when nothing has run.
+func (l *Lock) Last() (Entry, bool) {
+	if l == nil || len(l.Journal) == 0 {
+		return Entry{}, false
+	}
+	return l.Journal[len(l.Journal)-1], true
+}
+
+// Alive reports whether the holder's heartbeat is fresh at now, a time read
+// from the node's clock.
+func (l *Lock) Alive(now time.Time) bool {
+	if l.Heartbeat.IsZero() || l.Lease <= 0 {
+		return false
+	}
+	return now.Sub(l.Heartbeat) <= time.Duration(l.Lease)
+}
+
+// String names the holder in one line, for BLOCKED messages.
+func (l *Lock) String() string {
+	s := fmt.Sprintf("%s (pid %d), deploy %s, plan %q, started %s",
+		l.Holder, l.PID, l.DeployID, l.Plan, l.Started.Local().Format(time.DateTime))
+	if e, ok := l.Last(); ok {
+		s += fmt.Sprintf(", last step %d %s %s", e.Step, e.Op, e.Status)
+	}
+	return s
+}
+
+// Marshal encodes the record, without its journal, as indented JSON for
+// the lock file.
+func (l *Lock) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode lock record: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseLock decodes a lock file.
+func ParseLock(b []byte) (*Lock, error) {
+	var l Lock
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("decode lock record: %w", err)
+	}
+	return &l, nil
+}
+
+// Duration is a time.Duration that reads and writes as "1.5s" in JSON so the
+// lock file stays readable by hand.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

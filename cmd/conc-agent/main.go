@@ -1,0 +1,71 @@
+// Command conc-agent is conc's agent. The controller uploads it to the node
+// and starts it over SSH; it is not meant to be run by hand. It speaks the
+// channel on stdin and stdout and logs to stderr.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/concdeploy/conc/agent"
+	"github.com/rs/zerolog"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("agent_pid", fmt.Sprint(os.Getpid())).Logger()
+	ch, err := takeStdio()
+	if err != nil {
+		log.Error().Err(err).Msg("set up stdio")
+		os.Exit(1)
+	}
+	if err := agent.New(ch, log).Serve(ctx); err != nil {
+		log.Error().Err(err).Msg("agent stopped")
+		os.Exit(1)
+	}
+}
+
+// stdio is the channel: stdin and the original stdout.
+type stdio struct {
+	in  *os.File
+	out *os.File
+}
+
+func (s stdio) Read(p []byte) (int, error)  { return s.in.Read(p) }
+func (s stdio) Write(p []byte) (int, error) { return s.out.Write(p) }
+func (s stdio) Close() error {
+	s.in.Close()
+	return s.out.Close()
+}
+
+// takeStdio moves the channel off file descriptors 0 and 1, and points them
+// at /dev/null and stderr, so that nothing else in the process, or a child
+// that inherits them, can read the channel or write stray bytes into it.
+func takeStdio() (stdio, error) {
+	in, err := syscall.Dup(0)
+	if err != nil {
+		return stdio{}, fmt.Errorf("dup stdin: %w", err)
+	}
+	out, err := syscall.Dup(1)
+	if err != nil {
+		return stdio{}, fmt.Errorf("dup stdout: %w", err)
+	}
+	syscall.CloseOnExec(in)
+	syscall.CloseOnExec(out)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return stdio{}, err
+	}
+	if err := syscall.Dup3(int(null.Fd()), 0, 0); err != nil {
+		return stdio{}, fmt.Errorf("redirect stdin: %w", err)
+	}
+	null.Close()
+	if err := syscall.Dup3(2, 1, 0); err != nil {
+		return stdio{}, fmt.Errorf("redirect stdout: %w", err)
+	}
+	return stdio{in: os.NewFile(uintptr(in), "channel-in"), out: os.NewFile(uintptr(out), "channel-out")}, nil
+}

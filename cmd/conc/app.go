@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// version is set by the build (-ldflags -X main.version=...).
+var version = "dev"
+
+// app holds what every subcommand shares: the streams and global flags.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	files      []string
+	verbose    bool
+	logFile    string
+	acceptNew  bool
+	stateDir   string
+	connectTTL string
+
+	// agents overrides the embedded agents; tests set it.
+	agents controller.Agents
+	logW   *os.File
+}
+
+// exitError carries an exit code out of a command; a nil err prints
+// nothing more.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr marks an error as the operator's: exit 2, before any connection.
+func usageErr(err error) error { return &exitError{code: jobs.ExitUsage, err: err} }
+
+// run is conc without the process around it, for tests.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	return a.execute(ctx, args)
+}
+
+func (a *app) execute(ctx context.Context, args []string) int {
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.ExecuteContext(ctx)
+	if a.logW != nil {
+		a.logW.Close()
+	}
+	return a.exitCode(err)
+}
+
+// exitCode maps an error to conc's exit codes in one place, printing it.
+func (a *app) exitCode(err error) int {
+	if err == nil {
+		return jobs.ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(a.stderr, "conc: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(a.stderr, "conc: %v\n", err)
+		return jobs.ExitUsage
+	}
+	fmt.Fprintf(a.stderr, "conc: %v\n", err)
+	if isUsage(err) {
+		return jobs.ExitUsage
+	}
+	return jobs.ExitFailed
+}
+
+// isUsage recognises cobra's own errors about flags and arguments.
+func isUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "invalid argument", "flag needs", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// load reads the deploy files.
+func (a *app) load() (*config.File, error) {
+	f, err := config.Load(a.files...)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return f, nil
+}
+
+// invocation is "conc" with the global flags a hint must repeat.
+func (a *app) invocation() string {
+	s := "conc"
+	for _, f := range a.files {
+		if f != "conc.ini" {
+			s += " -f " + jobs.Quote(f)
+		}
+	}
+	if a.stateDir != "" {
+		s += " --state-dir " + jobs.Quote(a.stateDir)
+	}
+	return s
+}
+
+// logger returns the diagnostics logger: warnings (everything with -v) to
+// stderr, everything to the log file.
+func (a *app) logger() (zerolog.Logger, io.Writer, error) {
+	level := zerolog.WarnLevel
+	if a.verbose {
+		level = zerolog.DebugLevel
+	}
+	console := zerolog.ConsoleWriter{Out: a.stderr, NoColor: !isTerminal(a.stderr), TimeFormat: "15:04:05"}
+	writers := []io.Writer{&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: console}, Level: level}}
+	var file io.Writer
+	if a.logFile != "" && a.logW == nil {
+		f, err := os.OpenFile(a.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return zerolog.Nop(), nil, usageErr(fmt.Errorf("open the log file: %w", err))
+		}
+		a.logW = f
+	}
+	if a.logW != nil {
+		file = a.logW
+		writers = append(writers, a.logW)
+	}
+	return zerolog.New(zerolog.MultiLevelWriter(writers...)).With().Timestamp().Logger(), file, nil
+}
+
+func (a *app) getAgents() (controller.Agents, error) {
+	if a.agents != nil {
+		return a.agents, nil
+	}
+	return controller.EmbeddedAgents()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// noArgsHelp makes a command that needs arguments print its usage.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr(fmt.Errorf("%s needs %s (see conc %s --help)", cmd.CommandPath(), what, cmd.Name()))
+		}
+		return nil
+	}
+}

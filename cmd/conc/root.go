@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "conc",
+		Short: "change-on-command deploys: run a plan's jobs on a node, stop anywhere, resume later",
+		Long: `conc runs the plans of a deploy file (conc.ini): ordered jobs, some on this
+workstation, some on a node reached over SSH through a small agent. It stops at
+the first job that is not OK and leaves the node locked by its bundle, so the
+run can be inspected, fixed by hand and resumed.
+
+Exit codes: 0 every job OK, 1 FAILED/ERROR/TIMED OUT, 2 usage or deploy-file
+error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringArrayVarP(&a.files, "file", "f", []string{"conc.ini"}, "deploy file; repeat to layer files, later ones win")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "show every job's output and conc's debug log")
+	pf.StringVar(&a.logFile, "log-file", "", "append a JSON-lines log to FILE")
+	pf.BoolVar(&a.acceptNew, "accept-new-host-keys", false, "record the host key of a node not yet in known_hosts (a changed key is always refused)")
+	pf.StringVar(&a.stateDir, "state-dir", "", "where the local journal lives (default .conc/state next to the deploy file)")
+	root.AddCommand(
+		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(),
+	)
+	return root
+}

@@ -1,0 +1,350 @@
+package config
+
+import (
+	"fmt"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+)
+
+// Known param keys. Any other key is the operator's own, for ${key} and
+// templates.
+const (
+	KeyAdmin      = "admin"
+	KeyIP         = "sshd.ip"
+	KeyPort       = "sshd.port"
+	KeyIdentity   = "identity"
+	KeyOpKey      = "op_key"
+	KeyKnownHosts = "known_hosts"
+	KeyBundle     = "bundle"
+	KeyTimeout    = "timeout"
+	KeyLocal      = "local_bundle"
+	KeyName       = "name" // set by conc: the node's name
+)
+
+// builtin are the defaults every node starts from.
+var builtin = map[string]string{
+	KeyPort:       "22",
+	KeyKnownHosts: "~/.ssh/known_hosts",
+	KeyBundle:     ".conc-bundle",
+	KeyLocal:      "~/.conc/bundles/${name}",
+}
+
+// File is a loaded deploy file, or several layered ones: a later file's
+// values replace an earlier one's, key by key, and its plans replace plans
+// of the same name whole.
+type File struct {
+	Paths    []string
+	Dir      string // the first file's directory: where local jobs run
+	defaults map[string]Param
+	nodes    map[string]*section
+	groups   map[string]*section
+	plans    map[string]*section
+	tests    map[string]*section
+	order    map[string][]string // kind -> names in file order
+}
+
+// Load reads the deploy files in order.
+func Load(paths ...string) (*File, error) {
+	if len(paths) == 0 {
+		paths = []string{"conc.ini"}
+	}
+	f := &File{
+		Paths: paths, defaults: map[string]Param{},
+		nodes: map[string]*section{}, groups: map[string]*section{},
+		plans: map[string]*section{}, tests: map[string]*section{},
+		order: map[string][]string{},
+	}
+	dir, err := filepath.Abs(filepath.Dir(paths[0]))
+	if err != nil {
+		return nil, fmt.Errorf("locate %s: %w", paths[0], err)
+	}
+	f.Dir = dir
+	for _, p := range paths {
+		secs, err := parseFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.merge(secs); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *File) merge(secs []*section) error {
+	for _, s := range secs {
+		switch s.kind {
+		case kindDefaults:
+			for _, k := range s.keys {
+				p, _, err := s.one(k)
+				if err != nil {
+					return err
+				}
+				f.defaults[k] = p
+			}
+		case kindNode:
+			f.mergeInto(f.nodes, s)
+		case kindGroup:
+			f.mergeInto(f.groups, s)
+		case kindPlan:
+			f.replace(f.plans, s)
+		case kindTest:
+			f.replace(f.tests, s)
+		}
+	}
+	return nil
+}
+
+func (f *File) mergeInto(m map[string]*section, s *section) {
+	old, ok := m[s.name]
+	if !ok {
+		m[s.name] = s
+		f.order[s.kind] = append(f.order[s.kind], s.name)
+		return
+	}
+	for _, k := range s.keys {
+		if _, had := old.values[k]; !had {
+			old.keys = append(old.keys, k)
+		}
+		old.values[k] = s.values[k]
+	}
+}
+
+func (f *File) replace(m map[string]*section, s *section) {
+	if _, ok := m[s.name]; !ok {
+		f.order[s.kind] = append(f.order[s.kind], s.name)
+	}
+	m[s.name] = s
+}
+
+// check validates what does not depend on a node: groups name real nodes,
+// plans have steps.
+func (f *File) check() error {
+	for _, name := range f.order[kindGroup] {
+		g := f.groups[name]
+		p, ok, err := g.one("nodes")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errorf(g.pos, "[group %s] needs nodes = NODE...", name)
+		}
+		for _, n := range strings.Fields(p.Value) {
+			if _, ok := f.nodes[n]; !ok {
+				return errorf(p.Pos, "group %s names node %q, which has no [node %s] section", name, n, n)
+			}
+		}
+		if _, clash := f.nodes[name]; clash {
+			return errorf(g.pos, "%q is both a node and a group; rename one", name)
+		}
+	}
+	for _, name := range f.order[kindPlan] {
+		pl := f.plans[name]
+		for _, k := range pl.keys {
+			if k != "step" {
+				return errorf(pl.values[k][0].Pos, "[plan %s] holds only step = lines; got %s", name, k)
+			}
+		}
+		if len(pl.values["step"]) == 0 {
+			return errorf(pl.pos, "[plan %s] has no steps", name)
+		}
+	}
+	return nil
+}
+
+// NodeNames returns the nodes in file order.
+func (f *File) NodeNames() []string { return append([]string(nil), f.order[kindNode]...) }
+
+// PlanNames returns the plans in file order.
+func (f *File) PlanNames() []string { return append([]string(nil), f.order[kindPlan]...) }
+
+// Targets expands node and group names into nodes, each once, in the order
+// given.
+func (f *File) Targets(names []string) ([]*Node, error) {
+	var out []*Node
+	seen := map[string]bool{}
+	for _, name := range names {
+		members := []string{name}
+		if g, ok := f.groups[name]; ok {
+			p, _, _ := g.one("nodes")
+			members = strings.Fields(p.Value)
+		} else if _, ok := f.nodes[name]; !ok {
+			return nil, f.unknownNode(name)
+		}
+		for _, m := range members {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			n, err := f.Node(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (f *File) unknownNode(name string) error {
+	known := append(f.NodeNames(), f.order[kindGroup]...)
+	sort.Strings(known)
+	hint := "it has no nodes"
+	if len(known) > 0 {
+		hint = "known: " + strings.Join(known, ", ")
+	}
+	return errorf(Pos{File: f.Paths[0]}, "no node or group %q (%s)", name, hint)
+}
+
+// Node resolves a node's params: built-in defaults < [defaults] < its
+// groups, in file order < [node NAME]; then substitutes ${key}.
+func (f *File) Node(name string) (*Node, error) {
+	s, ok := f.nodes[name]
+	if !ok {
+		return nil, f.unknownNode(name)
+	}
+	raw := map[string]Param{}
+	for k, v := range builtin {
+		raw[k] = Param{Value: v, Pos: Pos{File: "built-in default"}}
+	}
+	for k, v := range f.defaults {
+		raw[k] = v
+	}
+	var groups []string
+	setBy := map[string]string{}
+	for _, gname := range f.order[kindGroup] {
+		g := f.groups[gname]
+		p, _, _ := g.one("nodes")
+		if !contains(strings.Fields(p.Value), name) {
+			continue
+		}
+		groups = append(groups, gname)
+		for _, k := range g.keys {
+			if k == "nodes" {
+				continue
+			}
+			v, _, err := g.one(k)
+			if err != nil {
+				return nil, err
+			}
+			if other, ok := setBy[k]; ok && raw[k].Value != v.Value {
+				return nil, errorf(v.Pos, "node %s is in groups %s and %s, which set %s differently (%s); set it in [node %s]", name, other, gname, k, raw[k].Pos, name)
+			}
+			setBy[k] = gname
+			raw[k] = v
+		}
+	}
+	for _, k := range s.keys {
+		v, _, err := s.one(k)
+		if err != nil {
+			return nil, err
+		}
+		raw[k] = v
+	}
+	raw[KeyName] = Param{Value: name, Pos: s.pos}
+	params, err := substituteAll(raw, name)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Name: name, Groups: groups, Params: params, Pos: s.pos}
+	return n, n.check()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Node is a node with its resolved params.
+type Node struct {
+	Name   string
+	Groups []string
+	Params map[string]Param
+	Pos    Pos
+}
+
+// Get returns a param's value, "" when unset.
+func (n *Node) Get(key string) string { return n.Params[key].Value }
+
+// Values returns the params as a plain map, for ops and templates.
+func (n *Node) Values() map[string]string {
+	m := make(map[string]string, len(n.Params))
+	for k, p := range n.Params {
+		m[k] = p.Value
+	}
+	return m
+}
+
+// Addr is host:port for dialing.
+func (n *Node) Addr() string {
+	return joinHostPort(n.Get(KeyIP), n.Get(KeyPort))
+}
+
+// Admin is the SSH user: the admin param, else the local user's name.
+func (n *Node) Admin() string {
+	if a := n.Get(KeyAdmin); a != "" {
+		return a
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// Timeout is the default step timeout, 0 for none.
+func (n *Node) Timeout() time.Duration {
+	d, _ := time.ParseDuration(n.Get(KeyTimeout))
+	return d
+}
+
+func (n *Node) check() error {
+	if n.Get(KeyIP) == "" {
+		return errorf(n.Pos, "node %s has no %s: set the address it is reached at", n.Name, KeyIP)
+	}
+	if p, err := strconv.Atoi(n.Get(KeyPort)); err != nil || p < 1 || p > 65535 {
+		return errorf(n.Params[KeyPort].Pos, "node %s: %s = %q is not a port number", n.Name, KeyPort, n.Get(KeyPort))
+	}
+	if err := bundle.CheckName(n.Get(KeyBundle)); err != nil {
+		return &Error{Pos: n.Params[KeyBundle].Pos, Msg: "node " + n.Name, Err: err}
+	}
+	if t := n.Get(KeyTimeout); t != "" {
+		if d, err := time.ParseDuration(t); err != nil || d < 0 {
+			return errorf(n.Params[KeyTimeout].Pos, "node %s: timeout = %q is not a duration such as 90s or 5m", n.Name, t)
+		}
+	}
+	return nil
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+// secretWords mark params whose values conc config must not print.
+var secretWords = []string{"password", "passwd", "secret", "token", "passphrase"}
+
+// IsSecret reports whether a param's value is kept out of output.
+func IsSecret(key string) bool {
+	k := strings.ToLower(key)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"github.com/concdeploy/conc/jobs"
+)
+
+// Plan is a plan resolved for one node: every step substituted, parsed and
+// prepared, so an unknown op or a bad argument is found before connecting.
+type Plan struct {
+	Name  string
+	Pos   Pos
+	Steps []Step
+	Hash  string // of the resolved steps: a resumed run refuses a changed plan
+}
+
+// Step is one step of a resolved plan.
+type Step struct {
+	Number int // from 1
+	Pos    Pos
+	Line   string // as written in the deploy file
+	Job    jobs.Job
+	Action jobs.Action
+}
+
+// RawStep is a step as written, for conc plan without a node.
+type RawStep struct {
+	Number int
+	Pos    Pos
+	Line   string
+}
+
+// RawPlan returns a plan's steps as written.
+func (f *File) RawPlan(name string) ([]RawStep, error) {
+	s, ok := f.plans[name]
+	if !ok {
+		return nil, f.unknownPlan(name)
+	}
+	var out []RawStep
+	for i, p := range s.values["step"] {
+		out = append(out, RawStep{Number: i + 1, Pos: p.Pos, Line: p.Value})
+	}
+	return out, nil
+}
+
+func (f *File) unknownPlan(name string) error {
+	hint := "the file has no [plan NAME] sections"
+	if names := f.PlanNames(); len(names) > 0 {
+		hint = "plans: " + strings.Join(names, ", ")
+	}
+	return errorf(Pos{File: f.Paths[0]}, "no plan %q (%s)", name, hint)
+}
+
+// Plan resolves the named plan for node n.
+func (f *File) Plan(name string, n *Node) (*Plan, error) {
+	s, ok := f.plans[name]
+	if !ok {
+		return nil, f.unknownPlan(name)
+	}
+	p := &Plan{Name: name, Pos: s.pos}
+	h := sha256.New()
+	for i, raw := range s.values["step"] {
+		st, err := f.step(i+1, raw, n)
+		if err != nil {
+			return nil, err
+		}
+		p.Steps = append(p.Steps, st)
+		h.Write([]byte(st.Job.String() + "\n"))
+	}
+	p.Hash = hex.EncodeToString(h.Sum(nil))[:16]
+	return p, nil
+}
+
+func (f *File) step(num int, raw Param, n *Node) (Step, error) {
+	line, err := expand(raw.Value, raw.Pos, n.Name, func(key string) (string, bool, error) {
+		p, ok := n.Params[key]
+		return p.Value, ok, nil
+	})
+	if err != nil {
+		return Step{}, err
+	}
+	job, err := jobs.ParseStep(line, n.Timeout())
+	if err != nil {
+		return Step{}, &Error{Pos: raw.Pos, Msg: "step " + strconv.Itoa(num), Err: err}
+	}
+	act, err := jobs.Prepare(job)
+	if err != nil {
+		return Step{}, &Error{Pos: raw.Pos, Msg: "step " + strconv.Itoa(num), Err: err}
+	}
+	return Step{Number: num, Pos: raw.Pos, Line: raw.Value, Job: job, Action: act}, nil
+}

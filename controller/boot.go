@@ -1,0 +1,195 @@
+package controller
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/jobs"
+	"golang.org/x/crypto/ssh"
+)
+
+// bootTimeout bounds starting the agent, upload included.
+const bootTimeout = 2 * time.Minute
+
+// bootScript starts the agent in one SSH exec, the only shell text conc
+// sends. It is constant but for the quoted agent hashes and the hello's
+// size. The controller sends the hello without waiting, so the cached case
+// costs no extra round trip: the agent, exec'd from the cache, reads it.
+// When no cached agent fits, the script throws the hello away, says which
+// architecture it needs, reads "SIZE HASH" and the binary on stdin, checks
+// its sha256, renames it into the cache, and starts it; the controller then
+// sends the hello again.
+const bootScript = `for h in %s; do f="$HOME/%s/%s$h"; if [ -x "$f" ]; then exec "$f"; fi; done
+head -c %d >/dev/null
+echo "conc-boot need $(uname -m)"
+IFS=' ' read -r n h || exit 1
+case "$n$h" in *[!0-9a-f]*|'') echo 'conc-boot: bad upload header' >&2; exit 1;; esac
+command -v sha256sum >/dev/null || { echo 'conc-boot: sha256sum is missing on the node (install coreutils)' >&2; exit 1; }
+umask 077
+d="$HOME/%[2]s"
+mkdir -p "$d" && chmod 700 "$d" || exit 1
+t="$d/.%[3]s$h.$$"
+head -c "$n" >"$t" || { rm -f "$t"; exit 1; }
+printf '%%s  %%s\n' "$h" "$t" | sha256sum -c --status || { rm -f "$t"; echo 'conc-boot: the uploaded agent does not match its sha256' >&2; exit 1; }
+chmod 700 "$t" && mv -f "$t" "$d/%[3]s$h" || exit 1
+echo 'conc-boot installed'
+exec "$d/%[3]s$h"`
+
+// bootCommand renders the boot script for these agents and hello size.
+func bootCommand(agents Agents, helloSize int) string {
+	var hashes []string
+	for _, arch := range agents.Archs() {
+		hashes = append(hashes, jobs.Quote(agents[arch].Hash))
+	}
+	return fmt.Sprintf(bootScript, strings.Join(hashes, " "), bundle.CacheDir, bundle.AgentPrefix, helloSize)
+}
+
+// agentStart is an agent process on the node and the channel to it.
+type agentStart struct {
+	sess     *ssh.Session
+	conn     *channel.Conn
+	stderr   *jobs.Tail
+	uploaded bool
+}
+
+// sessionRW joins the session's stdout (behind the reader that peeked at
+// it) and stdin into the channel's stream.
+type sessionRW struct {
+	r    io.Reader
+	w    io.WriteCloser
+	sess *ssh.Session
+}
+
+func (s *sessionRW) Read(p []byte) (int, error)  { return s.r.Read(p) }
+func (s *sessionRW) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *sessionRW) Close() error {
+	s.w.Close()
+	return s.sess.Close()
+}
+
+// startAgent starts the agent over one exec session and sends it hello.
+// The caller reads ready.
+func startAgent(ctx context.Context, client *ssh.Client, agents Agents, hello *channel.Message, logLine func(string)) (*agentStart, error) {
+	frame, err := channel.Encode(hello)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := client.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("open a session: %w", err)
+	}
+	a := &agentStart{sess: sess, stderr: jobs.NewTail(&lineWriter{f: logLine})}
+	sess.Stderr = a.stderr
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	defer stop()
+	if err := sess.Start(bootCommand(agents, len(frame))); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("start the agent: %w", err)
+	}
+	if _, err := stdin.Write(frame); err != nil {
+		sess.Close()
+		return nil, a.fail(ctx, fmt.Errorf("send hello: %w", err))
+	}
+	br := bufio.NewReaderSize(stdout, 64<<10)
+	if err := a.bootstrap(ctx, br, stdin, agents, frame); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	a.conn = channel.New(&sessionRW{r: br, w: stdin, sess: sess})
+	return a, nil
+}
+
+// bootstrap reads what the boot script says before the agent speaks, and
+// uploads the agent when the script asks for it.
+func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.Writer, agents Agents, frame []byte) error {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return a.fail(ctx, fmt.Errorf("the agent did not start: %w", err))
+		}
+		if b[0] == 0 {
+			// A frame: frames are under 16 MiB, so their first byte is 0.
+			return nil
+		}
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return a.fail(ctx, fmt.Errorf("the agent did not start: %w", err))
+		}
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "conc-boot need "):
+			bin, err := agents.ForMachine(strings.TrimPrefix(line, "conc-boot need "))
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(stdin, "%d %s\n", len(bin.Data), bin.Hash); err != nil {
+				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))
+			}
+			if _, err := stdin.Write(bin.Data); err != nil {
+				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))
+			}
+			a.uploaded = true
+		case line == "conc-boot installed":
+			if _, err := stdin.Write(frame); err != nil {
+				return a.fail(ctx, fmt.Errorf("send hello: %w", err))
+			}
+		default:
+			return fmt.Errorf("the node's login shell printed %q before the agent started: make the shell's startup files quiet when not interactive", line)
+		}
+	}
+}
+
+// fail adds what the node's side said on stderr to a start error.
+func (a *agentStart) fail(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (after %s)", err, bootTimeout)
+	}
+	if tail := bytes.TrimSpace(a.stderr.Bytes()); len(tail) > 0 {
+		return fmt.Errorf("%w; the node said: %s", err, tail)
+	}
+	return err
+}
+
+// lineWriter hands complete lines to f.
+type lineWriter struct {
+	f   func(string)
+	buf []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	if w.f == nil {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.f(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+var errAgentGone = errors.New("the agent is gone")

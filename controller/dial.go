@@ -1,0 +1,173 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/concdeploy/conc/config"
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// Network timeouts. Every network wait has one.
+const (
+	DefaultConnectTimeout = 15 * time.Second
+	keepAliveEvery        = 10 * time.Second
+	keepAliveMisses       = 3
+)
+
+// DialOptions tune Dial.
+type DialOptions struct {
+	ConnectTimeout    time.Duration
+	AcceptNewHostKeys bool
+}
+
+// Conn is an SSH connection to one node, with its SFTP client made on first
+// use. A keepalive closes it when the node stops answering, so a dead
+// network shows up as an error instead of a hang.
+type Conn struct {
+	Node    *config.Node
+	Client  *ssh.Client
+	KeyFile string // the private key used, for sshfs; "" with ssh-agent
+
+	closeAuth func()
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+
+	sftpOnce sync.Once
+	sftp     *sftp.Client
+	sftpErr  error
+}
+
+// Dial connects to the node and verifies its host key against known_hosts.
+func Dial(ctx context.Context, node *config.Node, opts DialOptions) (*Conn, error) {
+	timeout := opts.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	khPath, err := expandHome(node.Get(config.KeyKnownHosts))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newHostKeys(khPath, node.Name, opts.AcceptNewHostKeys)
+	if err != nil {
+		return nil, err
+	}
+	identity, err := expandHome(node.Get(config.KeyIdentity))
+	if err != nil {
+		return nil, err
+	}
+	methods, keyFile, closeAuth, err := authMethods(identity, node.Get(config.KeyOpKey))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", node.Name, err)
+	}
+	addr := node.Addr()
+	cfg := &ssh.ClientConfig{
+		User:              node.Admin(),
+		Auth:              methods,
+		HostKeyCallback:   keys.callback,
+		HostKeyAlgorithms: keys.algorithms(addr),
+		Timeout:           timeout,
+	}
+	client, err := dialClient(ctx, addr, cfg, timeout)
+	if err != nil {
+		closeAuth()
+		var hk *HostKeyError
+		if errors.As(err, &hk) {
+			return nil, hk
+		}
+		return nil, fmt.Errorf("connect to %s (%s@%s): %w", node.Name, cfg.User, addr, err)
+	}
+	c := &Conn{Node: node, Client: client, KeyFile: keyFile, closeAuth: closeAuth}
+	kctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.wg.Add(1)
+	go c.keepAlive(kctx)
+	return c, nil
+}
+
+// dialClient dials TCP and does the SSH handshake, both bounded by ctx and
+// the timeout; ssh.Dial alone would ignore ctx.
+func dialClient(ctx context.Context, addr string, cfg *ssh.ClientConfig, timeout time.Duration) (*ssh.Client, error) {
+	d := net.Dialer{Timeout: timeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	nc.SetDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	stopped := stop()
+	if err != nil {
+		nc.Close()
+		if !stopped {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// keepAlive asks the node for a reply every keepAliveEvery and closes the
+// connection after keepAliveMisses unanswered intervals.
+func (c *Conn) keepAlive(ctx context.Context) {
+	defer c.wg.Done()
+	t := time.NewTicker(keepAliveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		replied := make(chan struct{})
+		go func() {
+			c.Client.SendRequest("keepalive@openssh.com", true, nil)
+			close(replied)
+		}()
+		select {
+		case <-replied:
+		case <-ctx.Done():
+			return
+		case <-time.After(keepAliveEvery * keepAliveMisses):
+			c.Client.Close()
+			return
+		}
+	}
+}
+
+// SFTP returns the connection's SFTP client, opening it on first use with
+// concurrent reads and writes on, for bulk transfer.
+func (c *Conn) SFTP() (*sftp.Client, error) {
+	c.sftpOnce.Do(func() {
+		c.sftp, c.sftpErr = sftp.NewClient(c.Client,
+			sftp.UseConcurrentWrites(true),
+			sftp.UseConcurrentReads(true),
+			sftp.MaxConcurrentRequestsPerFile(64),
+		)
+		if c.sftpErr != nil {
+			c.sftpErr = fmt.Errorf("open SFTP to %s: %w", c.Node.Name, c.sftpErr)
+		}
+	})
+	return c.sftp, c.sftpErr
+}
+
+// Close closes the SFTP client and the connection and stops the keepalive.
+func (c *Conn) Close() error {
+	c.cancel()
+	if c.sftp != nil {
+		c.sftp.Close()
+	}
+	err := c.Client.Close()
+	c.wg.Wait()
+	c.closeAuth()
+	return err
+}

@@ -1,0 +1,38 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/jobs"
+)
+
+// stopMessage says where a run stopped, what it left on the node, and the
+// commands to look, continue or give up.
+func (n *nodeRun) stopMessage(st *config.Step, res jobs.Result) string {
+	name := n.node.Name
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: stopped at step %d/%d (%s %s): %s\n", name, st.Number, len(n.plan.Steps), st.Job.Host, st.Job.Op, res.Status)
+	cmd := func(verb string) string {
+		return strings.TrimSpace(n.opts.Invocation + " " + verb)
+	}
+	resume := cmd(n.opts.Verb + " " + name + " --resume")
+	switch {
+	case n.locked:
+		fmt.Fprintf(&b, "  The bundle ~/%s stays on %s and keeps it locked by deploy %s.\n",
+			n.node.Get(config.KeyBundle), name, n.journal.State.DeployID)
+		fmt.Fprintf(&b, "  look:     %s    %s\n", cmd("bundle "+name), cmd("ssh "+name))
+		fmt.Fprintf(&b, "  continue: %s\n", resume)
+		fmt.Fprintf(&b, "  give up:  %s\n", cmd("unlock "+name))
+	case res.Status == jobs.Blocked && st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle:
+		fmt.Fprintf(&b, "  Nothing was changed on %s.\n", name)
+		fmt.Fprintf(&b, "  look:     %s\n", cmd("status "+name))
+		fmt.Fprintf(&b, "  if its holder is gone: %s, then run again\n", cmd("unlock "+name))
+	default:
+		fmt.Fprintf(&b, "  %s is not locked by this run.\n", name)
+		fmt.Fprintf(&b, "  continue: %s\n", resume)
+		fmt.Fprintf(&b, "  or start over: %s\n", cmd(n.opts.Verb+" "+name))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

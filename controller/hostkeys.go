@@ -1,0 +1,153 @@
+package controller
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Host key errors. Both carry the fingerprint the node presented.
+var (
+	// ErrUnknownHostKey: the node is not in known_hosts.
+	ErrUnknownHostKey = errors.New("unknown host key")
+	// ErrChangedHostKey: the node presented a key other than the one
+	// recorded. conc never accepts this; the operator must find out why.
+	ErrChangedHostKey = errors.New("host key changed")
+)
+
+// HostKeyError says which node presented which key, and what to do.
+type HostKeyError struct {
+	Node, Addr  string
+	Fingerprint string
+	KnownHosts  string
+	Err         error // ErrUnknownHostKey or ErrChangedHostKey
+}
+
+func (e *HostKeyError) Error() string {
+	if errors.Is(e.Err, ErrChangedHostKey) {
+		return fmt.Sprintf("%s (%s): %v: it now presents %s, which does not match %s. This may be an attack; conc will not connect. If the node was rebuilt, remove its old line from %s (ssh-keygen -R) and accept the new key after checking it",
+			e.Node, e.Addr, e.Err, e.Fingerprint, e.KnownHosts, e.KnownHosts)
+	}
+	return fmt.Sprintf("%s (%s): %v %s is not in %s; check the fingerprint, then run again with --accept-new-host-keys to record it",
+		e.Node, e.Addr, e.Err, e.Fingerprint, e.KnownHosts)
+}
+
+func (e *HostKeyError) Unwrap() error { return e.Err }
+
+// hostKeys checks node keys against one known_hosts file and, when allowed,
+// records keys of hosts it has never seen, like OpenSSH's accept-new.
+type hostKeys struct {
+	path      string
+	acceptNew bool
+	node      string
+
+	mu       sync.Mutex
+	check    ssh.HostKeyCallback
+	accepted string // fingerprint of a key recorded by this dial
+}
+
+func newHostKeys(path, node string, acceptNew bool) (*hostKeys, error) {
+	k := &hostKeys{path: path, node: node, acceptNew: acceptNew}
+	cb, err := knownhosts.New(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		cb = func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
+	case err != nil:
+		return nil, fmt.Errorf("read known_hosts %s: %w", path, err)
+	}
+	k.check = cb
+	return k, nil
+}
+
+// algorithms returns the host key algorithms of the keys known for addr,
+// so that the node is asked for a key type that can match; without this a
+// node known by its RSA key that offers ed25519 first would look changed.
+func (k *hostKeys) algorithms(addr string) []string {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil
+	}
+	probe, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	var ke *knownhosts.KeyError
+	if !errors.As(k.check(addr, tcpAddr(addr), probe), &ke) {
+		return nil
+	}
+	var algos []string
+	seen := map[string]bool{}
+	for _, w := range ke.Want {
+		for _, a := range algorithmsFor(w.Key.Type()) {
+			if !seen[a] {
+				seen[a] = true
+				algos = append(algos, a)
+			}
+		}
+	}
+	return algos
+}
+
+func algorithmsFor(keyType string) []string {
+	if keyType == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{keyType}
+}
+
+// callback is the ssh.HostKeyCallback.
+func (k *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	err := k.check(hostname, remote, key)
+	if err == nil {
+		return nil
+	}
+	fp := ssh.FingerprintSHA256(key)
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) {
+		return fmt.Errorf("check host key of %s: %w", k.node, err)
+	}
+	if len(ke.Want) > 0 {
+		return &HostKeyError{Node: k.node, Addr: hostname, Fingerprint: fp, KnownHosts: k.path, Err: ErrChangedHostKey}
+	}
+	if !k.acceptNew {
+		return &HostKeyError{Node: k.node, Addr: hostname, Fingerprint: fp, KnownHosts: k.path, Err: ErrUnknownHostKey}
+	}
+	if err := appendKnownHost(k.path, hostname, key); err != nil {
+		return err
+	}
+	k.accepted = fp
+	return nil
+}
+
+func appendKnownHost(path, hostname string, key ssh.PublicKey) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("record host key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("record host key: %w", err)
+	}
+	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
+	if _, err := f.WriteString(line); err != nil {
+		f.Close()
+		return fmt.Errorf("record host key in %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// tcpAddr turns "host:port" into a net.Addr for the knownhosts callback,
+// which only reads its String.
+type tcpAddr string
+
+func (a tcpAddr) Network() string { return "tcp" }
+func (a tcpAddr) String() string  { return string(a) }

@@ -1,0 +1,149 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/jobs"
+)
+
+// State is the header of the local journal of a node's last run: the lock
+// record this run wrote on the node, the deploy files, and how the run
+// ended. Job entries follow in a journal file next to it, one line per job.
+type State struct {
+	bundle.Lock
+	Files  []string  `json:"files"`
+	Status string    `json:"status"` // RUNNING, or how the run ended
+	Ended  time.Time `json:"ended,omitzero"`
+}
+
+// stateRunning marks a run that has not ended, or whose controller died.
+const stateRunning = "RUNNING"
+
+// Journal is the local journal of one node: the State header, rewritten
+// atomically when the run starts and ends, and the entries, appended one
+// line per job. A crash of the controller loses only the job in flight.
+type Journal struct {
+	dir     string
+	State   State
+	latest  map[int]bundle.Entry // the latest entry of each step
+	f       *os.File
+}
+
+// journalPaths names a run's files: each run has its own, under a
+// directory per node, so a run that is refused cannot overwrite the journal
+// of the run that holds the node.
+func journalPaths(dir, node, deployID string) (header, entries string) {
+	base := filepath.Join(dir, node, deployID)
+	return base + ".json", base + ".journal"
+}
+
+// NewJournal starts the journal of a new run.
+func NewJournal(dir string, st State) (*Journal, error) {
+	if err := os.MkdirAll(filepath.Join(dir, st.Node), 0o700); err != nil {
+		return nil, fmt.Errorf("create the state directory: %w", err)
+	}
+	_, ep := journalPaths(dir, st.Node, st.DeployID)
+	f, err := os.OpenFile(ep, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create the journal: %w", err)
+	}
+	j := &Journal{dir: dir, State: st, f: f, latest: map[int]bundle.Entry{}}
+	j.State.Journal = nil
+	if err := j.writeHeader(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+// OpenJournal reads one run of a node, to resume it. It returns nil, nil
+// when there is none.
+func OpenJournal(dir, node, deployID string) (*Journal, error) {
+	hp, ep := journalPaths(dir, node, deployID)
+	b, err := os.ReadFile(hp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the journal of %s: %w", node, err)
+	}
+	j := &Journal{dir: dir, latest: map[int]bundle.Entry{}}
+	if err := json.Unmarshal(b, &j.State); err != nil {
+		return nil, fmt.Errorf("read the journal of %s (%s): %w", node, hp, err)
+	}
+	entries, err := bundle.ReadJournalFile(ep)
+	if err != nil {
+		return nil, fmt.Errorf("read the journal of %s (%s): %w", node, ep, err)
+	}
+	for _, e := range entries {
+		j.latest[e.Step] = e
+	}
+	j.f, err = os.OpenFile(ep, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the journal of %s: %w", node, err)
+	}
+	return j, nil
+}
+
+// Record appends a job's entry.
+func (j *Journal) Record(e bundle.Entry) error {
+	j.latest[e.Step] = e
+	return bundle.AppendEntry(j.f, e)
+}
+
+// End records how the run ended and closes the journal.
+func (j *Journal) End(status string) error {
+	j.State.Status = status
+	j.State.Ended = time.Now()
+	err := j.writeHeader()
+	j.f.Close()
+	return err
+}
+
+// Close closes the journal without ending the run.
+func (j *Journal) Close() error { return j.f.Close() }
+
+// Next returns the first step, from 1, that is neither OK nor skipped, or
+// 0 when every step of an n-step plan is done.
+func (j *Journal) Next(n int) int {
+	for s := 1; s <= n; s++ {
+		e, ok := j.latest[s]
+		if !ok || e.Status != string(jobs.OK) && e.Status != bundle.Skipped {
+			return s
+		}
+	}
+	return 0
+}
+
+// Entries returns the latest entry of each step, in step order.
+func (j *Journal) Entries() []bundle.Entry {
+	all := make([]bundle.Entry, 0, len(j.latest))
+	for _, e := range j.latest {
+		all = append(all, e)
+	}
+	return bundle.Fold(all)
+}
+
+func (j *Journal) writeHeader() error {
+	b, err := json.MarshalIndent(&j.State, "", "  ")
+	if err != nil {
+		return err
+	}
+	hp, _ := journalPaths(j.dir, j.State.Node, j.State.DeployID)
+	tmp := fmt.Sprintf("%s.tmp-%d", hp, os.Getpid())
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write the journal: %w", err)
+	}
+	if err := os.Rename(tmp, hp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write the journal: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package controller
+
+import (
+	"context"
+	"io"
+
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/rs/zerolog"
+)
+
+// localEnv is a local job's view of the workstation, and of the node's
+// bundle over SFTP.
+type localEnv struct {
+	n     *nodeRun
+	out   io.Writer
+	log   *zerolog.Logger
+	procs *jobs.Procs
+}
+
+var _ jobs.Env = (*localEnv)(nil)
+
+func (e *localEnv) Host() jobs.Host           { return jobs.Local }
+func (e *localEnv) Node() string              { return e.n.node.Name }
+func (e *localEnv) Params() map[string]string { return e.n.params }
+func (e *localEnv) Home() string              { return e.n.localHome }
+func (e *localEnv) Bundle() string            { return e.n.localBundle }
+func (e *localEnv) Dir() string               { return e.n.opts.File.Dir }
+func (e *localEnv) Output() io.Writer         { return e.out }
+func (e *localEnv) SudoPassword() []byte      { return nil }
+func (e *localEnv) Log() *zerolog.Logger      { return e.log }
+
+// Exec runs a local command with the node's name and local bundle in its
+// environment.
+func (e *localEnv) Exec(ctx context.Context, c jobs.Command) (int, error) {
+	if c.Stdout == nil {
+		c.Stdout = e.out
+	}
+	if c.Stderr == nil {
+		c.Stderr = e.out
+	}
+	c.Env = append(c.Env, "CONC_NODE="+e.n.node.Name, "CONC_BUNDLE="+e.n.localBundle)
+	return e.procs.Exec(ctx, c)
+}
+
+// Remote connects to the node if needed and returns its bundle over SFTP.
+func (e *localEnv) Remote(ctx context.Context) (jobs.RemoteFS, error) {
+	c, err := e.n.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.SFTP()
+	if err != nil {
+		return nil, err
+	}
+	return &bundleFS{c: s, bundle: e.n.node.Get(config.KeyBundle)}, nil
+}

@@ -1,0 +1,30 @@
+// Package controller is the local side of conc: it dials nodes over SSH,
+// starts the agent, steps through a plan's jobs in order (local ones itself,
+// remote ones through the agent), keeps the journal, and says what to do
+// when a run stops.
+package controller
+
+import (
+	"github.com/concdeploy/conc/config"
+	"github.com/rs/zerolog"
+)
+
+// Options configure a run of one plan over one or more nodes.
+type Options struct {
+	File     *config.File
+	Plan     string
+	Agents   Agents
+	Dial     DialOptions
+	Reporter *Reporter
+	Log      zerolog.Logger // diagnostics: the agent's stderr, connection events
+	Verbose  bool
+	StateDir string // the local journal; default .conc/state next to the deploy file
+	Sudo     []byte // the sudo password, when the plan needs one
+	Parallel int    // nodes at once; default 8
+
+	// Invocation is how the operator called conc, up to the subcommand
+	// ("conc -f site.ini"), and Verb the subcommand with its plan ("deploy",
+	// "run upgrade"), so hints print commands that work as they stand.
+	Invocation string
+	Verb       string
+}

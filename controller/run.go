@@ -1,0 +1,372 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+)
+
+// heartbeat is how often the agent refreshes the lock record while a run
+// is connected.
+const heartbeat = 3 * time.Second
+
+// Deploy is a plan resolved for a set of nodes, ready to run.
+type Deploy struct {
+	opts *Options
+	runs []*nodeRun
+}
+
+// New resolves the plan for every node. Its errors are the deploy file's,
+// with their file and line: nothing has been touched yet.
+func New(opts *Options, nodes []*config.Node) (*Deploy, error) {
+	d := &Deploy{opts: opts}
+	for _, n := range nodes {
+		r, err := newNodeRun(opts, n)
+		if err != nil {
+			return nil, err
+		}
+		d.runs = append(d.runs, r)
+	}
+	return d, nil
+}
+
+// NeedsSudo reports whether any job of the plan needs the sudo password,
+// so that it is asked for only then, and before connecting.
+func (d *Deploy) NeedsSudo() bool {
+	for _, r := range d.runs {
+		for _, st := range r.plan.Steps {
+			if s, ok := st.Action.(jobs.SudoUser); ok && s.NeedsSudo() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Run runs the plan on every node, at most opts.Parallel at a time, and
+// returns conc's exit code: the most severe of the nodes'. ctx is the
+// operator's: when it is canceled with jobs.ErrCanceled (Ctrl-C), running
+// jobs end STOPPED.
+func (d *Deploy) Run(ctx context.Context) int {
+	limit := d.opts.Parallel
+	if limit <= 0 {
+		limit = 8
+	}
+	var g errgroup.Group
+	g.SetLimit(limit)
+	codes := make([]int, len(d.runs))
+	for i, r := range d.runs {
+		g.Go(func() error {
+			codes[i] = r.run(ctx).ExitCode()
+			return nil
+		})
+	}
+	g.Wait()
+	code := jobs.ExitOK
+	for _, c := range codes {
+		code = jobs.WorseExit(code, c)
+	}
+	return code
+}
+
+// nodeRun is one plan's run on one node.
+type nodeRun struct {
+	opts        *Options
+	node        *config.Node
+	plan        *config.Plan
+	params      map[string]string
+	localHome   string
+	localBundle string
+	log         zerolog.Logger
+	rep         *Reporter
+	procs       jobs.Procs
+	journal     *Journal
+
+	connMu sync.Mutex
+	conn   *Conn
+	agent  *remote
+	locked bool // this run holds the node's bundle
+}
+
+// newNodeRun resolves the plan for the node; every error is the deploy
+// file's and names its line.
+func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
+	plan, err := opts.File.Plan(opts.Plan, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPlanShape(plan); err != nil {
+		return nil, err
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil, fmt.Errorf("find the local home directory: %w", err)
+	}
+	lb, err := expandHome(n.Get(config.KeyLocal))
+	if err != nil {
+		return nil, err
+	}
+	params := n.Values()
+	params[config.KeyAdmin] = n.Admin()
+	return &nodeRun{
+		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb,
+		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
+	}, nil
+}
+
+// checkPlanShape enforces that remote jobs run under the lock: after remote
+// open_bundle, and not after remote close_bundle.
+func checkPlanShape(p *config.Plan) error {
+	open, closed := false, false
+	for _, st := range p.Steps {
+		if st.Job.Host != jobs.Remote {
+			continue
+		}
+		switch {
+		case st.Job.Op == jobs.OpOpenBundle:
+			if open && !closed {
+				return &config.Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d opens the bundle a second time", st.Number)}
+			}
+			open, closed = true, false
+		case !open:
+			return &config.Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d (remote %s) needs the agent, which remote open_bundle starts; put `step = remote open_bundle` before it", st.Number, st.Job.Op)}
+		case closed:
+			return &config.Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d (remote %s) comes after remote close_bundle has released the node", st.Number, st.Job.Op)}
+		case st.Job.Op == jobs.OpCloseBundle:
+			closed = true
+		}
+	}
+	return nil
+}
+
+// run steps through the plan and returns the status the run ended with.
+func (n *nodeRun) run(ctx context.Context) jobs.Status {
+	if err := n.startJournal(); err != nil {
+		n.rep.Printf("conc: %s: %v", n.node.Name, err)
+		return jobs.Error
+	}
+	steps := n.plan.Steps
+	for i := range steps {
+		st := &steps[i]
+		if ctx.Err() != nil {
+			res := jobs.Resultf(jobs.Stopped, "stopped by the operator before this step")
+			n.halt(st, res)
+			return jobs.Stopped
+		}
+		t0 := time.Now()
+		res, d := n.step(ctx, st)
+		if d == 0 {
+			d = time.Since(t0)
+		}
+		n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op, res, d)
+		n.record(st, res, d)
+		if res.Status != jobs.OK {
+			n.halt(st, res)
+			return res.Status
+		}
+	}
+	n.finish()
+	return jobs.OK
+}
+
+func (n *nodeRun) startJournal() error {
+	u, _ := user.Current()
+	host, _ := os.Hostname()
+	name := "unknown"
+	if u != nil {
+		name = u.Username
+	}
+	st := State{
+		Lock: bundle.Lock{
+			DeployID: newDeployID(), Holder: name + "@" + host, PID: os.Getpid(),
+			Node: n.node.Name, Plan: n.plan.Name, PlanHash: n.plan.Hash, Steps: len(n.plan.Steps),
+			Started: time.Now(),
+		},
+		Files:  n.opts.File.Paths,
+		Status: stateRunning,
+	}
+	j, err := NewJournal(n.stateDir(), st)
+	if err != nil {
+		return err
+	}
+	n.journal = j
+	return nil
+}
+
+func (n *nodeRun) stateDir() string {
+	if n.opts.StateDir != "" {
+		return n.opts.StateDir
+	}
+	return filepath.Join(n.opts.File.Dir, ".conc", "state")
+}
+
+func newDeployID() string {
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + randHex(3)
+}
+
+// step runs one job and returns its result, and its duration when the
+// agent measured it.
+func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.Duration) {
+	if st.Job.Host == jobs.Remote {
+		if st.Job.Op == jobs.OpOpenBundle {
+			return n.openBundle(ctx), 0
+		}
+		if n.agent == nil {
+			return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
+		}
+		r := n.agent.run(ctx, st.Number, st.Job)
+		return r.Result, r.Duration
+	}
+	var stream io.Writer
+	if n.opts.Verbose {
+		stream = &streamWriter{rep: n.rep}
+	}
+	tail := jobs.NewTail(stream)
+	log := n.log.With().Int(fieldStep, st.Number).Str(fieldOp, st.Job.Op).Logger()
+	env := &localEnv{n: n, out: tail, log: &log, procs: &n.procs}
+	res := jobs.Execute(ctx, st.Action, env, st.Job.Timeout)
+	if res.Status != jobs.OK || n.opts.Verbose {
+		res.Output = tail.Bytes()
+	}
+	return res, 0
+}
+
+// connect dials the node once; later calls reuse the connection.
+func (n *nodeRun) connect(ctx context.Context) (*Conn, error) {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	if n.conn != nil {
+		return n.conn, nil
+	}
+	c, err := Dial(ctx, n.node, n.opts.Dial)
+	if err != nil {
+		return nil, err
+	}
+	n.conn = c
+	return c, nil
+}
+
+// openBundle is remote open_bundle: connect, start the agent, take the lock.
+func (n *nodeRun) openBundle(ctx context.Context) jobs.Result {
+	return n.startAgent(ctx, channel.LockOpen)
+}
+
+func (n *nodeRun) startAgent(ctx context.Context, mode string) jobs.Result {
+	c, err := n.connect(ctx)
+	if err != nil {
+		var hk *HostKeyError
+		if errors.As(err, &hk) {
+			return jobs.Resultf(jobs.Blocked, "%v", err)
+		}
+		return jobs.Resultf(jobs.Error, "%v", err)
+	}
+	lock := n.journal.State.Lock
+	hello := &channel.Hello{
+		Version: channel.Version, Node: n.node.Name, Params: n.params,
+		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: &lock,
+		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo, Heartbeat: int64(heartbeat),
+	}
+	r, err := openRemote(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput)
+	if err != nil {
+		return jobs.Resultf(jobs.Error, "start the agent on %s: %v", n.node.Name, err)
+	}
+	switch jobs.Status(r.ready.Status) {
+	case jobs.OK:
+		n.agent = r
+		return jobs.Resultf(jobs.OK, "~/%s", n.node.Get(config.KeyBundle))
+	case jobs.Blocked:
+		r.close()
+		msg := r.ready.Message
+		if r.ready.Lock != nil {
+			msg += "; held by " + r.ready.Lock.String()
+		}
+		return jobs.Resultf(jobs.Blocked, "%s", msg)
+	default:
+		r.close()
+		return jobs.Resultf(jobs.Status(r.ready.Status), "%s", r.ready.Message)
+	}
+}
+
+// agentLog logs a line of the agent's stderr.
+func (n *nodeRun) agentLog(line string) {
+	n.log.Debug().Str(fieldHost, n.node.Name).Msg("agent: " + line)
+}
+
+// agentOutput shows a remote job's output as it runs, with -v.
+func (n *nodeRun) agentOutput(_ uint32, _ int, data []byte) {
+	n.rep.Stream(data)
+}
+
+// record journals a job, locally and, through the agent, on the node.
+func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
+	e := bundle.Entry{
+		Step: st.Number, Host: string(st.Job.Host), Op: st.Job.Op, Status: string(res.Status),
+		Message: res.Message, Duration: bundle.Duration(d), Ended: time.Now(),
+	}
+	if err := n.journal.Record(e); err != nil {
+		n.log.Warn().Err(err).Msg("journal")
+	}
+	if n.agent != nil && (st.Job.Host == jobs.Local || st.Job.Op == jobs.OpOpenBundle) {
+		// Jobs the controller ran itself reach the node's journal with the
+		// next message to the agent.
+		n.agent.journal(e)
+	}
+	if st.Job.Host == jobs.Remote && res.Status == jobs.OK {
+		switch st.Job.Op {
+		case jobs.OpOpenBundle:
+			n.locked = true
+		case jobs.OpCloseBundle:
+			n.locked = false
+		}
+	}
+}
+
+// finish ends a run in which every job was OK.
+func (n *nodeRun) finish() {
+	n.disconnect()
+	if err := n.journal.End(string(jobs.OK)); err != nil {
+		n.log.Warn().Err(err).Msg("journal")
+	}
+}
+
+// halt ends a run at a job that was not OK, and says what is left and what
+// to do next.
+func (n *nodeRun) halt(st *config.Step, res jobs.Result) {
+	n.disconnect()
+	if err := n.journal.End(string(res.Status)); err != nil {
+		n.log.Warn().Err(err).Msg("journal")
+	}
+	n.rep.Printf("%s", n.stopMessage(st, res))
+}
+
+func (n *nodeRun) disconnect() {
+	if n.agent != nil {
+		n.agent.close()
+		n.agent = nil
+	}
+	if n.conn != nil {
+		n.conn.Close()
+		n.conn = nil
+	}
+}
+
+// streamWriter passes a local job's output to the reporter as it comes.
+type streamWriter struct{ rep *Reporter }
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	s.rep.Stream(p)
+	return len(p), nil
+}

@@ -1,0 +1,112 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+
+	"github.com/concdeploy/conc/jobs"
+	"github.com/pkg/sftp"
+)
+
+// bundleFS is the node's bundle over SFTP, for local jobs that deliver
+// files. Paths are relative to the bundle.
+type bundleFS struct {
+	c      *sftp.Client
+	bundle string // relative to the home directory, as SFTP resolves it
+}
+
+var _ jobs.RemoteFS = (*bundleFS)(nil)
+
+func (b *bundleFS) path(p string) (string, error) {
+	rel, err := jobs.InsideBundle(p)
+	if err != nil {
+		return "", err
+	}
+	return path.Join(b.bundle, rel), nil
+}
+
+// MkdirAll implements jobs.RemoteFS.
+func (b *bundleFS) MkdirAll(dir string, mode fs.FileMode) error {
+	p, err := b.path(dir)
+	if err != nil {
+		return err
+	}
+	if err := b.c.MkdirAll(p); err != nil {
+		return fmt.Errorf("create %s on the node: %w", p, err)
+	}
+	return b.c.Chmod(p, mode)
+}
+
+// Upload implements jobs.RemoteFS: the file is written under a temporary
+// name with pkg/sftp's concurrent writes, then renamed over the target, so a
+// reader on the node never sees half a file.
+func (b *bundleFS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error {
+	p, err := b.path(dst)
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(6)+"-"+path.Base(p))
+	out, err := b.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("create %s on the node: %w", tmp, err)
+	}
+	stop := context.AfterFunc(ctx, func() { out.Close() })
+	defer stop()
+	var r io.Reader = in
+	if progress != nil {
+		r = &progressReader{r: in, f: progress}
+	}
+	if _, err := out.ReadFrom(r); err != nil {
+		out.Close()
+		b.c.Remove(tmp)
+		return fmt.Errorf("write %s on the node: %w", p, err)
+	}
+	if err := out.Chmod(mode); err != nil {
+		out.Close()
+		b.c.Remove(tmp)
+		return fmt.Errorf("chmod %s on the node: %w", p, err)
+	}
+	if err := out.Close(); err != nil {
+		b.c.Remove(tmp)
+		return fmt.Errorf("close %s on the node: %w", p, err)
+	}
+	if err := b.c.PosixRename(tmp, p); err != nil {
+		b.c.Remove(tmp)
+		return fmt.Errorf("rename into %s on the node: %w", p, err)
+	}
+	return nil
+}
+
+// progressReader reports bytes read. pkg/sftp's ReadFrom takes the size
+// from a reader that has Size or Stat, so progressReader passes Stat on.
+type progressReader struct {
+	r *os.File
+	f func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.f(int64(n))
+	}
+	return n, err
+}
+
+func (p *progressReader) Stat() (os.FileInfo, error) { return p.r.Stat() }
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
