@@ -161,9 +161,11 @@ func (s *Server) Addr() *net.TCPAddr {
 	return s.ln.Addr().(*net.TCPAddr)
 }
 
-// Close stops the listener, closes every connection, kills the process
-// groups of commands that are still running and waits for all of the
-// server's goroutines to return. It returns the listener's close error.
+// Close stops the listener, closes every connection, sends SIGKILL to the
+// process groups of commands that are still running and waits for all of
+// the server's goroutines to return; the commands themselves have been
+// reaped by then, other members of their process groups die asynchronously.
+// It returns the listener's close error.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -154,7 +154,7 @@ type process struct {
 func (s *Server) startCommand(ch ssh.Channel, cmd *exec.Cmd) (*process, error) {
 	cmd.Dir = s.cfg.Root
 	cmd.Env = s.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: false}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
 	var files []*os.File // every pipe end, closed on error
 	closeAll := func() {
@@ -213,7 +213,7 @@ func (p *process) run() {
 	go func() {
 		defer s.wg.Done()
 		io.Copy(p.stdin, ch)
-		// mutated
+		p.stdin.Close()
 		// The child stopped reading: discard further input so the client
 		// does not block on a full window.
 		io.Copy(io.Discard, ch)

@@ -1,0 +1,236 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// testEnv is a jobs.Env over a temporary directory.
+type testEnv struct {
+	dir   string
+	out   *Tail
+	procs Procs
+	sudo  []byte
+}
+
+func newTestEnv(tb testing.TB) *testEnv {
+	tb.Helper()
+	e := &testEnv{dir: tb.TempDir(), out: NewTail(nil)}
+	tb.Cleanup(e.procs.KillAll)
+	return e
+}
+
+func (e *testEnv) Host() Host                { return Remote }
+func (e *testEnv) Node() string              { return "node1" }
+func (e *testEnv) Params() map[string]string { return map[string]string{"admin": "deploy"} }
+func (e *testEnv) Home() string              { return e.dir }
+func (e *testEnv) Bundle() string            { return filepath.Join(e.dir, "bundle") }
+func (e *testEnv) Dir() string               { return e.dir }
+func (e *testEnv) Output() io.Writer         { return e.out }
+func (e *testEnv) SudoPassword() []byte      { return e.sudo }
+func (e *testEnv) Log() *zerolog.Logger      { l := zerolog.Nop(); return &l }
+func (e *testEnv) Remote(context.Context) (RemoteFS, error) {
+	return nil, errors.New("no remote in tests")
+}
+func (e *testEnv) Exec(ctx context.Context, c Command) (int, error) {
+	if c.Stdout == nil {
+		c.Stdout = e.out
+	}
+	if c.Stderr == nil {
+		c.Stderr = e.out
+	}
+	return e.procs.Exec(ctx, c)
+}
+
+func runStep(tb testing.TB, env Env, ctx context.Context, timeout time.Duration, host Host, args ...string) Result {
+	tb.Helper()
+	a, err := Prepare(Job{Host: host, Op: args[0], Args: args[1:]})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return Execute(ctx, a, env, timeout)
+}
+
+func TestRunResults(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantStatus Status
+		wantCode   int
+		wantOut    string
+		wantMsg    string
+	}{
+		{"ok", []string{"run", "echo", "hello"}, OK, 0, "hello", ""},
+		{"shell string", []string{"run", "echo one; echo two >&2; exit 0"}, OK, 0, "one\ntwo", ""},
+		{"exit code", []string{"run", "echo bad output; exit 7"}, Failed, 7, "bad output", "exit status 7"},
+		{"not found", []string{"run", "/no/such/program", "arg"}, Failed, -1, "", "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			res := runStep(t, env, context.Background(), 0, Remote, tt.args...)
+			if res.Status != tt.wantStatus || res.ExitCode != tt.wantCode {
+				t.Errorf("status %s code %d, want %s %d (%s)", res.Status, res.ExitCode, tt.wantStatus, tt.wantCode, res.Message)
+			}
+			if out := string(env.out.Bytes()); !strings.Contains(out, tt.wantOut) {
+				t.Errorf("output %q, want it to contain %q", out, tt.wantOut)
+			}
+			if !strings.Contains(res.Message, tt.wantMsg) {
+				t.Errorf("message %q, want it to contain %q", res.Message, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// pidsIn reads the pids a shell wrote, one per line.
+func pidsIn(tb testing.TB, path string) []int {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pids = append(pids, p)
+	}
+	return pids
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// groupScript starts a background child and a foreground sleep, records
+// both pids, then prints "ready".
+func groupScript(dir string) string {
+	return "sleep 300 & echo $! > " + dir + "/pids; echo $$ >> " + dir + "/pids; echo ready; sleep 300"
+}
+
+func TestTimeoutKillsGroup(t *testing.T) {
+	env := newTestEnv(t)
+	res := runStep(t, env, context.Background(), 300*time.Millisecond, Remote, "run", groupScript(env.dir))
+	if res.Status != TimedOut {
+		t.Fatalf("status %s (%s), want TIMED OUT", res.Status, res.Message)
+	}
+	for _, pid := range pidsIn(t, filepath.Join(env.dir, "pids")) {
+		assertGone(t, pid)
+	}
+}
+
+func TestCancelStops(t *testing.T) {
+	env := newTestEnv(t)
+	ready := make(chan struct{})
+	env.out = NewTail(&signalWriter{match: "ready", ch: ready})
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan Result)
+	go func() { done <- runStep(t, env, ctx, 0, Remote, "run", groupScript(env.dir)) }()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job never said it was ready")
+	}
+	cancel(ErrCanceled)
+	res := <-done
+	if res.Status != Stopped {
+		t.Fatalf("status %s (%s), want STOPPED", res.Status, res.Message)
+	}
+	for _, pid := range pidsIn(t, filepath.Join(env.dir, "pids")) {
+		assertGone(t, pid)
+	}
+}
+
+// signalWriter closes ch when match appears in what is written.
+type signalWriter struct {
+	match string
+	ch    chan struct{}
+	buf   bytes.Buffer
+	done  bool
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.match) {
+		w.done = true
+		close(w.ch)
+	}
+	return len(p), nil
+}
+
+// assertGone checks that a killed process is gone. SIGKILL takes effect
+// when the process is next scheduled, so it is given a few seconds.
+func assertGone(tb testing.TB, pid int) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			tb.Errorf("process %d is still alive", pid)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestKillAll(t *testing.T) {
+	env := newTestEnv(t)
+	res := runStep(t, env, context.Background(), 0, Remote, "run", "sleep 300 & echo $! > "+env.dir+"/pids")
+	if res.Status != OK {
+		t.Fatalf("status %s: %s", res.Status, res.Message)
+	}
+	pids := pidsIn(t, filepath.Join(env.dir, "pids"))
+	if !alive(pids[0]) {
+		t.Fatal("the background child is already gone; the test proves nothing")
+	}
+	env.procs.KillAll()
+	assertGone(t, pids[0])
+}
+
+type panicky struct{}
+
+func (panicky) Run(context.Context, Env) Result { panic("boom") }
+
+func TestExecutePanicIsError(t *testing.T) {
+	res := Execute(context.Background(), panicky{}, newTestEnv(t), 0)
+	if res.Status != Error || !strings.Contains(res.Message, "boom") {
+		t.Errorf("got %s %q, want ERROR naming the panic", res.Status, res.Message)
+	}
+}
+
+func TestTail(t *testing.T) {
+	var next bytes.Buffer
+	tl := NewTail(&next)
+	big := bytes.Repeat([]byte("x"), TailSize)
+	tl.Write([]byte("head\n"))
+	tl.Write(big)
+	tl.Write([]byte("end"))
+	got := tl.Bytes()
+	if !bytes.HasSuffix(got, []byte("xend")) || !bytes.Contains(got, []byte("[... 8 bytes before this]")) {
+		t.Errorf("tail = %.60q...%q", got, got[len(got)-10:])
+	}
+	if next.Len() != 5+TailSize+3 {
+		t.Errorf("next writer got %d bytes, want all %d", next.Len(), 5+TailSize+3)
+	}
+}
