@@ -208,3 +208,18 @@ func TestIPv6Addr(t *testing.T) {
 		t.Errorf("Addr = %s", got)
 	}
 }
+
+func TestDollarsStayLiteral(t *testing.T) {
+	f, err := Load(write(t, "conc.ini", "[defaults]\nx = 1\n[node a]\nsshd.ip = h\n[plan p]\nstep = remote open_bundle\nstep = remote run \"echo $$ $HOME $${x} ${x}\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := f.Node("a")
+	p, err := f.Plan("p", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Steps[1].Job.Args[0], "echo $$ $HOME ${x} 1"; got != want {
+		t.Errorf("step = %q, want %q", got, want)
+	}
+}

@@ -5,8 +5,8 @@ import (
 )
 
 // substituteAll replaces ${key} in every value with the key's resolved
-// value, recursively, and $$ with $. A missing key or a cycle is an error at
-// the line of the value that refers to it.
+// value, recursively. A missing key or a cycle is an error at the line of
+// the value that refers to it.
 func substituteAll(raw map[string]Param, node string) (map[string]Param, error) {
 	out := make(map[string]Param, len(raw))
 	var resolve func(key string, stack []string) (string, error)
@@ -41,7 +41,8 @@ func substituteAll(raw map[string]Param, node string) (map[string]Param, error) 
 	return out, nil
 }
 
-// expand replaces ${key} in s using lookup.
+// expand replaces ${key} in s using lookup. Any other $ is left alone, so
+// shell commands keep their $HOME and $$; $${ stands for a literal ${.
 func expand(s string, pos Pos, node string, lookup func(string) (string, bool, error)) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil
@@ -54,9 +55,9 @@ func expand(s string, pos Pos, node string, lookup func(string) (string, bool, e
 			continue
 		}
 		switch {
-		case i+1 < len(s) && s[i+1] == '$':
-			b.WriteByte('$')
-			i++
+		case strings.HasPrefix(s[i:], "$${"):
+			b.WriteString("${")
+			i += 2
 		case i+1 < len(s) && s[i+1] == '{':
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {

@@ -30,10 +30,10 @@ const stateRunning = "RUNNING"
 // atomically when the run starts and ends, and the entries, appended one
 // line per job. A crash of the controller loses only the job in flight.
 type Journal struct {
-	dir     string
-	State   State
-	latest  map[int]bundle.Entry // the latest entry of each step
-	f       *os.File
+	dir    string
+	State  State
+	latest map[int]bundle.Entry // the latest entry of each step
+	f      *os.File
 }
 
 // journalPaths names a run's files: each run has its own, under a

@@ -17,6 +17,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// When the connection drops, stderr is a broken pipe, and Go kills a
+	// program that writes to one on fd 2 unless it handles SIGPIPE. The
+	// agent must live on to kill its jobs. Notify, not Ignore: an ignored
+	// signal would stay ignored in every command the agent starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	log := zerolog.New(os.Stderr).With().Timestamp().Str("agent_pid", fmt.Sprint(os.Getpid())).Logger()
 	ch, err := takeStdio()
 	if err != nil {

@@ -24,16 +24,18 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 
-	files      []string
-	verbose    bool
-	logFile    string
-	acceptNew  bool
-	stateDir   string
-	connectTTL string
+	files     []string
+	verbose   bool
+	logFile   string
+	acceptNew bool
+	stateDir  string
 
-	// agents overrides the embedded agents; tests set it.
-	agents controller.Agents
-	logW   *os.File
+	// agentDir, a hidden flag, loads agents from a directory instead of
+	// the embedded ones, for developing the agent; agents overrides both
+	// in tests.
+	agentDir string
+	agents   controller.Agents
+	logW     *os.File
 }
 
 // exitError carries an exit code out of a command; a nil err prints
@@ -159,6 +161,9 @@ func (a *app) logger() (zerolog.Logger, io.Writer, error) {
 func (a *app) getAgents() (controller.Agents, error) {
 	if a.agents != nil {
 		return a.agents, nil
+	}
+	if a.agentDir != "" {
+		return controller.AgentsFromDir(a.agentDir)
 	}
 	return controller.EmbeddedAgents()
 }

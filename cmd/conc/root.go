@@ -24,6 +24,8 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 	pf.StringVar(&a.logFile, "log-file", "", "append a JSON-lines log to FILE")
 	pf.BoolVar(&a.acceptNew, "accept-new-host-keys", false, "record the host key of a node not yet in known_hosts (a changed key is always refused)")
 	pf.StringVar(&a.stateDir, "state-dir", "", "where the local journal lives (default .conc/state next to the deploy file)")
+	pf.StringVar(&a.agentDir, "agent-dir", "", "load the agents from DIR instead of the ones built in (for developing the agent)")
+	pf.MarkHidden("agent-dir")
 	root.AddCommand(
 		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(),
 	)
