@@ -18,27 +18,15 @@ import (
 var defaultKeys = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
 
 // authMethods returns the ways to authenticate as the node's admin: the
-// identity file; else ~/.ssh/id_rsa-${op_key}; else ssh-agent and the usual
-// keys. keyFile is the private key file used, if any, for sshfs to use too.
-func authMethods(identity, opKey string) (methods []ssh.AuthMethod, keyFile string, closer func(), err error) {
+// identity file when there is one, else ssh-agent and the usual keys.
+func authMethods(identity string) (methods []ssh.AuthMethod, closer func(), err error) {
 	closer = func() {}
-	switch {
-	case identity != "":
+	if identity != "" {
 		s, err := loadKey(identity)
 		if err != nil {
-			return nil, "", closer, err
+			return nil, closer, err
 		}
-		return []ssh.AuthMethod{ssh.PublicKeys(s)}, identity, closer, nil
-	case opKey != "":
-		p, err := expandHome("~/.ssh/id_rsa-" + opKey)
-		if err != nil {
-			return nil, "", closer, err
-		}
-		s, err := loadKey(p)
-		if err != nil {
-			return nil, "", closer, err
-		}
-		return []ssh.AuthMethod{ssh.PublicKeys(s)}, p, closer, nil
+		return []ssh.AuthMethod{ssh.PublicKeys(s)}, closer, nil
 	}
 	var signers []ssh.Signer
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
@@ -60,15 +48,12 @@ func authMethods(identity, opKey string) (methods []ssh.AuthMethod, keyFile stri
 			continue // an encrypted default key: ssh-agent is the way to use it
 		}
 		signers = append(signers, s)
-		if keyFile == "" {
-			keyFile = p
-		}
 	}
 	if len(signers) == 0 {
 		closer()
-		return nil, "", func() {}, errors.New("no SSH key: set identity = FILE (or op_key) in the deploy file, or load a key into ssh-agent")
+		return nil, func() {}, errors.New("no SSH key: set identity = FILE (or op_key) in the deploy file, or load a key into ssh-agent")
 	}
-	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, keyFile, closer, nil
+	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closer, nil
 }
 
 func loadKey(path string) (ssh.Signer, error) {
@@ -97,4 +82,21 @@ func expandHome(p string) (string, error) {
 		return "", fmt.Errorf("expand %s: %w", p, err)
 	}
 	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+}
+
+// localPath resolves a local path from the deploy file: ~/ is the home
+// directory, and a relative path is relative to the deploy file's
+// directory, wherever conc runs from.
+func localPath(p, dir string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	p, err := expandHome(p)
+	if err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	return p, nil
 }

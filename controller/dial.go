@@ -30,9 +30,8 @@ type DialOptions struct {
 // use. A keepalive closes it when the node stops answering, so a dead
 // network shows up as an error instead of a hang.
 type Conn struct {
-	Node    *config.Node
-	Client  *ssh.Client
-	KeyFile string // the private key used, for sshfs; "" with ssh-agent
+	Target Target
+	Client *ssh.Client
 
 	closeAuth func()
 	cancel    context.CancelFunc
@@ -43,31 +42,49 @@ type Conn struct {
 	sftpErr  error
 }
 
+// Target is a node to connect to, with its paths resolved.
+type Target struct {
+	Name       string
+	Addr       string // host:port
+	User       string
+	Identity   string // the private key file; "" means ssh-agent and the usual keys
+	KnownHosts string
+}
+
+// TargetOf resolves a node's connection params. Paths are relative to the
+// deploy file's directory dir; without identity, op_key names
+// ~/.ssh/id_rsa-${op_key}.
+func TargetOf(n *config.Node, dir string) (Target, error) {
+	t := Target{Name: n.Name, Addr: n.Addr(), User: n.Admin()}
+	var err error
+	if t.KnownHosts, err = localPath(n.Get(config.KeyKnownHosts), dir); err != nil {
+		return t, err
+	}
+	id := n.Get(config.KeyIdentity)
+	if id == "" && n.Get(config.KeyOpKey) != "" {
+		id = "~/.ssh/id_rsa-" + n.Get(config.KeyOpKey)
+	}
+	t.Identity, err = localPath(id, dir)
+	return t, err
+}
+
 // Dial connects to the node and verifies its host key against known_hosts.
-func Dial(ctx context.Context, node *config.Node, opts DialOptions) (*Conn, error) {
+func Dial(ctx context.Context, t Target, opts DialOptions) (*Conn, error) {
 	timeout := opts.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
-	khPath, err := expandHome(node.Get(config.KeyKnownHosts))
+	keys, err := newHostKeys(t.KnownHosts, t.Name, opts.AcceptNewHostKeys)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := newHostKeys(khPath, node.Name, opts.AcceptNewHostKeys)
+	methods, closeAuth, err := authMethods(t.Identity)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	identity, err := expandHome(node.Get(config.KeyIdentity))
-	if err != nil {
-		return nil, err
-	}
-	methods, keyFile, closeAuth, err := authMethods(identity, node.Get(config.KeyOpKey))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", node.Name, err)
-	}
-	addr := node.Addr()
+	addr := t.Addr
 	cfg := &ssh.ClientConfig{
-		User:              node.Admin(),
+		User:              t.User,
 		Auth:              methods,
 		HostKeyCallback:   keys.callback,
 		HostKeyAlgorithms: keys.algorithms(addr),
@@ -80,9 +97,9 @@ func Dial(ctx context.Context, node *config.Node, opts DialOptions) (*Conn, erro
 		if errors.As(err, &hk) {
 			return nil, hk
 		}
-		return nil, fmt.Errorf("connect to %s (%s@%s): %w", node.Name, cfg.User, addr, err)
+		return nil, fmt.Errorf("connect to %s (%s@%s): %w", t.Name, cfg.User, addr, err)
 	}
-	c := &Conn{Node: node, Client: client, KeyFile: keyFile, closeAuth: closeAuth}
+	c := &Conn{Target: t, Client: client, closeAuth: closeAuth}
 	kctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.wg.Add(1)
@@ -154,7 +171,7 @@ func (c *Conn) SFTP() (*sftp.Client, error) {
 			sftp.MaxConcurrentRequestsPerFile(64),
 		)
 		if c.sftpErr != nil {
-			c.sftpErr = fmt.Errorf("open SFTP to %s: %w", c.Node.Name, c.sftpErr)
+			c.sftpErr = fmt.Errorf("open SFTP to %s: %w", c.Target.Name, c.sftpErr)
 		}
 	})
 	return c.sftp, c.sftpErr

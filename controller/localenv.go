@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"io"
+	"path"
 
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
@@ -53,5 +55,50 @@ func (e *localEnv) Remote(ctx context.Context) (jobs.RemoteFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bundleFS{c: s, bundle: e.n.node.Get(config.KeyBundle)}, nil
+	return &bundleFS{c: s, bundle: e.n.node.Get(config.KeyBundle), terminal: e.n.opts.Terminal}, nil
+}
+
+var _ jobs.MountTracker = (*localEnv)(nil)
+
+// Mounted implements jobs.MountTracker.
+func (e *localEnv) Mounted(dir string) {
+	e.n.mountMu.Lock()
+	defer e.n.mountMu.Unlock()
+	if e.n.mounts == nil {
+		e.n.mounts = map[string]bool{}
+	}
+	e.n.mounts[dir] = true
+}
+
+// Unmounted implements jobs.MountTracker.
+func (e *localEnv) Unmounted(dir string) {
+	e.n.mountMu.Lock()
+	defer e.n.mountMu.Unlock()
+	delete(e.n.mounts, dir)
+}
+
+// nodeSideEnv is the Env of a remote job that the controller runs itself
+// (jobs.InController): the job is about the node, its files reached over
+// SFTP, while its inputs are the application's files next to the deploy
+// file.
+type nodeSideEnv struct{ *localEnv }
+
+func (e *nodeSideEnv) Host() jobs.Host { return jobs.Remote }
+
+// Home is the node's home directory, as the agent reported it.
+func (e *nodeSideEnv) Home() string {
+	if e.n.agent != nil {
+		return e.n.agent.ready.Home
+	}
+	return ""
+}
+
+// Bundle is the bundle's path on the node.
+func (e *nodeSideEnv) Bundle() string {
+	return path.Join(e.Home(), e.n.node.Get(config.KeyBundle))
+}
+
+// Exec refuses: a command in the controller would not run on the node.
+func (e *nodeSideEnv) Exec(context.Context, jobs.Command) (int, error) {
+	return -1, errors.New("an op that runs in the controller cannot run commands on the node")
 }

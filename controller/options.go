@@ -5,6 +5,8 @@
 package controller
 
 import (
+	"io"
+
 	"github.com/concdeploy/conc/config"
 	"github.com/rs/zerolog"
 )
@@ -21,6 +23,8 @@ type Options struct {
 	StateDir string // the local journal; default .conc/state next to the deploy file
 	Sudo     []byte // the sudo password, when the plan needs one
 	Parallel int    // nodes at once; default 8
+	// Terminal, when set, is the operator's terminal, for progress bars.
+	Terminal io.Writer
 
 	// Invocation is how the operator called conc, up to the subcommand
 	// ("conc -f site.ini"), and Verb the subcommand with its plan ("deploy",

@@ -60,7 +60,7 @@ func openRemote(ctx context.Context, c *Conn, agents Agents, hello *channel.Hell
 	if want, ok := agents[ready.Arch]; !ok || want.Hash != ready.Agent {
 		st.sess.Close()
 		return nil, fmt.Errorf("the agent on %s has sha256 %.12s, not the %s agent this conc carries; remove ~/%s on the node and run again",
-			c.Node.Name, ready.Agent, ready.Arch, bundle.CacheDir)
+			c.Target.Name, ready.Agent, ready.Arch, bundle.CacheDir)
 	}
 	r := &remote{
 		start: st, ready: ready, onOutput: onOutput,

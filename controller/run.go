@@ -15,6 +15,7 @@ import (
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/localops"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 )
@@ -90,6 +91,7 @@ type nodeRun struct {
 	params      map[string]string
 	localHome   string
 	localBundle string
+	target      Target
 	log         zerolog.Logger
 	rep         *Reporter
 	procs       jobs.Procs
@@ -99,6 +101,9 @@ type nodeRun struct {
 	conn   *Conn
 	agent  *remote
 	locked bool // this run holds the node's bundle
+
+	mountMu sync.Mutex
+	mounts  map[string]bool // what this run's jobs mounted and did not unmount
 }
 
 // newNodeRun resolves the plan for the node; every error is the deploy
@@ -119,10 +124,22 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	lb, err = localPath(lb, opts.File.Dir)
+	if err != nil {
+		return nil, err
+	}
+	target, err := TargetOf(n, opts.File.Dir)
+	if err != nil {
+		return nil, err
+	}
+	// Ops see the params as conc resolved them: the admin and the paths
+	// its own connection uses, so that sshfs connects the same way.
 	params := n.Values()
-	params[config.KeyAdmin] = n.Admin()
+	params[config.KeyAdmin] = target.User
+	params[config.KeyIdentity] = target.Identity
+	params[config.KeyKnownHosts] = target.KnownHosts
 	return &nodeRun{
-		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb,
+		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
 		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
 	}, nil
 }
@@ -224,24 +241,38 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 		if st.Job.Op == jobs.OpOpenBundle {
 			return n.openBundle(ctx), 0
 		}
+		if _, ok := st.Action.(jobs.InController); ok {
+			return n.runHere(ctx, st, &nodeSideEnv{n.env(nil, n.log)}), 0
+		}
 		if n.agent == nil {
 			return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
 		}
 		r := n.agent.run(ctx, st.Number, st.Job)
 		return r.Result, r.Duration
 	}
+	return n.runHere(ctx, st, n.env(nil, n.log)), 0
+}
+
+// runHere runs a job in the controller, with its output kept for the
+// result and streamed with -v.
+func (n *nodeRun) runHere(ctx context.Context, st *config.Step, env jobs.Env) jobs.Result {
 	var stream io.Writer
 	if n.opts.Verbose {
 		stream = &streamWriter{rep: n.rep}
 	}
 	tail := jobs.NewTail(stream)
 	log := n.log.With().Int(fieldStep, st.Number).Str(fieldOp, st.Job.Op).Logger()
-	env := &localEnv{n: n, out: tail, log: &log, procs: &n.procs}
+	switch e := env.(type) {
+	case *localEnv:
+		e.out, e.log = tail, &log
+	case *nodeSideEnv:
+		e.out, e.log = tail, &log
+	}
 	res := jobs.Execute(ctx, st.Action, env, st.Job.Timeout)
 	if res.Status != jobs.OK || n.opts.Verbose {
 		res.Output = tail.Bytes()
 	}
-	return res, 0
+	return res
 }
 
 // connect dials the node once; later calls reuse the connection.
@@ -251,7 +282,7 @@ func (n *nodeRun) connect(ctx context.Context) (*Conn, error) {
 	if n.conn != nil {
 		return n.conn, nil
 	}
-	c, err := Dial(ctx, n.node, n.opts.Dial)
+	c, err := Dial(ctx, n.target, n.opts.Dial)
 	if err != nil {
 		return nil, err
 	}
@@ -336,6 +367,7 @@ func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
 
 // finish ends a run in which every job was OK.
 func (n *nodeRun) finish() {
+	n.unmountAll()
 	n.disconnect()
 	if err := n.journal.End(string(jobs.OK)); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
@@ -345,11 +377,42 @@ func (n *nodeRun) finish() {
 // halt ends a run at a job that was not OK, and says what is left and what
 // to do next.
 func (n *nodeRun) halt(st *config.Step, res jobs.Result) {
+	if res.Status != jobs.Stopped {
+		// Only a run stopped on purpose keeps its mounts, as the
+		// operator's bridge into the bundle.
+		n.unmountAll()
+	}
 	n.disconnect()
 	if err := n.journal.End(string(res.Status)); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
 	n.rep.Printf("%s", n.stopMessage(st, res))
+}
+
+// unmountAll unmounts what this run mounted and left mounted.
+func (n *nodeRun) unmountAll() {
+	n.mountMu.Lock()
+	dirs := make([]string, 0, len(n.mounts))
+	for d := range n.mounts {
+		dirs = append(dirs, d)
+	}
+	n.mountMu.Unlock()
+	for _, d := range dirs {
+		env := n.env(io.Discard, n.log)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res := localops.Unmount(ctx, env, d)
+		cancel()
+		if res.Status == jobs.OK {
+			n.rep.Printf("%s: unmounted %s", n.node.Name, d)
+		} else {
+			n.rep.Printf("%s: could not unmount %s: %s", n.node.Name, d, res.Message)
+		}
+	}
+}
+
+// env is the local Env for a job or for conc's own clean-up.
+func (n *nodeRun) env(out io.Writer, log zerolog.Logger) *localEnv {
+	return &localEnv{n: n, out: out, log: &log, procs: &n.procs}
 }
 
 func (n *nodeRun) disconnect() {

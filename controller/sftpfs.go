@@ -17,8 +17,14 @@ import (
 // bundleFS is the node's bundle over SFTP, for local jobs that deliver
 // files. Paths are relative to the bundle.
 type bundleFS struct {
-	c      *sftp.Client
-	bundle string // relative to the home directory, as SFTP resolves it
+	c        *sftp.Client
+	bundle   string    // relative to the home directory, as SFTP resolves it
+	terminal io.Writer // where a progress bar goes; nil for none
+}
+
+// Progress implements jobs.RemoteFS.
+func (b *bundleFS) Progress(what string, total int64) jobs.Progress {
+	return newProgress(b.terminal, what, total)
 }
 
 var _ jobs.RemoteFS = (*bundleFS)(nil)
@@ -84,6 +90,36 @@ func (b *bundleFS) Upload(ctx context.Context, src, dst string, mode fs.FileMode
 	if err := b.c.PosixRename(tmp, p); err != nil {
 		b.c.Remove(tmp)
 		return fmt.Errorf("rename into %s on the node: %w", p, err)
+	}
+	return nil
+}
+
+// WriteFile implements jobs.RemoteFS: path is relative to the node's home
+// directory, as SFTP resolves it, or absolute.
+func (b *bundleFS) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
+	if err := b.c.MkdirAll(path.Dir(p)); err != nil {
+		return fmt.Errorf("create %s on the node: %w", path.Dir(p), err)
+	}
+	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(6)+"-"+path.Base(p))
+	f, err := b.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("create %s on the node: %w", tmp, err)
+	}
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = b.c.PosixRename(tmp, p)
+	}
+	if err != nil {
+		b.c.Remove(tmp)
+		return fmt.Errorf("write %s on the node: %w", p, err)
 	}
 	return nil
 }

@@ -39,15 +39,42 @@ type Env interface {
 	Log() *zerolog.Logger
 }
 
-// RemoteFS is the node's file system as a local job sees it, over SFTP.
-// Paths are relative to the node's home directory unless absolute.
+// RemoteFS is the node's file system as the controller sees it, over SFTP.
+// MkdirAll and Upload take paths inside the bundle; WriteFile takes a path
+// relative to the node's home directory, or absolute.
 type RemoteFS interface {
-	// MkdirAll creates dir and its parents with mode.
+	// MkdirAll creates dir in the bundle and its parents with mode.
 	MkdirAll(dir string, mode fs.FileMode) error
 	// Upload copies the local file src to dst, written under a temporary
 	// name and renamed into place, with mode. progress, if not nil, is
 	// called with byte counts as they are written.
 	Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error
+	// WriteFile writes data to path atomically (a temporary file renamed
+	// over it), with mode, creating missing parent directories.
+	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error
+	// Progress starts a progress display for total bytes: a bar when the
+	// operator watches a terminal, nothing otherwise.
+	Progress(what string, total int64) Progress
+}
+
+// Progress shows how far a transfer got.
+type Progress interface {
+	Add(n int64)
+	Done()
+}
+
+// InController is implemented by actions that the controller runs itself
+// even as remote jobs, because they need what only it has: the deploy
+// file's directory and SFTP. Remote open_bundle and template are such.
+type InController interface {
+	InController()
+}
+
+// MountTracker is implemented by an Env that unmounts, at the end of a run
+// that did not stop on purpose, what the run's jobs mounted.
+type MountTracker interface {
+	Mounted(dir string)
+	Unmounted(dir string)
 }
 
 // BundleReleaser is implemented by an Env whose host keeps state in the

@@ -22,18 +22,20 @@ type testEnv struct {
 	out   *Tail
 	procs Procs
 	sudo  []byte
+	// params are the node's params; tests may replace them.
+	params map[string]string
 }
 
 func newTestEnv(tb testing.TB) *testEnv {
 	tb.Helper()
-	e := &testEnv{dir: tb.TempDir(), out: NewTail(nil)}
+	e := &testEnv{dir: tb.TempDir(), out: NewTail(nil), params: map[string]string{"admin": "deploy"}}
 	tb.Cleanup(e.procs.KillAll)
 	return e
 }
 
 func (e *testEnv) Host() Host                { return Remote }
 func (e *testEnv) Node() string              { return "node1" }
-func (e *testEnv) Params() map[string]string { return map[string]string{"admin": "deploy"} }
+func (e *testEnv) Params() map[string]string { return e.params }
 func (e *testEnv) Home() string              { return e.dir }
 func (e *testEnv) Bundle() string            { return filepath.Join(e.dir, "bundle") }
 func (e *testEnv) Dir() string               { return e.dir }

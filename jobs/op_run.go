@@ -33,7 +33,7 @@ func (o runOp) Info() Info {
 }
 
 func (o runOp) Prepare(h Host, args []string) (Action, error) {
-	fs := newFlags(o.name, false)
+	fs := NewFlags(o.name, false)
 	sudo := o.sudo
 	if !o.sudo {
 		fs.BoolVar(&sudo, "sudo", false, "run through sudo")

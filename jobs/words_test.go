@@ -91,11 +91,11 @@ func TestPrepareErrors(t *testing.T) {
 	}{
 		{Job{Host: Remote, Op: "frobnicate"}, `unknown op "frobnicate"`},
 		{Job{Host: Local, Op: "ping"}, "does not run on local"},
-		{Job{Host: Remote, Op: "put", Args: []string{"x"}}, "does not run on remote"},
+		{Job{Host: Local, Op: "create_venv", Args: []string{"x"}}, "does not run on local"},
 		{Job{Host: Remote, Op: "run"}, "needs a command"},
 		{Job{Host: Local, Op: "run", Args: []string{"--sudo", "id"}}, "node only"},
-		{Job{Host: Local, Op: "put", Args: []string{"[x"}}, "bad glob"},
-		{Job{Host: Local, Op: "put", Args: []string{"a", "--to", "../x"}}, "leaves the bundle"},
+		{Job{Host: Remote, Op: "untar", Args: []string{"[x"}}, "bad glob"},
+		{Job{Host: Remote, Op: "untar", Args: []string{"a.tgz", "--into", "../x"}}, "leaves the bundle"},
 		{Job{Host: Remote, Op: "open_bundle", Args: []string{"x"}}, "takes no arguments"},
 	}
 	for _, tt := range tests {

@@ -100,6 +100,9 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		StateDir: a.stateDir, Parallel: o.parallel, Invocation: a.invocation(), Verb: verb,
 		Dial: controller.DialOptions{AcceptNewHostKeys: a.acceptNew},
 	}
+	if len(nodes) == 1 && isTerminal(a.stderr) {
+		opts.Terminal = a.stderr
+	}
 	d, err := controller.New(opts, nodes)
 	if err != nil {
 		return usageErr(err)

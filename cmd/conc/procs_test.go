@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,4 +51,37 @@ func processGone(pid int) error {
 		}
 	}
 	return fmt.Errorf("process %d is still alive", pid)
+}
+
+// requireFuse skips a test that mounts when this machine cannot, except in
+// CI, where .ci/run installs sshfs and a skip would hide a broken install.
+func requireFuse(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"sshfs", "fusermount3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if _, err2 := exec.LookPath("fusermount"); tool == "fusermount3" && err2 == nil {
+				continue
+			}
+			missing = append(missing, tool)
+		}
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		missing = append(missing, "/dev/fuse")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing %v; .ci/run must install sshfs", missing)
+	}
+	t.Skipf("missing %v", missing)
+}
+
+func runCmd(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
 }

@@ -65,9 +65,12 @@ func requireSFTPServer(tb testing.TB, sshd string) string {
 // client's command with the user's shell exactly as sshd would have
 // ("$SHELL -c command", or a login shell when there is no command). The
 // sftp subsystem is a command too under ForceCommand, so sftp-server also
-// starts in the node's home and relative SFTP paths resolve there.
+// starts in the node's home and relative SFTP paths resolve there. Like
+// many distributions' profiles, it puts ~/bin first on PATH, so a test can
+// give the node a program of its own (a stand-in sudo).
 const sessionScript = `# ForceCommand written by internal/testnode, see sessionScript.
 cd "$HOME" || exit 1
+PATH="$HOME/bin:$PATH"; export PATH
 if [ -z "${SSH_ORIGINAL_COMMAND+set}" ]; then
 	exec "$SHELL" -l
 fi

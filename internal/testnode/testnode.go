@@ -119,6 +119,8 @@ func InProcess(tb testing.TB) *Node {
 		User:           n.User,
 		HostKey:        hostKey.Signer,
 		AuthorizedKeys: []ssh.PublicKey{n.signer.PublicKey()},
+		// ~/bin first on PATH, as with the OpenSSH node.
+		Env: []string{"PATH=" + filepath.Join(n.Home, "bin") + ":" + os.Getenv("PATH")},
 		Logf: func(format string, args ...any) {
 			tb.Logf("%s: "+format, append([]any{n.Name}, args...)...)
 		},

@@ -1,0 +1,3 @@
+"""hello_conc: a tiny demo application deployed by conc."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,7 @@
+"""Allow ``python -m hello_conc``."""
+
+import sys
+
+from hello_conc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+// Package localops holds the ops that only the controller runs: on the
+// workstation, or against the node over SFTP. They live apart from package
+// jobs so that the agent, which links jobs, does not carry their code
+// (SFTP transfer, sshfs, text/template) and stays small.
+package localops

@@ -1,0 +1,51 @@
+package localops
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/concdeploy/conc/jobs"
+)
+
+func TestCopyProduct(t *testing.T) {
+	env := newTestEnv(t, jobs.Local)
+	files := map[string]os.FileMode{"dist/app-1.whl": 0o644, "vendor/a.tar.gz": 0o600, "vendor/bin/tool": 0o755}
+	for f, mode := range files {
+		p := filepath.Join(env.dir, f)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(f), mode)
+		os.Chmod(p, mode)
+	}
+	res := runOp(t, env, "copy_product", "dist/*.whl", "vendor", "--to", "rel")
+	if res.Status != jobs.OK {
+		t.Fatalf("copy_product: %s %s", res.Status, res.Message)
+	}
+	for rel, mode := range map[string]os.FileMode{"rel/app-1.whl": 0o644, "rel/vendor/a.tar.gz": 0o600, "rel/vendor/bin/tool": 0o755} {
+		fi, err := os.Stat(filepath.Join(env.node, "bundle", rel))
+		if err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v mode %v, want %v", rel, err, fi, mode)
+		}
+	}
+	if !strings.Contains(res.Message, "3 file(s)") {
+		t.Errorf("message %q, want the file count", res.Message)
+	}
+}
+
+func TestCopyProductNoMatch(t *testing.T) {
+	env := newTestEnv(t, jobs.Local)
+	res := runOp(t, env, "copy_product", "dist/*.whl")
+	if res.Status != jobs.Failed || !strings.Contains(res.Message, `"dist/*.whl" matches no file`) {
+		t.Errorf("got %s %q, want FAILED naming the glob", res.Status, res.Message)
+	}
+}
+
+func TestPutRefusesDirectory(t *testing.T) {
+	env := newTestEnv(t, jobs.Local)
+	os.Mkdir(filepath.Join(env.dir, "d"), 0o755)
+	res := runOp(t, env, "put", "d")
+	if res.Status != jobs.Failed || !strings.Contains(res.Message, "copy_product") {
+		t.Errorf("got %s %q, want FAILED pointing at copy_product", res.Status, res.Message)
+	}
+}

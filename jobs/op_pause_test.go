@@ -1,0 +1,47 @@
+package jobs
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestPause(t *testing.T) {
+	tests := []struct {
+		name string
+		host Host
+		args []string
+		want string
+	}{
+		{"no message", Remote, nil, "paused"},
+		{"blank message", Local, []string{" "}, "paused"},
+		{"words", Local, []string{"check", "the", "logs"}, "check the logs"},
+		{"option-like words", Remote, []string{"--check", "-v", "then resume"}, "--check -v then resume"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runStep(t, newTestEnv(t), context.Background(), 0, tt.host, append([]string{OpPause}, tt.args...)...)
+			if res.Status != Stopped || res.Message != tt.want {
+				t.Errorf("got %s %q, want STOPPED %q", res.Status, res.Message, tt.want)
+			}
+			if code := res.Status.ExitCode(); code != ExitStopped {
+				t.Errorf("exit code %d, want %d", code, ExitStopped)
+			}
+		})
+	}
+}
+
+// TestNewOpsInfo checks what `conc ops` shows of the ops in this change.
+// TestOpsDocumented checks what conc ops shows: every op has a one-line
+// doc and runs somewhere.
+func TestOpsDocumented(t *testing.T) {
+	for _, op := range All() {
+		info := op.Info()
+		if info.Doc == "" || strings.Contains(info.Doc, "\n") {
+			t.Errorf("%s: doc %q, want one line", info.Name, info.Doc)
+		}
+		if len(info.Hosts) == 0 {
+			t.Errorf("%s runs on no host", info.Name)
+		}
+	}
+}
