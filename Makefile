@@ -27,5 +27,9 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# The main job on the built-in demo node: no sshd needed.
+demo: build
+	./examples/demo.sh
+
 clean:
 	rm -rf bin $(AGENTDIR)/conc-agent-linux-*

@@ -72,6 +72,7 @@ func build(tb testing.TB) {
 // test: its own state, local bundle and known_hosts.
 type project struct {
 	t      *testing.T
+	layers []string // deploy files read before file
 	node   *testnode.Node
 	dir    string
 	file   string
@@ -128,7 +129,11 @@ func (p *project) concCtx(ctx context.Context, args ...string) result {
 	p.t.Helper()
 	var out, errb bytes.Buffer
 	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, agents: agents}
-	code := a.execute(ctx, append([]string{"-f", p.file}, args...))
+	var files []string
+	for _, f := range append(p.layers, p.file) {
+		files = append(files, "-f", f)
+	}
+	code := a.execute(ctx, append(files, args...))
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
 }
 

@@ -85,3 +85,12 @@ func runCmd(name string, args ...string) error {
 	}
 	return nil
 }
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
