@@ -181,6 +181,7 @@ func (a *Agent) takeLock() (jobs.Status, string, *bundle.Lock) {
 	}
 	a.linkSelf()
 	rec.AgentPID = os.Getpid()
+	rec.Detached = time.Time{} // a run is attached now
 	every := time.Duration(h.Heartbeat)
 	if every <= 0 {
 		every = defaultHeartbeat
@@ -241,6 +242,7 @@ func (a *Agent) bye(b *channel.Bye) error {
 			a.lock.record(e)
 		}
 		a.lock.close()
+		a.lock.detach()
 		a.lock = nil
 	}
 	return a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{}})

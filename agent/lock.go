@@ -139,6 +139,17 @@ func (k *lockKeeper) close() {
 	}
 }
 
+// detach records that the controller ended its session on purpose, so the
+// lock shows at once that no run is attached.
+func (k *lockKeeper) detach() {
+	k.mu.Lock()
+	k.rec.Detached = time.Now()
+	k.mu.Unlock()
+	if err := k.writeLock(); err != nil {
+		k.log.Warn().Err(err).Msg("final lock record")
+	}
+}
+
 // readRecord reads a bundle's lock record with its journal folded in.
 func readRecord(dir string) (*bundle.Lock, error) {
 	b, err := os.ReadFile(filepath.Join(dir, bundle.LockFile))

@@ -23,6 +23,7 @@ type Lock struct {
 	AgentPID  int       `json:"agent_pid,omitempty" msgpack:"agent_pid,omitempty"`
 	Heartbeat time.Time `json:"heartbeat,omitzero" msgpack:"heartbeat,omitempty"` // node clock
 	Lease     Duration  `json:"lease,omitempty" msgpack:"lease,omitempty"`        // how long a heartbeat stays fresh
+	Detached  time.Time `json:"detached,omitzero" msgpack:"detached,omitempty"`   // when the run's controller said bye
 	Journal   []Entry   `json:"-" msgpack:"journal,omitempty"`
 }
 
@@ -49,9 +50,10 @@ func (l *Lock) Last() (Entry, bool) {
 }
 
 // Alive reports whether the holder's heartbeat is fresh at now, a time read
-// from the node's clock.
+// from the node's clock. A run whose controller said bye is not alive,
+// however recent its last heartbeat.
 func (l *Lock) Alive(now time.Time) bool {
-	if l.Heartbeat.IsZero() || l.Lease <= 0 {
+	if l.Heartbeat.IsZero() || l.Lease <= 0 || !l.Detached.IsZero() {
 		return false
 	}
 	return now.Sub(l.Heartbeat) <= time.Duration(l.Lease)

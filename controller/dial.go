@@ -188,3 +188,13 @@ func (c *Conn) Close() error {
 	c.closeAuth()
 	return err
 }
+
+// Connect dials a node of a deploy file, for commands that work on a node
+// outside a run (status, unlock, bundle, ssh).
+func Connect(ctx context.Context, f *config.File, n *config.Node, opts DialOptions) (*Conn, error) {
+	t, err := TargetOf(n, f.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return Dial(ctx, t, opts)
+}

@@ -10,10 +10,14 @@ import (
 
 // stopMessage says where a run stopped, what it left on the node, and the
 // commands to look, continue or give up.
-func (n *nodeRun) stopMessage(st *config.Step, res jobs.Result) string {
+func (n *nodeRun) stopMessage(st *config.Step, res jobs.Result, where string) string {
 	name := n.node.Name
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: stopped at step %d/%d (%s %s): %s\n", name, st.Number, len(n.plan.Steps), st.Job.Host, st.Job.Op, res.Status)
+	fmt.Fprintf(&b, "%s: stopped %s step %d/%d (%s %s): %s", name, where, st.Number, len(n.plan.Steps), st.Job.Host, st.Job.Op, res.Status)
+	if where != "at" && res.Message != "" {
+		fmt.Fprintf(&b, ", %s", res.Message)
+	}
+	b.WriteString("\n")
 	cmd := func(verb string) string {
 		return strings.TrimSpace(n.opts.Invocation + " " + verb)
 	}
@@ -22,6 +26,9 @@ func (n *nodeRun) stopMessage(st *config.Step, res jobs.Result) string {
 	case n.locked:
 		fmt.Fprintf(&b, "  The bundle ~/%s stays on %s and keeps it locked by deploy %s.\n",
 			n.node.Get(config.KeyBundle), name, n.journal.State.DeployID)
+		if mounted, _ := jobs.IsMountPoint(n.localBundle); mounted {
+			fmt.Fprintf(&b, "  It stays mounted at %s.\n", n.localBundle)
+		}
 		fmt.Fprintf(&b, "  look:     %s    %s\n", cmd("bundle "+name), cmd("ssh "+name))
 		fmt.Fprintf(&b, "  continue: %s\n", resume)
 		fmt.Fprintf(&b, "  give up:  %s\n", cmd("unlock "+name))

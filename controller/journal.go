@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
@@ -110,12 +111,15 @@ func (j *Journal) End(status string) error {
 // Close closes the journal without ending the run.
 func (j *Journal) Close() error { return j.f.Close() }
 
-// Next returns the first step, from 1, that is neither OK nor skipped, or
-// 0 when every step of an n-step plan is done.
+// Next returns the first step, from 1, that is not done, or 0 when every
+// step of an n-step plan is. OK and skipped steps are done, and so is a
+// pause that stopped the run: resuming goes on after it.
 func (j *Journal) Next(n int) int {
 	for s := 1; s <= n; s++ {
 		e, ok := j.latest[s]
-		if !ok || e.Status != string(jobs.OK) && e.Status != bundle.Skipped {
+		done := ok && (e.Status == string(jobs.OK) || e.Status == bundle.Skipped ||
+			e.Op == jobs.OpPause && e.Status == string(jobs.Stopped))
+		if !done {
 			return s
 		}
 	}
@@ -146,4 +150,64 @@ func (j *Journal) writeHeader() error {
 		return fmt.Errorf("write the journal: %w", err)
 	}
 	return nil
+}
+
+// Runs lists a node's runs in the state directory, newest first.
+func Runs(dir, node string) ([]State, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, node, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []State
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var s State
+		if json.Unmarshal(b, &s) == nil && s.DeployID != "" {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
+	return out, nil
+}
+
+// Merge adds entries journaled elsewhere (on the node, by another
+// workstation) to the journal, keeping for each step the latest.
+func (j *Journal) Merge(entries []bundle.Entry) error {
+	for _, e := range entries {
+		if have, ok := j.latest[e.Step]; ok && !e.Ended.After(have.Ended) {
+			continue
+		}
+		if err := j.Record(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reopen marks a run as running again, for a resume.
+func (j *Journal) Reopen() error {
+	j.State.Status = stateRunning
+	j.State.Ended = time.Time{}
+	return j.writeHeader()
+}
+
+// HeldLock reports whether, by the journal, the run holds the node's
+// bundle: remote open_bundle went OK and remote close_bundle has not.
+func (j *Journal) HeldLock() bool {
+	held := false
+	for _, e := range j.Entries() {
+		if e.Host != string(jobs.Remote) || e.Status != string(jobs.OK) {
+			continue
+		}
+		switch e.Op {
+		case jobs.OpOpenBundle:
+			held = true
+		case jobs.OpCloseBundle:
+			held = false
+		}
+	}
+	return held
 }

@@ -7,6 +7,8 @@ package controller
 import (
 	"io"
 
+	"github.com/concdeploy/conc/jobs"
+
 	"github.com/concdeploy/conc/config"
 	"github.com/rs/zerolog"
 )
@@ -31,4 +33,30 @@ type Options struct {
 	// "run upgrade"), so hints print commands that work as they stand.
 	Invocation string
 	Verb       string
+
+	// Resume continues the node's last unfinished run at its first job
+	// that is not OK; From, a step (number, op, or op#k), at that step.
+	Resume          bool
+	From            string
+	ForcePlanChange bool // resume even though the plan changed since the run began
+	// StopBefore and StopAfter end the run STOPPED at a step.
+	StopBefore, StopAfter string
+	// Step, when set, is asked before each job (--step).
+	Step Stepper
 }
+
+// Stepper is asked before each job whether to run it.
+type Stepper interface {
+	Ask(node string, step, steps int, job jobs.Job) StepAnswer
+}
+
+// StepAnswer is the operator's answer to a Stepper's question.
+type StepAnswer int
+
+// The answers of --step: y, n, s and c.
+const (
+	StepRun  StepAnswer = iota // run this job
+	StepSkip                   // skip it, journaled as skipped
+	StepStop                   // stop here, STOPPED
+	StepAll                    // run this and the rest without asking
+)

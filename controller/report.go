@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/rs/zerolog"
 )
@@ -86,7 +87,7 @@ func levelOf(s jobs.Status) zerolog.Level {
 	switch s {
 	case jobs.OK:
 		return zerolog.InfoLevel
-	case jobs.Blocked, jobs.Stopped:
+	case jobs.Blocked, jobs.Stopped, bundle.Skipped:
 		return zerolog.WarnLevel
 	}
 	return zerolog.ErrorLevel
@@ -154,7 +155,7 @@ func colorStatus(padded, status string, color bool) string {
 		return padded
 	}
 	code := map[string]string{
-		"OK": "32", "BLOCKED": "33", "STOPPED": "33", "FAILED": "31", "ERROR": "31", "TIMED OUT": "31",
+		"OK": "32", "BLOCKED": "33", "STOPPED": "33", "SKIPPED": "36", "FAILED": "31", "ERROR": "31", "TIMED OUT": "31",
 	}[status]
 	if code == "" {
 		return padded

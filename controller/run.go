@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"sync"
 	"time"
@@ -19,10 +18,6 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 )
-
-// heartbeat is how often the agent refreshes the lock record while a run
-// is connected.
-const heartbeat = 3 * time.Second
 
 // Deploy is a plan resolved for a set of nodes, ready to run.
 type Deploy struct {
@@ -72,6 +67,9 @@ func (d *Deploy) Run(ctx context.Context) int {
 	for i, r := range d.runs {
 		g.Go(func() error {
 			codes[i] = r.run(ctx).ExitCode()
+			if r.usage {
+				codes[i] = jobs.ExitUsage
+			}
 			return nil
 		})
 	}
@@ -104,6 +102,10 @@ type nodeRun struct {
 
 	mountMu sync.Mutex
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
+
+	stops stops
+	from  int  // --from, resolved
+	usage bool // the run was refused as the operator's mistake: exit 2
 }
 
 // newNodeRun resolves the plan for the node; every error is the deploy
@@ -134,12 +136,23 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	}
 	// Ops see the params as conc resolved them: the admin and the paths
 	// its own connection uses, so that sshfs connects the same way.
+	st, err := resolveStops(plan, opts.StopBefore, opts.StopAfter)
+	if err != nil {
+		return nil, err
+	}
+	from := 0
+	if opts.From != "" {
+		if from, err = resolveStep(plan, opts.From); err != nil {
+			return nil, fmt.Errorf("--from: %w", err)
+		}
+	}
 	params := n.Values()
 	params[config.KeyAdmin] = target.User
 	params[config.KeyIdentity] = target.Identity
 	params[config.KeyKnownHosts] = target.KnownHosts
 	return &nodeRun{
 		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
+		stops: st, from: from,
 		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
 	}, nil
 }
@@ -171,17 +184,30 @@ func checkPlanShape(p *config.Plan) error {
 
 // run steps through the plan and returns the status the run ended with.
 func (n *nodeRun) run(ctx context.Context) jobs.Status {
-	if err := n.startJournal(); err != nil {
-		n.rep.Printf("conc: %s: %v", n.node.Name, err)
-		return jobs.Error
+	first, status := n.begin(ctx)
+	if status != jobs.OK {
+		return status
 	}
 	steps := n.plan.Steps
-	for i := range steps {
+	ask := n.opts.Step
+	for i := first - 1; i < len(steps); i++ {
 		st := &steps[i]
-		if ctx.Err() != nil {
-			res := jobs.Resultf(jobs.Stopped, "stopped by the operator before this step")
-			n.halt(st, res)
-			return jobs.Stopped
+		switch {
+		case ctx.Err() != nil:
+			return n.halt(st, jobs.Resultf(jobs.Stopped, "stopped by the operator"), "before")
+		case st.Number == n.stops.before:
+			return n.halt(st, jobs.Resultf(jobs.Stopped, "--stop-before %d", st.Number), "before")
+		}
+		if ask != nil {
+			switch ask.Ask(n.node.Name, st.Number, len(steps), st.Job) {
+			case StepSkip:
+				n.skip(st)
+				continue
+			case StepStop:
+				return n.halt(st, jobs.Resultf(jobs.Stopped, "stopped by the operator"), "before")
+			case StepAll:
+				ask = nil
+			}
 		}
 		t0 := time.Now()
 		res, d := n.step(ctx, st)
@@ -190,25 +216,41 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		}
 		n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op, res, d)
 		n.record(st, res, d)
-		if res.Status != jobs.OK {
-			n.halt(st, res)
-			return res.Status
+		switch {
+		case res.Status != jobs.OK:
+			return n.halt(st, res, "at")
+		case st.Number == n.stops.after && i < len(steps)-1:
+			return n.halt(st, jobs.Resultf(jobs.Stopped, "--stop-after %d", st.Number), "after")
 		}
 	}
 	n.finish()
 	return jobs.OK
 }
 
-func (n *nodeRun) startJournal() error {
-	u, _ := user.Current()
-	host, _ := os.Hostname()
-	name := "unknown"
-	if u != nil {
-		name = u.Username
+// begin starts the run's journal, or reopens the one a resume continues,
+// and returns the first step to run.
+func (n *nodeRun) begin(ctx context.Context) (int, jobs.Status) {
+	if n.opts.Resume || n.opts.From != "" {
+		return n.resume(ctx)
 	}
+	if err := n.startJournal(); err != nil {
+		n.rep.Printf("conc: %s: %v", n.node.Name, err)
+		return 0, jobs.Error
+	}
+	return 1, jobs.OK
+}
+
+// skip records a job the operator chose not to run.
+func (n *nodeRun) skip(st *config.Step) {
+	res := jobs.Result{Status: bundle.Skipped, Message: "skipped by the operator"}
+	n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(n.plan.Steps), st.Job.Op, res, 0)
+	n.record(st, res, 0)
+}
+
+func (n *nodeRun) startJournal() error {
 	st := State{
 		Lock: bundle.Lock{
-			DeployID: newDeployID(), Holder: name + "@" + host, PID: os.Getpid(),
+			DeployID: newDeployID(), Holder: holder(), PID: os.Getpid(),
 			Node: n.node.Name, Plan: n.plan.Name, PlanHash: n.plan.Hash, Steps: len(n.plan.Steps),
 			Started: time.Now(),
 		},
@@ -240,6 +282,12 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 	if st.Job.Host == jobs.Remote {
 		if st.Job.Op == jobs.OpOpenBundle {
 			return n.openBundle(ctx), 0
+		}
+		if n.agent == nil && n.locked {
+			// A resumed run: start an agent that joins the bundle.
+			if res := n.startAgent(ctx, channel.LockAttach); res.Status != jobs.OK {
+				return res, 0
+			}
 		}
 		if _, ok := st.Action.(jobs.InController); ok {
 			return n.runHere(ctx, st, &nodeSideEnv{n.env(nil, n.log)}), 0
@@ -308,7 +356,7 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string) jobs.Result {
 	hello := &channel.Hello{
 		Version: channel.Version, Node: n.node.Name, Params: n.params,
 		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: &lock,
-		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo, Heartbeat: int64(heartbeat),
+		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo, Heartbeat: int64(n.node.Heartbeat()),
 	}
 	r, err := openRemote(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput)
 	if err != nil {
@@ -374,9 +422,9 @@ func (n *nodeRun) finish() {
 	}
 }
 
-// halt ends a run at a job that was not OK, and says what is left and what
-// to do next.
-func (n *nodeRun) halt(st *config.Step, res jobs.Result) {
+// halt ends a run at, before or after a step, and says what is left and
+// what to do next. It returns the status the run ends with.
+func (n *nodeRun) halt(st *config.Step, res jobs.Result, where string) jobs.Status {
 	if res.Status != jobs.Stopped {
 		// Only a run stopped on purpose keeps its mounts, as the
 		// operator's bridge into the bundle.
@@ -386,7 +434,8 @@ func (n *nodeRun) halt(st *config.Step, res jobs.Result) {
 	if err := n.journal.End(string(res.Status)); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
-	n.rep.Printf("%s", n.stopMessage(st, res))
+	n.rep.Printf("%s", n.stopMessage(st, res, where))
+	return res.Status
 }
 
 // unmountAll unmounts what this run mounted and left mounted.

@@ -22,10 +22,22 @@ type deployOptions struct {
 	sudoPasswordFile  string
 	sudoPasswordStdin bool
 	parallel          int
+	resume            bool
+	from              string
+	forcePlanChange   bool
+	stopBefore        string
+	stopAfter         string
+	step              bool
 }
 
 func (o *deployOptions) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
+	f.BoolVar(&o.step, "step", false, "ask before each job: y run it, n skip it, s stop here, c run the rest")
+	f.StringVar(&o.stopBefore, "stop-before", "", "end the run STOPPED before STEP (a number, an op, or op#k for its k-th step)")
+	f.StringVar(&o.stopAfter, "stop-after", "", "end the run STOPPED after STEP")
+	f.BoolVar(&o.resume, "resume", false, "continue the node's unfinished run at its first job that is not OK")
+	f.StringVar(&o.from, "from", "", "continue the node's unfinished run at STEP instead")
+	f.BoolVar(&o.forcePlanChange, "force-plan-change", false, "resume even though the plan changed since the run began")
 	f.StringVar(&o.sudoPasswordFile, "sudo-password-file", "", "read the sudo password from the first line of FILE instead of asking")
 	f.BoolVar(&o.sudoPasswordStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin instead of asking")
 	f.IntVar(&o.parallel, "parallel", 8, "deploy to at most N nodes at once")
@@ -37,8 +49,14 @@ func (a *app) deployCmd() *cobra.Command {
 		Use:   "deploy NODE|GROUP...",
 		Short: "run the plan named deploy on nodes",
 		Long: `Run the plan [plan deploy] on each node, job by job. The run stops at the
-first job that is not OK and prints what it left and how to continue.`,
-		Example: "  conc deploy node1\n  conc -f site.ini deploy web --parallel 4",
+first job that is not OK and prints what it left and how to continue.
+
+A run can be stopped on purpose: --step asks before each job, --stop-before
+and --stop-after end it at a step (see conc plan for the numbers), and Ctrl-C
+stops the running job. The bundle stays on the node, so you can look into it
+(conc bundle, conc ssh), fix it, and continue with --resume, which picks up
+at the first job that is not OK, from any terminal, days later.`,
+		Example: "  conc deploy node1\n  conc deploy node1 --stop-after copy_product\n  conc deploy node1 --resume\n  conc -f site.ini deploy web --parallel 4",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr(errors.New("deploy needs a node or group (conc deploy NODE)"))
@@ -98,7 +116,17 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	opts := &controller.Options{
 		File: f, Plan: o.plan, Agents: agents, Reporter: rep, Log: log, Verbose: a.verbose,
 		StateDir: a.stateDir, Parallel: o.parallel, Invocation: a.invocation(), Verb: verb,
-		Dial: controller.DialOptions{AcceptNewHostKeys: a.acceptNew},
+		Dial:   controller.DialOptions{AcceptNewHostKeys: a.acceptNew},
+		Resume: o.resume, From: o.from, ForcePlanChange: o.forcePlanChange,
+		StopBefore: o.stopBefore, StopAfter: o.stopAfter,
+	}
+	if o.step {
+		in, ok := a.stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(in.Fd())) {
+			return usageErr(errors.New("--step asks before each job, and stdin is not a terminal; use --stop-before/--stop-after to stop unattended"))
+		}
+		opts.Step = &prompter{in: bufio.NewReader(in), out: a.stderr}
+		opts.Parallel = 1 // one node's questions at a time
 	}
 	if len(nodes) == 1 && isTerminal(a.stderr) {
 		opts.Terminal = a.stderr

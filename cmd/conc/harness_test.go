@@ -73,6 +73,7 @@ func build(tb testing.TB) {
 type project struct {
 	t      *testing.T
 	layers []string // deploy files read before file
+	extra  string   // more [defaults] lines
 	node   *testnode.Node
 	dir    string
 	file   string
@@ -99,12 +100,12 @@ identity = %s
 known_hosts = %s
 bundle = %s
 local_bundle = %s
-
+%s
 [node node1]
 sshd.ip = %s
 sshd.port = %d
 
-%s`, p.node.User, p.node.Identity, p.node.KnownHosts, p.bundle, p.local, p.node.Host, p.node.Port, plans)
+%s`, p.node.User, p.node.Identity, p.node.KnownHosts, p.bundle, p.local, p.extra, p.node.Host, p.node.Port, plans)
 	if err := os.WriteFile(p.file, []byte(ini), 0o600); err != nil {
 		p.t.Fatal(err)
 	}

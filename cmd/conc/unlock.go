@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// unlockOptions are the flags of conc unlock.
+type unlockOptions struct {
+	yes   bool
+	force bool
+}
+
+func (a *app) unlockCmd() *cobra.Command {
+	o := &unlockOptions{}
+	cmd := &cobra.Command{
+		Use:   "unlock NODE",
+		Short: "remove a node's lock (its bundle) left by a run that is gone",
+		Long: `Show the node's lock record and, once you confirm, remove its bundle, which is
+the lock. This is the only way conc removes a lock it does not hold; it gives
+up on that run, which can then no longer be resumed. A lock whose heartbeat is
+fresh belongs to a live run and needs --force. The removal is logged, in the
+--log-file and in ~/.cache/conc/unlocks.log on the node.`,
+		Example: "  conc unlock node1\n  conc unlock node1 --yes",
+		Args:    exactArgs(1, "a node name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.unlock(cmd, args[0], o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&o.force, "force", false, "unlock even though the holder's heartbeat is fresh")
+	return cmd
+}
+
+func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
+	f, err := a.load()
+	if err != nil {
+		return err
+	}
+	n, err := f.Node(name)
+	if err != nil {
+		return usageErr(err)
+	}
+	log, _, err := a.logger()
+	if err != nil {
+		return err
+	}
+	c, err := controller.Connect(cmd.Context(), f, n, controller.DialOptions{AcceptNewHostKeys: a.acceptNew})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := controller.ReadStatus(cmd.Context(), c, n)
+	if err != nil {
+		return err
+	}
+	if !st.Locked() {
+		fmt.Fprintf(a.stdout, "%s is not locked\n", name)
+		return nil
+	}
+	fmt.Fprintln(a.stdout, st.Describe())
+	if st.Alive && !o.force {
+		return &exitError{code: jobs.ExitBlocked, err: fmt.Errorf("%s is held by a live run (heartbeat %s ago); stop it, or use --force if you know it is gone", name, st.Age().Round(time.Second))}
+	}
+	if !o.yes {
+		ok, err := a.confirm(fmt.Sprintf("remove ~/%s on %s, giving up deploy %s? [y/N] ", st.Bundle, name, st.Lock.DeployID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &exitError{code: jobs.ExitStopped, err: errors.New("not unlocked")}
+		}
+	}
+	if err := controller.Unlock(c, st, o.force); err != nil {
+		return err
+	}
+	log.Warn().Str("node", name).Str("deploy_id", st.Lock.DeployID).Str("holder", st.Lock.Holder).
+		Bool("alive", st.Alive).Msg("unlocked: removed the bundle of a run conc did not hold")
+	fmt.Fprintf(a.stdout, "%s: unlocked (removed ~/%s of deploy %s)\n", name, st.Bundle, st.Lock.DeployID)
+	return nil
+}
+
+// confirm asks a yes/no question on the terminal; without one it refuses
+// to guess.
+func (a *app) confirm(question string) (bool, error) {
+	in, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return false, usageErr(errors.New("stdin is not a terminal to confirm on; pass --yes to unlock without asking"))
+	}
+	fmt.Fprint(a.stderr, question)
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "y" || answer == "yes", nil
+}
