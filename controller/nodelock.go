@@ -57,4 +57,3 @@ func readAll(c *sftp.Client, p string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
-

@@ -139,4 +139,3 @@ func Unlock(c *Conn, st NodeStatus, force bool) error {
 
 // ErrLive is returned when unlocking a lock whose holder is alive.
 var ErrLive = errors.New("the lock's holder is alive")
-
