@@ -47,10 +47,13 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 	log := a.log.With().Int("step", r.Step).Str("op", r.Op).Logger()
 	var res jobs.Result
 	act, err := jobs.Prepare(jobs.Job{Host: jobs.Remote, Op: r.Op, Args: r.Args})
+	if ir, ok := act.(jobs.InputReceiver); ok && err == nil {
+		act, err = ir.WithInput(r.Input)
+	}
 	if err != nil {
 		res = jobs.Resultf(jobs.Error, "%v", err)
 	} else {
-		env := &remoteEnv{a: a, out: tail, log: &log}
+		env := &remoteEnv{a: a, id: r.ID, out: tail, log: &log}
 		res = jobs.Execute(ctx, act, env, time.Duration(r.Timeout))
 	}
 	out := &channel.Result{
@@ -107,6 +110,7 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 // remoteEnv is a remote job's view of the node.
 type remoteEnv struct {
 	a   *Agent
+	id  uint32 // the run's id, for events
 	out io.Writer
 	log *zerolog.Logger
 }
@@ -114,6 +118,7 @@ type remoteEnv struct {
 var (
 	_ jobs.Env            = (*remoteEnv)(nil)
 	_ jobs.BundleReleaser = (*remoteEnv)(nil)
+	_ jobs.EventEmitter   = (*remoteEnv)(nil)
 )
 
 func (e *remoteEnv) Host() jobs.Host           { return jobs.Remote }
@@ -147,6 +152,13 @@ func (e *remoteEnv) Exec(ctx context.Context, c jobs.Command) (int, error) {
 	}
 	c.Env = append(c.Env, "CONC_NODE="+e.a.hello.Node, "CONC_BUNDLE="+e.a.bundle)
 	return e.a.procs.Exec(ctx, c)
+}
+
+// Emit implements jobs.EventEmitter: an event goes to the controller at
+// once, whatever the verbosity.
+func (e *remoteEnv) Emit(data []byte) {
+	m := &channel.Message{Type: channel.TOutput, Output: &channel.Output{ID: e.id, Stream: channel.Event, Data: data}}
+	e.a.send(m)
 }
 
 // ReleaseBundle implements jobs.BundleReleaser: close_bundle is about to

@@ -84,6 +84,7 @@ type Run struct {
 	Op      string         `msgpack:"op"`
 	Args    []string       `msgpack:"args,omitempty"`
 	Timeout int64          `msgpack:"timeout,omitempty"` // nanoseconds; 0 means none
+	Input   []byte         `msgpack:"input,omitempty"`   // op input from the controller, e.g. node test definitions
 	Journal []bundle.Entry `msgpack:"journal,omitempty"`
 }
 

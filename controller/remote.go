@@ -138,13 +138,13 @@ type remoteResult struct {
 
 // run sends one job and waits for its result. When ctx ends (the operator
 // pressed Ctrl-C) it sends cancel and waits for the STOPPED result.
-func (r *remote) run(ctx context.Context, step int, j jobs.Job) remoteResult {
+func (r *remote) run(ctx context.Context, step int, j jobs.Job, input []byte) remoteResult {
 	r.mu.Lock()
 	r.nextID++
 	id := r.nextID
 	r.mu.Unlock()
 	msg := &channel.Message{Type: channel.TRun, Run: &channel.Run{
-		ID: id, Step: step, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Journal: r.takePending(),
+		ID: id, Step: step, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: r.takePending(),
 	}}
 	if err := r.start.conn.Send(msg); err != nil {
 		return r.lost(err)

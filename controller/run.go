@@ -15,6 +15,7 @@ import (
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/jobs/localops"
+	"github.com/concdeploy/conc/nodetest"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 )
@@ -104,7 +105,8 @@ type nodeRun struct {
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
 
 	stops stops
-	from  int  // --from, resolved
+	tests []byte // the node's tests, for nodetest steps
+	from  int    // --from, resolved
 	usage bool // the run was refused as the operator's mistake: exit 2
 }
 
@@ -140,6 +142,15 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tests []byte
+	for _, st := range plan.Steps {
+		if st.Job.Op == nodetest.OpName {
+			if tests, err = nodeTests(opts.File, n); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
 	from := 0
 	if opts.From != "" {
 		if from, err = resolveStep(plan, opts.From); err != nil {
@@ -152,7 +163,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	params[config.KeyKnownHosts] = target.KnownHosts
 	return &nodeRun{
 		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
-		stops: st, from: from,
+		stops: st, from: from, tests: tests,
 		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
 	}, nil
 }
@@ -295,7 +306,11 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 		if n.agent == nil {
 			return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
 		}
-		r := n.agent.run(ctx, st.Number, st.Job)
+		var input []byte
+		if st.Job.Op == nodetest.OpName {
+			input = n.tests
+		}
+		r := n.agent.run(ctx, st.Number, st.Job, input)
 		return r.Result, r.Duration
 	}
 	return n.runHere(ctx, st, n.env(nil, n.log)), 0
@@ -384,9 +399,12 @@ func (n *nodeRun) agentLog(line string) {
 	n.log.Debug().Str(fieldHost, n.node.Name).Msg("agent: " + line)
 }
 
-// agentOutput shows a remote job's output as it runs, with -v.
-func (n *nodeRun) agentOutput(_ uint32, _ int, data []byte) {
-	n.rep.Stream(data)
+// agentOutput shows a remote job's output as it runs, with -v. Node test
+// events are shown in the job's output already.
+func (n *nodeRun) agentOutput(_ uint32, stream int, data []byte) {
+	if stream != channel.Event {
+		n.rep.Stream(data)
+	}
 }
 
 // record journals a job, locally and, through the agent, on the node.

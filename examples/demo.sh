@@ -37,3 +37,7 @@ set +x
 echo
 echo "The app, installed in its venv on the node ($demo/node/home):"
 "$demo/node/home/venvs/hello-conc/bin/hello-conc"
+echo
+set -x
+"$conc" -f examples/pyapp/conc.ini -f "$demo/node.ini" test demo
+set +x

@@ -70,6 +70,19 @@ type InController interface {
 	InController()
 }
 
+// InputReceiver is implemented by actions that take input from the
+// controller besides their arguments: the node tests' definitions. The
+// agent gives it the run message's input before running the action.
+type InputReceiver interface {
+	WithInput(data []byte) (Action, error)
+}
+
+// EventEmitter is implemented by an Env that can stream an op's structured
+// progress to the controller as it happens (node test results).
+type EventEmitter interface {
+	Emit(data []byte)
+}
+
 // MountTracker is implemented by an Env that unmounts, at the end of a run
 // that did not stop on purpose, what the run's jobs mounted.
 type MountTracker interface {

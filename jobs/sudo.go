@@ -3,9 +3,9 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 )
 
@@ -58,10 +58,12 @@ func Sudo(ctx context.Context, env Env, c Command) Result {
 	return ExitResult(code, err)
 }
 
+// newPrompt makes sudo's prompt unique to one call, so that no output of
+// the command can be mistaken for it. math/rand/v2's generator is ChaCha8,
+// seeded by the runtime from the system's entropy; crypto/rand would add its
+// FIPS machinery to the agent for no gain here.
 func newPrompt() []byte {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return []byte("[conc-sudo " + hex.EncodeToString(b) + "]")
+	return []byte(fmt.Sprintf("[conc-sudo %016x]", rand.Uint64()))
 }
 
 // promptWatcher passes a command's stderr on, minus sudo's prompt, and

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/concdeploy/conc/agent"
+	_ "github.com/concdeploy/conc/nodetest" // the nodetest op
 	"github.com/rs/zerolog"
 )
 

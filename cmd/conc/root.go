@@ -27,7 +27,7 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 	pf.StringVar(&a.agentDir, "agent-dir", "", "load the agents from DIR instead of the ones built in (for developing the agent)")
 	pf.MarkHidden("agent-dir")
 	root.AddCommand(
-		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(),
+		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(),
 	)
 	return root
 }

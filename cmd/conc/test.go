@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/nodetest"
+	"github.com/concdeploy/conc/nodetest/report"
+	"github.com/spf13/cobra"
+)
+
+// testOptions are the flags of conc test.
+type testOptions struct {
+	run               string
+	junit             string
+	json              bool
+	sudoPasswordFile  string
+	sudoPasswordStdin bool
+	parallel          int
+}
+
+func (a *app) testCmd() *cobra.Command {
+	o := &testOptions{}
+	cmd := &cobra.Command{
+		Use:   "test NODE|GROUP...",
+		Short: "run node tests on nodes through the agent and report them like a test runner",
+		Long: `Run the node's tests on each node: the [test NAME] sections of the deploy file
+that apply to it (nodes = / groups =, or all nodes), then the Go tests
+registered in the agent. Results stream back as each test ends and print like
+go test -v (=== RUN, --- PASS, --- FAIL with the message, --- SKIP), then a
+summary line. conc test does not take the deploy lock, since tests only read;
+when a node is locked it says so and runs anyway.
+
+A [test NAME] section makes one check and asserts on it:
+  run = COMMAND          with expect, expect_regex, expect_exit (default 0), sudo = yes
+  file = PATH            with mode, owner, contains, expect, expect_regex
+  port = [IP:]PORT       something listens (IP address or localhost)
+  python = VENV MODULE   the module imports in that venv
+  http = URL             with expect_status (default 200), expect, expect_regex
+and takes timeout = DURATION (default 30s) and skip = REASON.
+
+Exit status: 0 every test passed or was skipped, 1 any failed or could not
+run, 2 a usage or deploy-file error.`,
+		Example: "  conc test node1\n  conc test web --run 'app|port' --junit results.xml\n  conc test node1 --json",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr(fmt.Errorf("test needs a node or group (conc test NODE)"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.test(cmd, args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.run, "run", "", "run only the tests whose names match REGEX (also -run)")
+	f.StringVar(&o.junit, "junit", "", "write JUnit XML to FILE, one testsuite per node")
+	f.BoolVar(&o.json, "json", false, "print one JSON object per result instead of text")
+	f.StringVar(&o.sudoPasswordFile, "sudo-password-file", "", "read the sudo password from the first line of FILE instead of asking")
+	f.BoolVar(&o.sudoPasswordStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin instead of asking")
+	f.IntVar(&o.parallel, "parallel", 8, "test at most N nodes at once")
+	return cmd
+}
+
+func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
+	f, err := a.load()
+	if err != nil {
+		return err
+	}
+	nodes, err := f.Targets(args)
+	if err != nil {
+		return usageErr(err)
+	}
+	log, _, err := a.logger()
+	if err != nil {
+		return err
+	}
+	agents, err := a.getAgents()
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex // one node's lines at a time
+	out := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprint(a.stdout, s)
+	}
+	var results report.Collector
+	opts := &controller.TestOptions{
+		File: f, Agents: agents, Filter: o.run, Log: log, Parallel: o.parallel,
+		Dial: controller.DialOptions{AcceptNewHostKeys: a.acceptNew},
+		Header: func(node string, st *controller.NodeStatus, err error) {
+			results.Node(node)
+			if o.json {
+				return
+			}
+			switch {
+			case err != nil:
+				out(fmt.Sprintf("# %s: cannot read its lock: %v\n", node, err))
+			case st.Locked():
+				last := "no step has ended"
+				if e, ok := st.Lock.Last(); ok {
+					last = fmt.Sprintf("at step %d %s: %s", e.Step, e.Op, e.Status)
+				}
+				out(fmt.Sprintf("# %s: locked by %s (deploy %s, %s); testing anyway\n", node, st.Lock.Holder, st.Lock.DeployID, last))
+			}
+		},
+		Event: func(node string, e nodetest.Event) {
+			results.Add(node, e)
+			if o.json {
+				if e.Action != nodetest.ActionRun {
+					out(string(report.JSONLine(node, e)))
+				}
+				return
+			}
+			out(nodetest.FormatEvent(node, e))
+		},
+		Done: func(node string, sum nodetest.Summary, err error) {
+			if o.json {
+				if err != nil {
+					fmt.Fprintf(a.stderr, "conc: %s: %v\n", node, err)
+				}
+				return
+			}
+			if err != nil {
+				out(fmt.Sprintf("%s: ERROR: %v\n", node, err))
+				return
+			}
+			out(fmt.Sprintf("%s: %s\n", node, sum))
+		},
+	}
+	if _, err := regexp.Compile(o.run); err != nil {
+		return usageErr(fmt.Errorf("--run: %w", err))
+	}
+	for _, n := range nodes {
+		if _, err := controller.CompileTests(f, n); err != nil {
+			return usageErr(err)
+		}
+	}
+	needs, err := opts.NeedsSudo(nodes)
+	if err != nil {
+		return usageErr(err)
+	}
+	if needs {
+		pw, err := a.sudoPassword(&deployOptions{sudoPasswordFile: o.sudoPasswordFile, sudoPasswordStdin: o.sudoPasswordStdin})
+		if err != nil {
+			return err
+		}
+		opts.Sudo = pw
+	}
+	start := time.Now()
+	code := controller.Test(cmd.Context(), opts, nodes)
+	if o.junit != "" {
+		if err := writeJUnit(o.junit, &results); err != nil {
+			return err
+		}
+	}
+	log.Debug().Dur("took", time.Since(start)).Int("code", code).Msg("tests done")
+	if code != jobs.ExitOK {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+func writeJUnit(path string, r *report.Collector) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write the JUnit report: %w", err)
+	}
+	if err := r.WriteJUnit(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// goTestFlags lets conc test take -run, as go test does; pflag would read
+// it as -r -u -n.
+func goTestFlags(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "-run" || strings.HasPrefix(a, "-run=") {
+			a = "-" + a
+		}
+		out[i] = a
+	}
+	return out
+}

@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/nodetest"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+)
+
+// CompileTests compiles the [test NAME] sections that apply to a node.
+// Its errors name the file and line at fault.
+func CompileTests(f *config.File, n *config.Node) ([]nodetest.Spec, error) {
+	defs, err := f.Tests(n)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]nodetest.Spec, 0, len(defs))
+	for _, d := range defs {
+		nd := nodetest.Def{Name: d.Name, Pos: d.Pos.String(), Keys: d.Keys, Vals: map[string]string{}, KeyPos: map[string]string{}}
+		for k, p := range d.Vals {
+			nd.Vals[k] = p.Value
+			nd.KeyPos[k] = p.Pos.String()
+		}
+		s, err := nodetest.Compile(nd)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+// nodeTests is a node's compiled tests as the nodetest op's input.
+func nodeTests(f *config.File, n *config.Node) ([]byte, error) {
+	specs, err := CompileTests(f, n)
+	if err != nil {
+		return nil, err
+	}
+	return nodetest.EncodeSpecs(specs)
+}
+
+// TestOptions configure conc test.
+type TestOptions struct {
+	File     *config.File
+	Agents   Agents
+	Dial     DialOptions
+	Filter   string // --run
+	Sudo     []byte
+	Log      zerolog.Logger
+	Parallel int
+	// Header is called once per node before its tests, with the lock the
+	// node is under, if any. Event is called as each test starts and ends.
+	// Both may be called from several goroutines.
+	Header func(node string, st *NodeStatus, err error)
+	Event  func(node string, e nodetest.Event)
+	// Done is called with a node's summary, or the error that kept its
+	// tests from running.
+	Done func(node string, sum nodetest.Summary, err error)
+}
+
+// NeedsSudo reports whether any of the nodes' selected tests runs with
+// sudo.
+func (o *TestOptions) NeedsSudo(nodes []*config.Node) (bool, error) {
+	re, err := o.filter()
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nodes {
+		specs, err := CompileTests(o.File, n)
+		if err != nil {
+			return false, err
+		}
+		for _, s := range specs {
+			if s.Sudo && (re == nil || re.MatchString(s.Name)) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func (o *TestOptions) filter() (*regexp.Regexp, error) {
+	if o.Filter == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(o.Filter)
+	if err != nil {
+		return nil, fmt.Errorf("--run: %w", err)
+	}
+	return re, nil
+}
+
+// Test runs the node tests on each node through its agent, without taking
+// the deploy lock: tests only read. It returns 0 when every test passed or
+// was skipped, 1 otherwise.
+func Test(ctx context.Context, o *TestOptions, nodes []*config.Node) int {
+	limit := o.Parallel
+	if limit <= 0 {
+		limit = 8
+	}
+	var g errgroup.Group
+	g.SetLimit(limit)
+	var mu sync.Mutex
+	code := jobs.ExitOK
+	for _, n := range nodes {
+		g.Go(func() error {
+			sum, err := testNode(ctx, o, n)
+			o.Done(n.Name, sum, err)
+			mu.Lock()
+			if err != nil || sum.Failed > 0 {
+				code = jobs.ExitFailed
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	g.Wait()
+	return code
+}
+
+func testNode(ctx context.Context, o *TestOptions, n *config.Node) (nodetest.Summary, error) {
+	input, err := nodeTests(o.File, n)
+	if err != nil {
+		return nodetest.Summary{}, err
+	}
+	c, err := Connect(ctx, o.File, n, o.Dial)
+	if err != nil {
+		o.Header(n.Name, nil, err)
+		return nodetest.Summary{}, err
+	}
+	defer c.Close()
+	st, err := ReadStatus(ctx, c, n)
+	if err != nil {
+		o.Header(n.Name, nil, err)
+	} else {
+		o.Header(n.Name, &st, nil)
+	}
+	log := o.Log.With().Str(fieldNode, n.Name).Logger()
+	params := n.Values()
+	params[config.KeyAdmin] = c.Target.User
+	hello := &channel.Hello{Version: channel.Version, Node: n.Name, Params: params, Bundle: n.Get(config.KeyBundle),
+		LockMode: channel.LockNone, Sudo: o.Sudo}
+	var sum nodetest.Summary
+	onOutput := func(_ uint32, stream int, data []byte) {
+		if stream != channel.Event {
+			return
+		}
+		var e nodetest.Event
+		if json.Unmarshal(data, &e) != nil {
+			return
+		}
+		// Results arrive before the job's result, on the same reader,
+		// so sum is complete when run returns.
+		switch e.Action {
+		case nodetest.ActionPass:
+			sum.Passed++
+		case nodetest.ActionFail:
+			sum.Failed++
+			sum.FailedNames = append(sum.FailedNames, e.Test)
+		case nodetest.ActionSkip:
+			sum.Skipped++
+		}
+		o.Event(n.Name, e)
+	}
+	r, err := openRemote(ctx, c, o.Agents, hello, func(line string) { log.Debug().Msg("agent: " + line) }, onOutput)
+	if err != nil {
+		return sum, err
+	}
+	defer r.close()
+	if r.ready.Status != string(jobs.OK) {
+		return sum, errors.New(r.ready.Message)
+	}
+	var args []string
+	if o.Filter != "" {
+		args = []string{"--run", o.Filter}
+	}
+	res := r.run(ctx, 0, jobs.Job{Host: jobs.Remote, Op: nodetest.OpName, Args: args}, input)
+	switch res.Status {
+	case jobs.OK, jobs.Failed:
+	default:
+		return sum, fmt.Errorf("%s: %s", res.Status, res.Message)
+	}
+	return sum, nil
+}
