@@ -107,7 +107,7 @@ type nodeRun struct {
 	stops stops
 	tests []byte // the node's tests, for nodetest steps
 	from  int    // --from, resolved
-	usage bool // the run was refused as the operator's mistake: exit 2
+	usage bool   // the run was refused as the operator's mistake: exit 2
 }
 
 // newNodeRun resolves the plan for the node; every error is the deploy

@@ -34,15 +34,17 @@ func newEnv(t *testing.T) *testEnv {
 	return e
 }
 
-func (e *testEnv) Host() jobs.Host           { return jobs.Remote }
-func (e *testEnv) Node() string              { return "node1" }
-func (e *testEnv) Params() map[string]string { return map[string]string{"admin": "deploy", "venv": "venvs/app"} }
-func (e *testEnv) Home() string              { return e.home }
-func (e *testEnv) Bundle() string            { return filepath.Join(e.home, ".conc-bundle") }
-func (e *testEnv) Dir() string               { return e.home }
-func (e *testEnv) Output() io.Writer         { return io.Discard }
-func (e *testEnv) SudoPassword() []byte      { return e.sudo }
-func (e *testEnv) Log() *zerolog.Logger      { l := zerolog.Nop(); return &l }
+func (e *testEnv) Host() jobs.Host { return jobs.Remote }
+func (e *testEnv) Node() string    { return "node1" }
+func (e *testEnv) Params() map[string]string {
+	return map[string]string{"admin": "deploy", "venv": "venvs/app"}
+}
+func (e *testEnv) Home() string         { return e.home }
+func (e *testEnv) Bundle() string       { return filepath.Join(e.home, ".conc-bundle") }
+func (e *testEnv) Dir() string          { return e.home }
+func (e *testEnv) Output() io.Writer    { return io.Discard }
+func (e *testEnv) SudoPassword() []byte { return e.sudo }
+func (e *testEnv) Log() *zerolog.Logger { l := zerolog.Nop(); return &l }
 func (e *testEnv) Remote(context.Context) (jobs.RemoteFS, error) {
 	return nil, errors.New("none")
 }

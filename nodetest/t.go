@@ -195,4 +195,3 @@ func lookup(name string) Func {
 	defer registry.Unlock()
 	return registry.tests[name]
 }
-
