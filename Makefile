@@ -31,5 +31,10 @@ lint:
 demo: build
 	./examples/demo.sh
 
+# Benchmarks against a loopback OpenSSH sshd, as ratios to baselines taken
+# in the same run; the table goes to stdout, the figures to bench/results.json.
+bench: build
+	cd bench && $(GO) test -tags bench -run TestBench -count=1 -v -timeout 15m ./ -args -conc ../bin/conc -json results.json $(BENCHFLAGS)
+
 clean:
 	rm -rf bin $(AGENTDIR)/conc-agent-linux-*

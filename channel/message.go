@@ -128,8 +128,9 @@ type Result struct {
 // entries; the agent answers with an empty bye once the lock record is
 // written, then exits.
 type Bye struct {
-	Journal []bundle.Entry `msgpack:"journal,omitempty"`
-	Reason  string         `msgpack:"reason,omitempty"`
+	Journal  []bundle.Entry `msgpack:"journal,omitempty"`
+	Reason   string         `msgpack:"reason,omitempty"`
+	MaxRSSKB int64          `msgpack:"max_rss_kb,omitempty"` // the agent's peak memory, in its bye
 }
 
 // check reports a message whose body does not match its type.

@@ -16,12 +16,17 @@ import (
 //go:embed agents
 var embedded embed.FS
 
-// AgentBinary is one agent build.
+// AgentBinary is one agent build. Its bytes are read only when a node
+// needs them uploaded: most runs find the agent cached and need its hash
+// alone.
 type AgentBinary struct {
 	Arch string // GOARCH
 	Hash string // sha256, hex
-	Data []byte
+	load func() ([]byte, error)
 }
+
+// Bytes reads the agent binary.
+func (b AgentBinary) Bytes() ([]byte, error) { return b.load() }
 
 // Agents holds the agent builds conc can push, by GOARCH.
 type Agents map[string]AgentBinary
@@ -60,20 +65,29 @@ func loadAgents(fsys fs.FS, dir string) (Agents, error) {
 		if !strings.HasPrefix(name, prefix) || strings.HasSuffix(name, ".sha256") {
 			continue
 		}
-		data, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("read agent %s: %w", name, err)
+		file := path.Join(dir, name)
+		load := func() ([]byte, error) {
+			data, err := fs.ReadFile(fsys, file)
+			if err != nil {
+				return nil, fmt.Errorf("read agent %s: %w", name, err)
+			}
+			return data, nil
 		}
 		hash := ""
-		if b, err := fs.ReadFile(fsys, path.Join(dir, name+".sha256")); err == nil {
+		if b, err := fs.ReadFile(fsys, file+".sha256"); err == nil {
 			hash = strings.Fields(string(b) + " ")[0]
 		}
 		if len(hash) != 64 {
+			// No hash next to it (a development build): compute it.
+			data, err := load()
+			if err != nil {
+				return nil, err
+			}
 			sum := sha256.Sum256(data)
 			hash = hex.EncodeToString(sum[:])
 		}
 		arch := strings.TrimPrefix(name, prefix)
-		out[arch] = AgentBinary{Arch: arch, Hash: hash, Data: data}
+		out[arch] = AgentBinary{Arch: arch, Hash: hash, load: load}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("this conc was built without agents; build it with make build")

@@ -142,10 +142,14 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(stdin, "%d %s\n", len(bin.Data), bin.Hash); err != nil {
+			data, err := bin.Bytes()
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(stdin, "%d %s\n", len(data), bin.Hash); err != nil {
 				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))
 			}
-			if _, err := stdin.Write(bin.Data); err != nil {
+			if _, err := stdin.Write(data); err != nil {
 				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))
 			}
 			a.uploaded = true

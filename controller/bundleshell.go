@@ -141,9 +141,6 @@ func NewBundleShell(c *sftp.Client, cfg BundleShellConfig) (*BundleShell, error)
 	return &BundleShell{c: c, cfg: cfg, in: bufio.NewReader(cfg.Stdin), root: root, cwd: "."}, nil
 }
 
-// Root returns the bundle's real path on the node.
-func (s *BundleShell) Root() string { return s.root }
-
 // Run reads commands from stdin until exit, quit or the end of the input.
 // A failed command prints "conc: ..." on stderr and the shell goes on;
 // when there is no prompt (a script), Run then returns an error at the
@@ -186,7 +183,7 @@ func (s *BundleShell) Run(ctx context.Context) error {
 		return err
 	}
 	if failed > 0 && !s.cfg.Prompt {
-		return fmt.Errorf("%d commands of the script failed", failed)
+		return fmt.Errorf("%d of the script's commands failed", failed)
 	}
 	return nil
 }
@@ -650,7 +647,7 @@ func (s *BundleShell) resolve(p string, follow bool) (string, error) {
 	// Check against the server's own realpath too, where it resolves
 	// links (OpenSSH does): the parent only when the last link is kept.
 	check := real
-	if !follow {
+	if !follow && real != s.root {
 		check = path.Dir(real)
 	}
 	if sr, err := s.c.RealPath(check); err == nil && !within(s.root, sr) {

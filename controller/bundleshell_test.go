@@ -75,7 +75,8 @@ func pipeSFTP(tb testing.TB, dir string) *sftp.Client {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Serve()
+		srv.Serve() // returns when the client closes its end
+		srv.Close()
 	}()
 	c, err := sftp.NewClientPipe(cr, cw)
 	if err != nil {
@@ -83,10 +84,9 @@ func pipeSFTP(tb testing.TB, dir string) *sftp.Client {
 	}
 	tb.Cleanup(func() {
 		c.Close()
-		srv.Close()
+		<-done
 		sr.Close()
 		cr.Close()
-		<-done
 	})
 	return c
 }
@@ -142,7 +142,7 @@ func writeFiles(tb testing.TB, files map[string]string) {
 	}
 }
 
-func TestWalkLinks(t *testing.T) {
+func TestBundleWalkLinks(t *testing.T) {
 	home, root := linkedHome(t)
 	c := pipeSFTP(t, home)
 	tests := []struct {
@@ -207,6 +207,8 @@ func newTestShell(tb testing.TB, script string, edit EditFunc) (sh *BundleShell,
 }
 
 func TestBundleShellRefusesOutside(t *testing.T) {
+	local := filepath.Join(t.TempDir(), "local.txt")
+	writeFiles(t, map[string]string{local: "local\n"})
 	for _, args := range [][]string{
 		{"cat", ".conc-agent"},
 		{"cat", "up"},
@@ -216,12 +218,13 @@ func TestBundleShellRefusesOutside(t *testing.T) {
 		{"ls", ".."},
 		{"cd", "up"},
 		{"get", "sub/back", "x"},
-		{"put", "/etc/hostname", "up"},
+		{"put", local, "up"},
+		{"put", local, "../x"},
 		{"mkdir", "../new"},
 		{"rm", "../secret.txt"},
 		{"edit", ".conc-agent"},
 	} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
+		t.Run(strings.ReplaceAll(strings.Join(args, " "), local, "LOCAL"), func(t *testing.T) {
 			edited := false
 			sh, stdout, _, _ := newTestShell(t, "", func(context.Context, string) error { edited = true; return nil })
 			err := sh.Exec(context.Background(), args)
@@ -258,7 +261,7 @@ func TestBundleShellScript(t *testing.T) {
 	script := "cd current\npwd\nls\ncat f.txt\ncat nope.txt\n# a comment\ncd /\npwd\nexit\npwd\n"
 	sh, stdout, stderr, _ := newTestShell(t, script, nil)
 	err := sh.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "1 commands of the script failed") {
+	if err == nil || !strings.Contains(err.Error(), "1 of the script's commands failed") {
 		t.Errorf("Run = %v; want one command reported failed", err)
 	}
 	want := "/sub\n" // cd follows the link to the real directory

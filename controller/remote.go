@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
@@ -19,21 +20,20 @@ const (
 	byeTimeout  = 10 * time.Second
 )
 
-// remote is the controller's end of a running agent.
+// remote is the controller's end of a running agent. It is used by one
+// goroutine, the node's work loop, which also reads the channel while it
+// waits for a result: no reader goroutine stands between the agent's answer
+// and the next job.
 type remote struct {
 	start *agentStart
 	ready *channel.Ready
 
 	onOutput func(id uint32, stream int, data []byte)
 
-	mu      sync.Mutex
 	nextID  uint32
-	pending []bundle.Entry // journal entries of local jobs, sent with the next message
-
-	results chan *channel.Result
-	byes    chan struct{}
-	done    chan struct{} // closed when the reader stops
-	err     error         // why the reader stopped
+	pending []bundle.Entry // journal entries of jobs run here, sent with the next message
+	dead    error          // why the channel can no longer be used
+	maxRSS  int64          // the agent's peak RSS in KiB, from its bye
 }
 
 // openRemote starts the agent and completes the handshake. ready.Status
@@ -62,14 +62,7 @@ func openRemote(ctx context.Context, c *Conn, agents Agents, hello *channel.Hell
 		return nil, fmt.Errorf("the agent on %s has sha256 %.12s, not the %s agent this conc carries; remove ~/%s on the node and run again",
 			c.Target.Name, ready.Agent, ready.Arch, bundle.CacheDir)
 	}
-	r := &remote{
-		start: st, ready: ready, onOutput: onOutput,
-		results: make(chan *channel.Result, 1), byes: make(chan struct{}, 1), done: make(chan struct{}),
-	}
-	if ready.Status == string(jobs.OK) {
-		go r.read()
-	}
-	return r, nil
+	return &remote{start: st, ready: ready, onOutput: onOutput}, nil
 }
 
 // recvTimeout receives one message, closing the session if none comes in
@@ -86,45 +79,11 @@ func recvTimeout(ctx context.Context, st *agentStart, d time.Duration) (*channel
 	return m, err
 }
 
-// read dispatches the agent's messages until the channel ends.
-func (r *remote) read() {
-	defer close(r.done)
-	for {
-		m, err := r.start.conn.Recv()
-		if err != nil {
-			r.err = err
-			return
-		}
-		switch m.Type {
-		case channel.TResult:
-			r.results <- m.Result
-		case channel.TOutput:
-			if r.onOutput != nil {
-				r.onOutput(m.Output.ID, m.Output.Stream, m.Output.Data)
-			}
-		case channel.TLog:
-			r.start.stderr.Write([]byte(m.Log.Message + "\n"))
-		case channel.TBye:
-			r.byes <- struct{}{}
-			return
-		default:
-			r.err = fmt.Errorf("%w: %s from the agent", channel.ErrUnexpected, m.Type)
-			r.start.sess.Close()
-			return
-		}
-	}
-}
-
-// journal queues a local job's entry for the lock record.
-func (r *remote) journal(e bundle.Entry) {
-	r.mu.Lock()
-	r.pending = append(r.pending, e)
-	r.mu.Unlock()
-}
+// journal queues the entry of a job the controller ran, for the lock
+// record.
+func (r *remote) journal(e bundle.Entry) { r.pending = append(r.pending, e) }
 
 func (r *remote) takePending() []bundle.Entry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	p := r.pending
 	r.pending = nil
 	return p
@@ -136,50 +95,100 @@ type remoteResult struct {
 	Duration time.Duration
 }
 
-// run sends one job and waits for its result. When ctx ends (the operator
-// pressed Ctrl-C) it sends cancel and waits for the STOPPED result.
+// run sends one job and waits for its result, passing output on as it
+// comes. When ctx ends (the operator pressed Ctrl-C) it sends cancel and
+// waits for the STOPPED result; an agent that does not answer in time has
+// its session closed, which makes it kill the job.
 func (r *remote) run(ctx context.Context, step int, j jobs.Job, input []byte) remoteResult {
-	r.mu.Lock()
+	if r.dead != nil {
+		return r.lost(r.dead)
+	}
 	r.nextID++
 	id := r.nextID
-	r.mu.Unlock()
 	msg := &channel.Message{Type: channel.TRun, Run: &channel.Run{
 		ID: id, Step: step, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: r.takePending(),
 	}}
 	if err := r.start.conn.Send(msg); err != nil {
+		r.dead = err
 		return r.lost(err)
 	}
-	var deadline <-chan time.Time
-	if j.Timeout > 0 {
-		t := time.NewTimer(j.Timeout + resultGrace)
-		defer t.Stop()
-		deadline = t.C
-	}
-	ctxDone := ctx.Done()
+	w := r.watch(ctx, id, j.Timeout)
+	defer w.stop()
 	for {
-		select {
-		case res := <-r.results:
-			if res.ID != id {
+		m, err := r.start.conn.Recv()
+		if err != nil {
+			r.dead = err
+			if w.expired.Load() {
+				return remoteResult{Result: jobs.Resultf(jobs.Error, "the agent did not answer in time; the session was closed, which makes the agent kill the job")}
+			}
+			return r.lost(err)
+		}
+		switch m.Type {
+		case channel.TResult:
+			if m.Result.ID != id {
 				continue // the late answer to an abandoned job
 			}
+			res := m.Result
 			return remoteResult{
 				Result:   jobs.Result{Status: jobs.Status(res.Status), Message: res.Message, ExitCode: res.ExitCode, Output: res.Output},
 				Duration: time.Duration(res.Duration),
 			}
-		case <-r.done:
-			return r.lost(r.err)
-		case <-ctxDone:
-			ctxDone = nil
-			if err := r.start.conn.Send(&channel.Message{Type: channel.TCancel, Cancel: &channel.Cancel{ID: id}}); err != nil {
-				return r.lost(err)
+		case channel.TOutput:
+			if r.onOutput != nil {
+				r.onOutput(m.Output.ID, m.Output.Stream, m.Output.Data)
 			}
-			t := time.NewTimer(cancelGrace)
-			defer t.Stop()
-			deadline = t.C
-		case <-deadline:
+		case channel.TLog:
+			r.start.stderr.Write([]byte(m.Log.Message + "\n"))
+		default:
+			r.dead = fmt.Errorf("%w: %s from the agent during a job", channel.ErrUnexpected, m.Type)
 			r.start.sess.Close()
-			return remoteResult{Result: jobs.Resultf(jobs.Error, "the agent did not answer in time; the session was closed, which makes the agent kill the job")}
+			return r.lost(r.dead)
 		}
+	}
+}
+
+// watcher sends cancel when the operator stops the job, and closes the
+// session when the agent lets a deadline pass.
+type watcher struct {
+	stopCtx func() bool
+	mu      sync.Mutex
+	timer   *time.Timer
+	expired atomic.Bool
+}
+
+func (r *remote) watch(ctx context.Context, id uint32, timeout time.Duration) *watcher {
+	w := &watcher{}
+	expire := func(d time.Duration) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		w.timer = time.AfterFunc(d, func() {
+			w.expired.Store(true)
+			r.start.sess.Close()
+		})
+	}
+	if timeout > 0 {
+		expire(timeout + resultGrace)
+	}
+	w.stopCtx = context.AfterFunc(ctx, func() {
+		cancel := &channel.Message{Type: channel.TCancel, Cancel: &channel.Cancel{ID: id}}
+		if r.start.conn.Send(cancel) != nil {
+			r.start.sess.Close()
+			return
+		}
+		expire(cancelGrace)
+	})
+	return w
+}
+
+func (w *watcher) stop() {
+	w.stopCtx()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 }
 
@@ -198,21 +207,23 @@ func (r *remote) lost(err error) remoteResult {
 // agent's bye (it writes the lock record first), and closes the session.
 func (r *remote) close() {
 	defer r.start.sess.Close()
-	if r.ready.Status != string(jobs.OK) {
+	if r.ready.Status != string(jobs.OK) || r.dead != nil {
 		return
-	}
-	select {
-	case <-r.done:
-		return
-	default:
 	}
 	msg := &channel.Message{Type: channel.TBye, Bye: &channel.Bye{Journal: r.takePending()}}
 	if r.start.conn.Send(msg) != nil {
 		return
 	}
-	select {
-	case <-r.byes:
-	case <-r.done:
-	case <-time.After(byeTimeout):
+	t := time.AfterFunc(byeTimeout, func() { r.start.sess.Close() })
+	defer t.Stop()
+	for {
+		m, err := r.start.conn.Recv()
+		if err != nil {
+			return
+		}
+		if m.Type == channel.TBye {
+			r.maxRSS = m.Bye.MaxRSSKB
+			return
+		}
 	}
 }

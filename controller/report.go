@@ -12,25 +12,29 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Field names of the job events, in the console and the JSON log.
+// Field names of the job events in the JSON log.
 const (
 	fieldStatus = "status"
 	fieldHost   = "host"
 	fieldNode   = "node"
 	fieldStep   = "step"
+	fieldSteps  = "steps"
 	fieldOp     = "op"
 	fieldDur    = "dur"
 	fieldOutput = "output"
-	fieldDeploy = "deploy_id"
 )
 
-// Reporter prints one line per job through zerolog's console writer, and
-// the same events as JSON lines to the log file. Formatting and writing
-// happen on a goroutine of its own, so that a job's line costs the work loop
-// no more than encoding one event; everything printed goes through one
-// queue and keeps its order.
+// Reporter prints one line per job for people, and the same events as
+// JSON lines, through zerolog, to the log file when there is one.
+//
+// The human lines are formatted here, not by zerolog's console writer:
+// that writer parses every event back from JSON, which cost 25µs a job,
+// a third of a remote job's whole round trip (docs/performance.md).
+// Printing happens on a goroutine of its own, through one queue, so that
+// everything printed keeps its order and a job costs the work loop no more
+// than a channel send.
 type Reporter struct {
-	log     zerolog.Logger // job events: console and log file
+	log     *zerolog.Logger // the JSON log file, or nil
 	q       *queue
 	verbose bool
 }
@@ -38,16 +42,13 @@ type Reporter struct {
 // NewReporter writes human output to out and, if not nil, JSON lines to
 // logFile. color turns on ANSI colours.
 func NewReporter(out io.Writer, logFile io.Writer, verbose, color bool) *Reporter {
-	q := newQueue(out, consoleWriter(out, color))
-	var w io.Writer = &eventWriter{q: q}
+	r := &Reporter{q: newQueue(out, color), verbose: verbose}
 	if logFile != nil {
-		w = zerolog.MultiLevelWriter(w, logFile)
+		l := zerolog.New(logFile).With().Timestamp().Logger()
+		r.log = &l
 	}
-	return &Reporter{log: zerolog.New(w).With().Timestamp().Logger(), q: q, verbose: verbose}
+	return r
 }
-
-// Logger returns the event logger, for other events worth a line.
-func (r *Reporter) Logger() zerolog.Logger { return r.log }
 
 // Job reports a job's end.
 func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, res jobs.Result, d time.Duration) {
@@ -55,21 +56,21 @@ func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, 
 	if host == jobs.Local {
 		hostName = "localhost"
 	}
-	ev := r.log.WithLevel(levelOf(res.Status)).
-		Str(fieldStatus, string(res.Status)).
-		Str(fieldHost, hostName).
-		Str(fieldNode, node).
-		Str(fieldStep, fmt.Sprintf("%d/%d", step, steps)).
-		Str(fieldOp, op).
-		Dur(fieldDur, d)
 	showOutput := len(res.Output) > 0 && (res.Status != jobs.OK || r.verbose)
-	if showOutput {
-		ev = ev.Bytes(fieldOutput, res.Output)
+	if r.log != nil {
+		ev := r.log.WithLevel(levelOf(res.Status)).Str(fieldStatus, string(res.Status)).
+			Str(fieldHost, hostName).Str(fieldNode, node).Int(fieldStep, step).Int(fieldSteps, steps).
+			Str(fieldOp, op).Dur(fieldDur, d)
+		if showOutput {
+			ev = ev.Bytes(fieldOutput, res.Output)
+		}
+		ev.Msg(res.Message)
 	}
-	ev.Msg(res.Message)
+	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: hostName, step: step, steps: steps, op: op, dur: d, msg: res.Message}}
 	if showOutput {
-		r.q.raw(indent(res.Output))
+		it.data = indent(res.Output)
 	}
+	r.q.items <- it
 }
 
 // Printf prints a line of text in order with the job lines, not to the log.
@@ -106,41 +107,40 @@ func indent(b []byte) []byte {
 	return out.Bytes()
 }
 
-func consoleWriter(out io.Writer, color bool) zerolog.ConsoleWriter {
-	w := zerolog.ConsoleWriter{
-		Out: out, NoColor: !color, TimeFormat: "15:04:05",
-		PartsOrder:    []string{zerolog.TimestampFieldName, fieldStatus, fieldHost, fieldStep, fieldOp, fieldDur, zerolog.MessageFieldName},
-		FieldsExclude: []string{fieldStatus, fieldHost, fieldNode, fieldStep, fieldOp, fieldDur, fieldOutput, fieldDeploy},
-	}
-	w.FormatPartValueByName = func(v any, name string) string {
-		s := fmt.Sprint(v)
-		if v == nil {
-			s = ""
-		}
-		switch name {
-		case fieldStatus:
-			return colorStatus(fmt.Sprintf("%-9s", s), s, color)
-		case fieldHost:
-			return fmt.Sprintf("%-12s", s)
-		case fieldStep:
-			return fmt.Sprintf("%6s", s)
-		case fieldOp:
-			return fmt.Sprintf("%-14s", s)
-		case fieldDur:
-			return fmt.Sprintf("%8s", formatMillis(s))
-		}
-		return s
-	}
-	return w
+// jobLine is a job's line, formatted on the queue's goroutine.
+type jobLine struct {
+	when   time.Time
+	status jobs.Status
+	host   string
+	step   int
+	steps  int
+	op     string
+	dur    time.Duration
+	msg    string
 }
 
-// formatMillis renders zerolog's duration field (milliseconds) for people.
-func formatMillis(s string) string {
-	var ms float64
-	if _, err := fmt.Sscan(s, &ms); err != nil {
-		return s
+// format renders "15:04:05 STATUS    host         step/N op    dur  message".
+func (l *jobLine) format(b *bytes.Buffer, color bool) {
+	b.WriteString(l.when.Format("15:04:05 "))
+	status := fmt.Sprintf("%-9s", l.status)
+	if code := statusColor[l.status]; color && code != "" {
+		status = "\x1b[" + code + "m" + status + "\x1b[0m"
 	}
-	d := time.Duration(ms * float64(time.Millisecond))
+	fmt.Fprintf(b, "%s %-12s %6s %-14s %8s", status, l.host, fmt.Sprintf("%d/%d", l.step, l.steps), l.op, formatDuration(l.dur))
+	if l.msg != "" {
+		b.WriteByte(' ')
+		b.WriteString(l.msg)
+	}
+	b.WriteByte('\n')
+}
+
+var statusColor = map[jobs.Status]string{
+	jobs.OK: "32", jobs.Blocked: "33", jobs.Stopped: "33", bundle.Skipped: "36",
+	jobs.Failed: "31", jobs.Error: "31", jobs.TimedOut: "31",
+}
+
+// formatDuration rounds a job's duration for people.
+func formatDuration(d time.Duration) string {
 	switch {
 	case d < time.Millisecond:
 		return d.Round(time.Microsecond).String()
@@ -150,61 +150,57 @@ func formatMillis(s string) string {
 	return d.Round(10 * time.Millisecond).String()
 }
 
-func colorStatus(padded, status string, color bool) string {
-	if !color {
-		return padded
-	}
-	code := map[string]string{
-		"OK": "32", "BLOCKED": "33", "STOPPED": "33", "SKIPPED": "36", "FAILED": "31", "ERROR": "31", "TIMED OUT": "31",
-	}[status]
-	if code == "" {
-		return padded
-	}
-	return "\x1b[" + code + "m" + padded + "\x1b[0m"
-}
-
-// eventWriter queues zerolog's JSON events for the console writer.
-type eventWriter struct{ q *queue }
-
-func (w *eventWriter) Write(p []byte) (int, error) {
-	w.q.event(p)
-	return len(p), nil
-}
-
-// queue writes items in order on its own goroutine: events through the
-// console writer, raw text as it is. It never drops an item; a full queue
-// makes the sender wait.
+// queue writes items in order on its own goroutine. It never drops an
+// item; a full queue makes the sender wait.
 type queue struct {
-	items   chan item
-	done    chan struct{}
-	out     io.Writer
-	console zerolog.ConsoleWriter
-	once    sync.Once
+	items chan item
+	done  chan struct{}
+	out   io.Writer
+	color bool
+	once  sync.Once
 }
 
+// item is a job line, raw text, or both: the line, then the text.
 type item struct {
-	event bool
-	data  []byte
+	line *jobLine
+	data []byte
 }
 
-func newQueue(out io.Writer, console zerolog.ConsoleWriter) *queue {
-	q := &queue{items: make(chan item, 1024), done: make(chan struct{}), out: out, console: console}
+func newQueue(out io.Writer, color bool) *queue {
+	q := &queue{items: make(chan item, 4096), done: make(chan struct{}), out: out, color: color}
 	go q.loop()
 	return q
 }
 
 func (q *queue) loop() {
 	defer close(q.done)
+	var b bytes.Buffer
 	for it := range q.items {
-		if it.event {
-			q.console.Write(it.data)
-		} else {
-			q.out.Write(it.data)
+		b.Reset()
+		if it.line != nil {
+			it.line.format(&b, q.color)
 		}
+		b.Write(it.data)
+		// Write what else is queued in the same write: a fast plan's
+		// lines cost one write per burst, not per job.
+		for more := true; more && b.Len() < 64<<10; {
+			select {
+			case next, ok := <-q.items:
+				if !ok {
+					more = false
+					break
+				}
+				if next.line != nil {
+					next.line.format(&b, q.color)
+				}
+				b.Write(next.data)
+			default:
+				more = false
+			}
+		}
+		q.out.Write(b.Bytes())
 	}
 }
-
-func (q *queue) event(p []byte) { q.items <- item{event: true, data: bytes.Clone(p)} }
 
 func (q *queue) raw(p []byte) {
 	if !bytes.HasSuffix(p, []byte("\n")) {

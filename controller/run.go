@@ -485,6 +485,7 @@ func (n *nodeRun) env(out io.Writer, log zerolog.Logger) *localEnv {
 func (n *nodeRun) disconnect() {
 	if n.agent != nil {
 		n.agent.close()
+		n.log.Debug().Int64("agent_max_rss_kb", n.agent.maxRSS).Msg("agent said bye")
 		n.agent = nil
 	}
 	if n.conn != nil {

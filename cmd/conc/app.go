@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/concdeploy/conc/config"
@@ -36,6 +37,10 @@ type app struct {
 	agentDir string
 	agents   controller.Agents
 	logW     *os.File
+	// cpuProfile, a hidden flag, writes a CPU profile of the command, for
+	// finding where a run's time goes (docs/performance.md).
+	cpuProfile string
+	profW      *os.File
 }
 
 // exitError carries an exit code out of a command; a nil err prints
@@ -72,7 +77,11 @@ func (a *app) execute(ctx context.Context, args []string) int {
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		return a.startProfile()
+	}
 	err := root.ExecuteContext(ctx)
+	a.stopProfile()
 	if a.logW != nil {
 		a.logW.Close()
 	}
@@ -193,4 +202,23 @@ func containsWord(args []string, w string) bool {
 		}
 	}
 	return false
+}
+
+func (a *app) startProfile() error {
+	if a.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(a.cpuProfile)
+	if err != nil {
+		return usageErr(fmt.Errorf("cpu profile: %w", err))
+	}
+	a.profW = f
+	return pprof.StartCPUProfile(f)
+}
+
+func (a *app) stopProfile() {
+	if a.profW != nil {
+		pprof.StopCPUProfile()
+		a.profW.Close()
+	}
 }

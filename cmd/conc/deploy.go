@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
@@ -142,7 +143,9 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		}
 		opts.Sudo = pw
 	}
-	if code := d.Run(ctx); code != jobs.ExitOK {
+	code := d.Run(ctx)
+	log.Debug().Int64("max_rss_kb", maxRSS()).Int("exit", code).Msg("conc done")
+	if code != jobs.ExitOK {
 		return &exitError{code: code}
 	}
 	return nil
@@ -186,4 +189,13 @@ func firstLine(r io.Reader) ([]byte, error) {
 		return nil, usageErr(errors.New("the sudo password is empty"))
 	}
 	return line, nil
+}
+
+// maxRSS is conc's own peak memory in KiB, logged for the benchmarks.
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Maxrss
 }

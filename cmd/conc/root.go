@@ -26,8 +26,11 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 	pf.StringVar(&a.stateDir, "state-dir", "", "where the local journal lives (default .conc/state next to the deploy file)")
 	pf.StringVar(&a.agentDir, "agent-dir", "", "load the agents from DIR instead of the ones built in (for developing the agent)")
 	pf.MarkHidden("agent-dir")
+	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile to FILE")
+	pf.MarkHidden("cpu-profile")
 	root.AddCommand(
 		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(),
+		a.bundleCmd(), a.sshCmd(),
 	)
 	return root
 }

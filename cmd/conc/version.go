@@ -20,7 +20,11 @@ func (a *app) versionCmd() *cobra.Command {
 			}
 			for _, arch := range agents.Archs() {
 				b := agents[arch]
-				fmt.Fprintf(a.stdout, "agent linux/%s sha256 %s (%d bytes)\n", arch, b.Hash, len(b.Data))
+				data, err := b.Bytes()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "agent linux/%s sha256 %s (%d bytes)\n", arch, b.Hash, len(data))
 			}
 			return nil
 		},
