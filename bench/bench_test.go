@@ -361,4 +361,3 @@ func format(v float64, unit string) string {
 	}
 	return fmt.Sprintf("%.2f %s", v, unit)
 }
-
