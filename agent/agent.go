@@ -86,26 +86,55 @@ func (a *Agent) Serve(ctx context.Context) error {
 	if err != nil || !ok {
 		return err
 	}
+	end := make(chan error, 1)
+	go a.read(ctx, end)
+	return <-end
+}
+
+// readHandoff is how long a job runs on the reading goroutine before
+// another goroutine takes over the reading, so that a cancel can reach a
+// long job. Quick jobs, most of them, never pay for a second goroutine.
+const readHandoff = time.Millisecond
+
+// read receives messages until one ends the session, and says why on end.
+// It runs each job itself, so the job starts at once; if the job is still
+// running after readHandoff, a timer's goroutine becomes the reader, so
+// that a cancel is read. One goroutine reads at a time, so only one sends
+// on end.
+func (a *Agent) read(ctx context.Context, end chan<- error) {
 	for {
 		m, err := a.conn.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) || ctx.Err() != nil {
 				a.log.Info().Msg("channel closed; stopping")
-				return nil
+				err = nil
+			} else {
+				err = fmt.Errorf("channel: %w", err)
 			}
-			return fmt.Errorf("channel: %w", err)
+			end <- err
+			return
 		}
 		switch m.Type {
 		case channel.TRun:
-			if err := a.start(ctx, m.Run); err != nil {
-				return err
+			jctx, done, err := a.start(ctx, m.Run)
+			if err != nil {
+				end <- err
+				return
+			}
+			t := time.AfterFunc(readHandoff, func() { a.read(ctx, end) })
+			a.finish(m.Run, a.run(jctx, m.Run))
+			done()
+			if !t.Stop() {
+				return // the timer's goroutine reads now
 			}
 		case channel.TCancel:
 			a.cancel(m.Cancel.ID)
 		case channel.TBye:
-			return a.bye(m.Bye)
+			end <- a.bye(m.Bye)
+			return
 		default:
-			return fmt.Errorf("%w: %s after the handshake", channel.ErrUnexpected, m.Type)
+			end <- fmt.Errorf("%w: %s after the handshake", channel.ErrUnexpected, m.Type)
+			return
 		}
 	}
 }

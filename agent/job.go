@@ -13,12 +13,13 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// start runs a job in its own goroutine, so that a cancel can reach it.
-func (a *Agent) start(ctx context.Context, r *channel.Run) error {
+// start registers a job as running, so that a cancel can reach it, and
+// returns its context and the func to call when it is over.
+func (a *Agent) start(ctx context.Context, r *channel.Run) (context.Context, func(), error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running != nil {
-		return fmt.Errorf("%w: run %d while job %d runs", channel.ErrUnexpected, r.ID, a.running.id)
+		return nil, nil, fmt.Errorf("%w: run %d while job %d runs", channel.ErrUnexpected, r.ID, a.running.id)
 	}
 	if a.lock != nil {
 		for _, e := range r.Journal {
@@ -28,12 +29,10 @@ func (a *Agent) start(ctx context.Context, r *channel.Run) error {
 	jctx, cancel := context.WithCancelCause(ctx)
 	a.running = &running{id: r.ID, cancel: cancel}
 	a.jobs.Add(1)
-	go func() {
-		defer a.jobs.Done()
-		defer cancel(nil)
-		a.finish(r, a.run(jctx, r))
-	}()
-	return nil
+	return jctx, func() {
+		cancel(nil)
+		a.jobs.Done()
+	}, nil
 }
 
 // run prepares and executes the job.

@@ -11,10 +11,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// lockKeeper owns the lock record and the journal in the bundle. One
-// goroutine does all the writing: it appends journal entries as jobs end, so
-// a job's result goes back to the controller without waiting for the disk,
-// and it rewrites the lock file with a fresh heartbeat on every tick.
+// lockKeeper owns the lock record and the journal in the bundle. Journal
+// entries are appended as jobs end, after their results are sent; a
+// goroutine of its own rewrites the lock file with a fresh heartbeat on
+// every tick.
 type lockKeeper struct {
 	dir string
 	log zerolog.Logger
@@ -24,9 +24,8 @@ type lockKeeper struct {
 	released bool
 	journal  *os.File
 
-	entries chan bundle.Entry
-	done    chan struct{}
-	wg      sync.WaitGroup
+	done chan struct{}
+	wg   sync.WaitGroup
 }
 
 // newLockKeeper writes the lock record and opens the journal for appending.
@@ -37,8 +36,7 @@ func newLockKeeper(dir string, rec bundle.Lock, every time.Duration, log zerolog
 	}
 	rec.Journal = nil
 	k := &lockKeeper{
-		dir: dir, rec: rec, log: log, journal: j,
-		entries: make(chan bundle.Entry, 256), done: make(chan struct{}),
+		dir: dir, rec: rec, log: log, journal: j, done: make(chan struct{}),
 	}
 	if err := k.writeLock(); err != nil {
 		j.Close()
@@ -56,10 +54,7 @@ func (k *lockKeeper) loop(every time.Duration) {
 	for {
 		select {
 		case <-k.done:
-			k.drain()
 			return
-		case e := <-k.entries:
-			k.append(e)
 		case <-tick.C:
 			if err := k.writeLock(); err != nil {
 				k.log.Warn().Err(err).Msg("heartbeat")
@@ -68,20 +63,10 @@ func (k *lockKeeper) loop(every time.Duration) {
 	}
 }
 
-// drain appends what is still queued.
-func (k *lockKeeper) drain() {
-	for {
-		select {
-		case e := <-k.entries:
-			k.append(e)
-		default:
-			return
-		}
-	}
-}
-
-// record queues a journal entry.
-func (k *lockKeeper) record(e bundle.Entry) { k.entries <- e }
+// record appends a journal entry. The job that ended calls it after its
+// result is sent: one write(2) there costs less than waking another
+// goroutine, and the controller's next message is a round trip away.
+func (k *lockKeeper) record(e bundle.Entry) { k.append(e) }
 
 func (k *lockKeeper) append(e bundle.Entry) {
 	k.mu.Lock()
@@ -126,7 +111,7 @@ func (k *lockKeeper) release() {
 	k.journal.Close()
 }
 
-// close appends what is queued, stops the heartbeat and closes the journal.
+// close stops the heartbeat and closes the journal.
 // The lock file keeps the last heartbeat, which goes stale from now on:
 // nobody holds this lock alive any more.
 func (k *lockKeeper) close() {

@@ -172,6 +172,11 @@ func newQueue(out io.Writer, color bool) *queue {
 	return q
 }
 
+// burstPause is how long the queue rests after writing a burst. A fast
+// plan then wakes the printing goroutine at most a few hundred times a
+// second, not once a job, and lines still show at once when jobs are slow.
+const burstPause = 5 * time.Millisecond
+
 func (q *queue) loop() {
 	defer close(q.done)
 	var b bytes.Buffer
@@ -199,6 +204,9 @@ func (q *queue) loop() {
 			}
 		}
 		q.out.Write(b.Bytes())
+		if len(q.items) == 0 {
+			time.Sleep(burstPause)
+		}
 	}
 }
 

@@ -62,16 +62,6 @@ func takeStdio() (stdio, error) {
 	}
 	syscall.CloseOnExec(in)
 	syscall.CloseOnExec(out)
-	// Non-blocking descriptors go through Go's poller: a goroutine waiting
-	// for the next message parks instead of holding a thread in read(2),
-	// so the job it just started runs at once. It matters for the
-	// per-job round trip.
-	if err := syscall.SetNonblock(in, true); err != nil {
-		return stdio{}, fmt.Errorf("stdin: %w", err)
-	}
-	if err := syscall.SetNonblock(out, true); err != nil {
-		return stdio{}, fmt.Errorf("stdout: %w", err)
-	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return stdio{}, err
