@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
@@ -239,16 +238,6 @@ func (a *Agent) linkSelf() {
 	}
 }
 
-// maxRSS is the agent's peak resident memory in KiB, which the controller
-// logs: the agent's footprint on the node is one of conc's figures.
-func maxRSS() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Maxrss
-}
-
 // selfHash is the sha256 of the running executable, which the controller
 // compares with the agent it meant to start.
 func selfHash() string {
@@ -285,7 +274,7 @@ func (a *Agent) bye(b *channel.Bye) error {
 		a.lock.detach()
 		a.lock = nil
 	}
-	return a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{MaxRSSKB: maxRSS()}})
+	return a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{MaxRSSKB: jobs.PeakRSSKB()}})
 }
 
 func (a *Agent) waitJobs() {

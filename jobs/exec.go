@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -110,4 +112,21 @@ func killGroup(pgid int) error {
 		return os.ErrProcessDone
 	}
 	return err
+}
+
+// PeakRSSKB is this process's peak resident memory in KiB, from VmHWM in
+// /proc/self/status. getrusage's ru_maxrss would not do: it keeps the
+// high-water mark of the process that exec'd this one.
+func PeakRSSKB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
@@ -144,7 +143,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		opts.Sudo = pw
 	}
 	code := d.Run(ctx)
-	log.Debug().Int64("max_rss_kb", maxRSS()).Int("exit", code).Msg("conc done")
+	log.Debug().Int64("max_rss_kb", jobs.PeakRSSKB()).Int("exit", code).Msg("conc done")
 	if code != jobs.ExitOK {
 		return &exitError{code: code}
 	}
@@ -189,13 +188,4 @@ func firstLine(r io.Reader) ([]byte, error) {
 		return nil, usageErr(errors.New("the sudo password is empty"))
 	}
 	return line, nil
-}
-
-// maxRSS is conc's own peak memory in KiB, logged for the benchmarks.
-func maxRSS() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Maxrss
 }
