@@ -1,0 +1,95 @@
+package bundle
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		dir     string
+		wantErr string
+	}{
+		{".conc-bundle", ""},
+		{"deploys/app", ""},
+		{"", "empty"},
+		{"/srv/bundle", "relative"},
+		{"~/bundle", "relative"},
+		{"..", "below the admin's home"},
+		{"a/../..", "below the admin's home"},
+		{".", "below the admin's home"},
+		{".cache/conc", "agent cache"},
+		{".cache", "agent cache"},
+		{".cache/conc/x", "agent cache"},
+		{"a\nb", "not allowed"},
+	}
+	for _, tt := range tests {
+		err := CheckName(tt.dir)
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("CheckName(%q) = %v, want %q", tt.dir, err, tt.wantErr)
+		}
+	}
+}
+
+func TestAgentPath(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	if got := HashFromAgentPath("/home/x/" + AgentPath(h)); got != h {
+		t.Errorf("HashFromAgentPath = %q, want %q", got, h)
+	}
+	if got := HashFromAgentPath("/usr/bin/conc-agent-xyz"); got != "" {
+		t.Errorf("HashFromAgentPath of a non-cache name = %q", got)
+	}
+}
+
+func TestJournalReadAndFold(t *testing.T) {
+	var b strings.Builder
+	for _, e := range []Entry{{Step: 1, Status: "OK"}, {Step: 2, Status: "FAILED"}, {Step: 2, Status: "OK"}} {
+		if err := AppendEntry(&b, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.WriteString(`{"step":3,"status":"O`) // a write cut short by a crash
+	got, err := ReadJournal(strings.NewReader(b.String()))
+	if err != nil || len(got) != 3 {
+		t.Fatalf("ReadJournal = %d entries, %v; want the 3 whole lines", len(got), err)
+	}
+	folded := Fold(got)
+	if len(folded) != 2 || folded[1].Step != 2 || folded[1].Status != "OK" {
+		t.Errorf("Fold = %+v, want step 2's latest, OK", folded)
+	}
+}
+
+func TestAlive(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name string
+		l    Lock
+		want bool
+	}{
+		{"fresh", Lock{Heartbeat: now.Add(-time.Second), Lease: Duration(15 * time.Second)}, true},
+		{"stale", Lock{Heartbeat: now.Add(-time.Minute), Lease: Duration(15 * time.Second)}, false},
+		{"detached", Lock{Heartbeat: now, Lease: Duration(15 * time.Second), Detached: now}, false},
+		{"no heartbeat", Lock{}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.l.Alive(now); got != tt.want {
+			t.Errorf("%s: Alive = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestLockRoundTrip(t *testing.T) {
+	l := Lock{DeployID: "d", Holder: "a@b", Lease: Duration(3 * time.Second), Journal: []Entry{{Step: 1}}}
+	b, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "journal") || !strings.Contains(string(b), `"lease": "3s"`) {
+		t.Errorf("lock file %s: want no journal and a readable lease", b)
+	}
+	back, err := ParseLock(b)
+	if err != nil || back.DeployID != "d" || back.Lease != l.Lease {
+		t.Errorf("ParseLock = %+v, %v", back, err)
+	}
+}
