@@ -3,12 +3,13 @@ package localops
 import (
 	"context"
 	"fmt"
-	"github.com/concdeploy/conc/jobs"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/concdeploy/conc/jobs"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -31,27 +32,33 @@ func (copyProduct) Info() jobs.Info {
 }
 
 func (copyProduct) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
-	fs := jobs.NewFlags("copy_product", true)
+	return parseTransfer("copy_product", args)
+}
+
+// parseTransfer reads the arguments of put and copy_product.
+func parseTransfer(op string, args []string) (copyAction, error) {
+	fs := jobs.NewFlags(op, true)
 	to := fs.String("to", ".", "directory inside the bundle")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return copyAction{}, err
 	}
 	if len(fs.Args()) == 0 {
-		return nil, fmt.Errorf("needs at least one glob")
+		return copyAction{}, fmt.Errorf("needs at least one glob")
 	}
 	if err := jobs.CheckGlobs(fs.Args()); err != nil {
-		return nil, err
+		return copyAction{}, err
 	}
 	dir, err := jobs.InsideBundle(*to)
 	if err != nil {
-		return nil, fmt.Errorf("--to: %w", err)
+		return copyAction{}, fmt.Errorf("--to: %w", err)
 	}
 	return copyAction{globs: fs.Args(), to: dir}, nil
 }
 
 type copyAction struct {
-	globs []string
-	to    string
+	globs     []string
+	to        string
+	filesOnly bool // put: a directory is a mistake, not a tree to copy
 }
 
 // transfer is one file to copy.
@@ -120,6 +127,8 @@ func (a copyAction) plan(matches []string) (dirs, files []transfer, total int64,
 			}
 			dst := path.Join(a.to, filepath.ToSlash(rel))
 			switch {
+			case fi.IsDir() && a.filesOnly:
+				return fmt.Errorf("%s is a directory; put takes files, copy_product takes directories", p)
 			case fi.IsDir():
 				dirs = append(dirs, transfer{dst: dst, mode: fi.Mode().Perm() | 0o700})
 			case fi.Mode().IsRegular():

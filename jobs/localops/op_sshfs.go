@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/concdeploy/conc/jobs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/concdeploy/conc/jobs"
 )
 
 // Node params that mount_sshfs reads; the controller resolves them.
