@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -49,9 +50,7 @@ func (b *bundleFS) MkdirAll(dir string, mode fs.FileMode) error {
 	return b.c.Chmod(p, mode)
 }
 
-// Upload implements jobs.RemoteFS: the file is written under a temporary
-// name with pkg/sftp's concurrent writes, then renamed over the target, so a
-// reader on the node never sees half a file.
+// Upload implements jobs.RemoteFS.
 func (b *bundleFS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error {
 	p, err := b.path(dst)
 	if err != nil {
@@ -62,36 +61,11 @@ func (b *bundleFS) Upload(ctx context.Context, src, dst string, mode fs.FileMode
 		return err
 	}
 	defer in.Close()
-	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(6)+"-"+path.Base(p))
-	out, err := b.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return fmt.Errorf("create %s on the node: %w", tmp, err)
-	}
-	stop := context.AfterFunc(ctx, func() { out.Close() })
-	defer stop()
 	var r io.Reader = in
 	if progress != nil {
 		r = &progressReader{r: in, f: progress}
 	}
-	if _, err := out.ReadFrom(r); err != nil {
-		out.Close()
-		b.c.Remove(tmp)
-		return fmt.Errorf("write %s on the node: %w", p, err)
-	}
-	if err := out.Chmod(mode); err != nil {
-		out.Close()
-		b.c.Remove(tmp)
-		return fmt.Errorf("chmod %s on the node: %w", p, err)
-	}
-	if err := out.Close(); err != nil {
-		b.c.Remove(tmp)
-		return fmt.Errorf("close %s on the node: %w", p, err)
-	}
-	if err := b.c.PosixRename(tmp, p); err != nil {
-		b.c.Remove(tmp)
-		return fmt.Errorf("rename into %s on the node: %w", p, err)
-	}
-	return nil
+	return writeRemote(ctx, b.c, p, r, mode)
 }
 
 // WriteFile implements jobs.RemoteFS: path is relative to the node's home
@@ -100,14 +74,22 @@ func (b *bundleFS) WriteFile(ctx context.Context, p string, data []byte, mode fs
 	if err := b.c.MkdirAll(path.Dir(p)); err != nil {
 		return fmt.Errorf("create %s on the node: %w", path.Dir(p), err)
 	}
+	return writeRemote(ctx, b.c, p, bytes.NewReader(data), mode)
+}
+
+// writeRemote writes r to p on the node under a temporary name in the same
+// directory, with pkg/sftp's concurrent writes (for a reader whose size it
+// can learn), then renames it over p with PosixRename, so that a reader on
+// the node never sees half a file. The temporary file is removed on error.
+func writeRemote(ctx context.Context, c *sftp.Client, p string, r io.Reader, mode fs.FileMode) error {
 	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(6)+"-"+path.Base(p))
-	f, err := b.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return fmt.Errorf("create %s on the node: %w", tmp, err)
 	}
 	stop := context.AfterFunc(ctx, func() { f.Close() })
 	defer stop()
-	_, err = f.Write(data)
+	_, err = f.ReadFrom(r)
 	if err == nil {
 		err = f.Chmod(mode)
 	}
@@ -115,10 +97,13 @@ func (b *bundleFS) WriteFile(ctx context.Context, p string, data []byte, mode fs
 		err = cerr
 	}
 	if err == nil {
-		err = b.c.PosixRename(tmp, p)
+		err = c.PosixRename(tmp, p)
 	}
 	if err != nil {
-		b.c.Remove(tmp)
+		c.Remove(tmp)
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
 		return fmt.Errorf("write %s on the node: %w", p, err)
 	}
 	return nil
