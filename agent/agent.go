@@ -72,7 +72,10 @@ func (a *Agent) Serve(ctx context.Context) error {
 		a.waitJobs()
 		a.procs.KillAll()
 		if a.lock != nil {
+			// Whatever ended the session, no run holds this lock alive any
+			// more: say so now rather than let the lease run out.
 			a.lock.close()
+			a.lock.detach()
 		}
 		a.conn.Close()
 	}()

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"time"
 
 	"github.com/concdeploy/conc/bundle"
-	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -40,13 +40,15 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 		}
 		return fail(jobs.Error, "%v", err)
 	}
-	s, err := c.SFTP()
+	nodeStatus, err := ReadStatus(ctx, c, n.node)
 	if err != nil {
 		return fail(jobs.Error, "%v", err)
 	}
-	held, err := readNodeLock(s, n.node.Get(config.KeyBundle))
-	if err != nil {
-		return fail(jobs.Error, "%v", err)
+	held := nodeStatus.Lock
+	if nodeStatus.Alive {
+		// A run is connected to the node right now; two controllers must
+		// never drive one node.
+		return fail(jobs.Blocked, "%s is held by a live run: %s (heartbeat %s ago); wait for it to stop, or stop it", n.node.Name, held, nodeStatus.Age().Round(time.Second))
 	}
 	runs, err := Runs(n.stateDir(), n.node.Name)
 	if err != nil {

@@ -416,7 +416,8 @@ func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
 	if err := n.journal.Record(e); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
-	if n.agent != nil && (st.Job.Host == jobs.Local || st.Job.Op == jobs.OpOpenBundle) {
+	_, here := st.Action.(jobs.InController)
+	if n.agent != nil && (st.Job.Host == jobs.Local || here) {
 		// Jobs the controller ran itself reach the node's journal with the
 		// next message to the agent.
 		n.agent.journal(e)

@@ -102,7 +102,7 @@ func (s NodeStatus) Describe() string {
 	case s.Alive:
 		fmt.Fprintf(&b, "  alive:   yes, heartbeat %s ago", s.Age().Round(time.Second))
 	case !l.Detached.IsZero():
-		fmt.Fprintf(&b, "  alive:   no, its run ended at %s; resume it (--resume) or remove it (conc unlock %s)", l.Detached.Local().Format(time.DateTime), s.Node)
+		fmt.Fprintf(&b, "  alive:   no, no run has been attached since %s; resume it (--resume) or remove it (conc unlock %s)", l.Detached.Local().Format(time.DateTime), s.Node)
 	default:
 		fmt.Fprintf(&b, "  alive:   no, last heartbeat %s ago; resume it (--resume) or remove it (conc unlock %s)", s.Age().Round(time.Second), s.Node)
 	}

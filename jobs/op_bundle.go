@@ -45,6 +45,9 @@ func (openBundle) Prepare(h Host, args []string) (Action, error) {
 // remoteOpenBundle is run by the controller; an agent never receives it.
 type remoteOpenBundle struct{}
 
+// InController implements InController: it is what starts the agent.
+func (remoteOpenBundle) InController() {}
+
 func (remoteOpenBundle) Run(context.Context, Env) Result {
 	return Resultf(Error, "remote open_bundle runs in the controller, not the agent")
 }

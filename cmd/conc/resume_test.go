@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/internal/testnode"
 )
 
@@ -110,12 +111,22 @@ func TestCutResume(t *testing.T) {
 		done := make(chan result, 1)
 		go func() { done <- p.conc("deploy", "node1") }()
 		pid := waitPid(t, p.nodePath("job.pid"), done)
+		rec, err := bundle.ParseLock([]byte(readFile(t, filepath.Join(p.bundleDir(), bundle.LockFile))))
+		if err != nil {
+			t.Fatal(err)
+		}
 		n.Cut()
 		if r := <-done; r.code != 1 {
 			t.Fatalf("deploy cut off: %s", r)
 		}
 		if err := processGone(pid); err != nil {
 			t.Error(err)
+		}
+		if err := processGone(rec.AgentPID); err != nil {
+			t.Fatalf("agent: %v", err)
+		}
+		if r := p.conc("status", "node1"); !strings.Contains(r.stdout, "alive:   no, no run has been attached") {
+			t.Errorf("status once the agent is gone: %s", r)
 		}
 		r := p.conc("deploy", "node1", "--resume")
 		if r.code != 0 || !strings.Contains(r.stdout, "resuming deploy") {
@@ -191,7 +202,7 @@ func TestUnlock(t *testing.T) {
 	if r := p.conc("deploy", "node1"); r.code != 1 {
 		t.Fatalf("deploy: %s", r)
 	}
-	if r := p.conc("status", "node1"); r.code != 3 || !strings.Contains(r.stdout, "alive:   no, its run ended") {
+	if r := p.conc("status", "node1"); r.code != 3 || !strings.Contains(r.stdout, "alive:   no, no run has been attached") {
 		t.Errorf("status after a failed run: %s", r)
 	}
 	if r := p.conc("unlock", "node1"); r.code != 2 || !exists(p.bundleDir()) {
