@@ -93,3 +93,11 @@ func TestLockRoundTrip(t *testing.T) {
 		t.Errorf("ParseLock = %+v, %v", back, err)
 	}
 }
+
+func TestLastIsLatest(t *testing.T) {
+	t0 := time.Now()
+	l := Lock{Journal: []Entry{{Step: 2, Ended: t0.Add(time.Minute)}, {Step: 3, Ended: t0}}}
+	if e, ok := l.Last(); !ok || e.Step != 2 {
+		t.Errorf("Last = step %d, want 2, the job that ended last", e.Step)
+	}
+}

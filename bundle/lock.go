@@ -41,12 +41,19 @@ type Entry struct {
 // Skipped is the journal status of a job the operator chose not to run.
 const Skipped = "SKIPPED"
 
-// Last returns the journal's last entry, or false when nothing has run.
+// Last returns the entry of the job that ended last, which after a
+// --from is not the highest step, or false when nothing has run.
 func (l *Lock) Last() (Entry, bool) {
 	if l == nil || len(l.Journal) == 0 {
 		return Entry{}, false
 	}
-	return l.Journal[len(l.Journal)-1], true
+	last := l.Journal[0]
+	for _, e := range l.Journal[1:] {
+		if !e.Ended.Before(last.Ended) {
+			last = e
+		}
+	}
+	return last, true
 }
 
 // Alive reports whether the holder's heartbeat is fresh at now, a time read

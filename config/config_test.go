@@ -223,3 +223,13 @@ func TestDollarsStayLiteral(t *testing.T) {
 		t.Errorf("step = %q, want %q", got, want)
 	}
 }
+
+func TestNodeOfGroupName(t *testing.T) {
+	f, err := Load(write(t, "conc.ini", "[node a]\nsshd.ip = x\n[node b]\nsshd.ip = y\n[group web]\nnodes = a b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Node("web"); err == nil || !strings.Contains(err.Error(), "web is a group; this takes one node: one of a, b") {
+		t.Errorf("Node(group) = %v", err)
+	}
+}

@@ -211,6 +211,10 @@ func (f *File) unknownNode(name string) error {
 // groups, in file order < [node NAME]; then substitutes ${key}.
 func (f *File) Node(name string) (*Node, error) {
 	s, ok := f.nodes[name]
+	if g, isGroup := f.groups[name]; !ok && isGroup {
+		p, _, _ := g.one("nodes")
+		return nil, errorf(g.pos, "%s is a group; this takes one node: one of %s", name, strings.Join(strings.Fields(p.Value), ", "))
+	}
 	if !ok {
 		return nil, f.unknownNode(name)
 	}

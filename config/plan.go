@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -72,7 +73,35 @@ func (f *File) Plan(name string, n *Node) (*Plan, error) {
 		h.Write([]byte(st.Job.String() + "\n"))
 	}
 	p.Hash = hex.EncodeToString(h.Sum(nil))[:16]
-	return p, nil
+	return p, p.checkShape()
+}
+
+// checkShape enforces that what works in the node's bundle runs under the
+// lock: remote jobs, and local jobs that use the bundle, come after remote
+// open_bundle and not after remote close_bundle.
+func (p *Plan) checkShape() error {
+	open, closed := false, false
+	for _, st := range p.Steps {
+		_, usesBundle := st.Action.(jobs.BundleUser)
+		if st.Job.Host != jobs.Remote && !usesBundle {
+			continue
+		}
+		where := fmt.Sprintf("step %d (%s %s)", st.Number, st.Job.Host, st.Job.Op)
+		switch {
+		case st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle:
+			if open && !closed {
+				return &Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d opens the bundle a second time", st.Number)}
+			}
+			open, closed = true, false
+		case !open:
+			return &Error{Pos: st.Pos, Msg: where + " works in the node's bundle, which remote open_bundle creates and locks; put `step = remote open_bundle` before it"}
+		case closed:
+			return &Error{Pos: st.Pos, Msg: where + " comes after remote close_bundle has removed the bundle and released the node"}
+		case st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpCloseBundle:
+			closed = true
+		}
+	}
+	return nil
 }
 
 func (f *File) step(num int, raw Param, n *Node) (Step, error) {

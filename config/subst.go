@@ -1,6 +1,7 @@
 package config
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -33,7 +34,13 @@ func substituteAll(raw map[string]Param, node string) (map[string]Param, error) 
 		out[key] = Param{Value: v, Pos: p.Pos}
 		return v, nil
 	}
+	// In sorted order, so that an error names the same line every time.
+	keys := make([]string, 0, len(raw))
 	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
 		if _, err := resolve(k, nil); err != nil {
 			return nil, err
 		}

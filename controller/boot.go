@@ -33,7 +33,7 @@ echo "conc-boot need $(uname -m)"
 IFS=' ' read -r n h || exit 1
 case "$n$h" in *[!0-9a-f]*|'') echo 'conc-boot: bad upload header' >&2; exit 1;; esac
 command -v sha256sum >/dev/null || { echo 'conc-boot: sha256sum is missing on the node (install coreutils)' >&2; exit 1; }
-umask 077
+u=$(umask); umask 077
 d="$HOME/%[2]s"
 mkdir -p "$d" && chmod 700 "$d" || exit 1
 t="$d/.%[3]s$h.$$"
@@ -41,6 +41,7 @@ head -c "$n" >"$t" || { rm -f "$t"; exit 1; }
 printf '%%s  %%s\n' "$h" "$t" | sha256sum -c --status || { rm -f "$t"; echo 'conc-boot: the uploaded agent does not match its sha256' >&2; exit 1; }
 chmod 700 "$t" && mv -f "$t" "$d/%[3]s$h" || exit 1
 echo 'conc-boot installed'
+umask "$u"
 exec "$d/%[3]s$h"`
 
 // bootCommand renders the boot script for these agents and hello size.

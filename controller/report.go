@@ -56,21 +56,30 @@ func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, 
 	if host == jobs.Local {
 		hostName = "localhost"
 	}
-	showOutput := len(res.Output) > 0 && (res.Status != jobs.OK || r.verbose)
 	if r.log != nil {
 		ev := r.log.WithLevel(levelOf(res.Status)).Str(fieldStatus, string(res.Status)).
 			Str(fieldHost, hostName).Str(fieldNode, node).Int(fieldStep, step).Int(fieldSteps, steps).
 			Str(fieldOp, op).Dur(fieldDur, d)
-		if showOutput {
+		if len(res.Output) > 0 && (res.Status != jobs.OK || r.verbose) {
 			ev = ev.Bytes(fieldOutput, res.Output)
 		}
 		ev.Msg(res.Message)
 	}
 	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: hostName, step: step, steps: steps, op: op, dur: d, msg: res.Message}}
-	if showOutput {
+	// With -v the output was shown as it came; else a job that is not OK
+	// shows its tail under its line.
+	if len(res.Output) > 0 && res.Status != jobs.OK && !r.verbose {
 		it.data = indent(res.Output)
 	}
 	r.q.items <- it
+}
+
+// Flush returns once everything queued so far is written: before a
+// question, so that the answer is given with the lines before it in view.
+func (r *Reporter) Flush() {
+	done := make(chan struct{})
+	r.q.items <- item{flushed: done}
+	<-done
 }
 
 // Printf prints a line of text in order with the job lines, not to the log.
@@ -160,10 +169,12 @@ type queue struct {
 	once  sync.Once
 }
 
-// item is a job line, raw text, or both: the line, then the text.
+// item is a job line, raw text, or both: the line, then the text. An item
+// with flushed set is a marker, closed once what came before it is written.
 type item struct {
-	line *jobLine
-	data []byte
+	line    *jobLine
+	data    []byte
+	flushed chan struct{}
 }
 
 func newQueue(out io.Writer, color bool) *queue {
@@ -182,29 +193,36 @@ func (q *queue) loop() {
 	var b bytes.Buffer
 	for it := range q.items {
 		b.Reset()
-		if it.line != nil {
-			it.line.format(&b, q.color)
+		var flushed []chan struct{}
+		add := func(it item) {
+			if it.line != nil {
+				it.line.format(&b, q.color)
+			}
+			b.Write(it.data)
+			if it.flushed != nil {
+				flushed = append(flushed, it.flushed)
+			}
 		}
-		b.Write(it.data)
+		add(it)
 		// Write what else is queued in the same write: a fast plan's
 		// lines cost one write per burst, not per job.
 		for more := true; more && b.Len() < 64<<10; {
 			select {
 			case next, ok := <-q.items:
-				if !ok {
+				if ok {
+					add(next)
+				} else {
 					more = false
-					break
 				}
-				if next.line != nil {
-					next.line.format(&b, q.color)
-				}
-				b.Write(next.data)
 			default:
 				more = false
 			}
 		}
 		q.out.Write(b.Bytes())
-		if len(q.items) == 0 {
+		for _, f := range flushed {
+			close(f)
+		}
+		if len(flushed) == 0 && len(q.items) == 0 {
 			time.Sleep(burstPause)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"time"
@@ -64,7 +65,7 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	}
 	if j.State.PlanHash != n.plan.Hash && !n.opts.ForcePlanChange {
 		j.Close()
-		return fail(jobs.Status(""), "%v (its steps now resolve differently); check `conc plan %s --node %s`, then resume with --force-plan-change", ErrPlanChanged, n.plan.Name, n.node.Name)
+		return fail(jobs.Status(""), "%v (its steps now resolve differently); check `%s plan %s --node %s`, then resume with --force-plan-change", ErrPlanChanged, n.opts.Invocation, n.plan.Name, n.node.Name)
 	}
 	if held != nil {
 		if err := j.Merge(held.Journal); err != nil {
@@ -72,6 +73,11 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 		}
 	}
 	n.locked = held != nil
+	if mounted, _ := jobs.IsMountPoint(n.localBundle); mounted {
+		// The stopped run's bridge into the bundle is this run's now: it
+		// is unmounted if this run ends other than STOPPED.
+		n.env(io.Discard, n.log).Mounted(n.localBundle)
+	}
 	n.journal = j
 	n.journal.State.PID = os.Getpid()
 	n.journal.State.Holder = holder()

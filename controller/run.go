@@ -49,6 +49,9 @@ func (d *Deploy) NeedsSudo() bool {
 				return true
 			}
 		}
+		if r.testsNeedSudo {
+			return true
+		}
 	}
 	return false
 }
@@ -105,7 +108,8 @@ type nodeRun struct {
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
 
 	stops stops
-	tests []byte // the node's tests, for nodetest steps
+	tests         []byte // the node's tests, for nodetest steps
+	testsNeedSudo bool   // one of them runs with sudo
 	from  int    // --from, resolved
 	usage bool   // the run was refused as the operator's mistake: exit 2
 }
@@ -115,9 +119,6 @@ type nodeRun struct {
 func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	plan, err := opts.File.Plan(opts.Plan, n)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkPlanShape(plan); err != nil {
 		return nil, err
 	}
 	home, err := os.UserHomeDir()
@@ -143,13 +144,22 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 		return nil, err
 	}
 	var tests []byte
+	testsNeedSudo := false
 	for _, st := range plan.Steps {
-		if st.Job.Op == nodetest.OpName {
-			if tests, err = nodeTests(opts.File, n); err != nil {
-				return nil, err
-			}
-			break
+		if st.Job.Op != nodetest.OpName {
+			continue
 		}
+		specs, err := CompileTests(opts.File, n)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range specs {
+			testsNeedSudo = testsNeedSudo || s.Sudo
+		}
+		if tests, err = nodetest.EncodeSpecs(specs); err != nil {
+			return nil, err
+		}
+		break
 	}
 	from := 0
 	if opts.From != "" {
@@ -163,34 +173,9 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	params[config.KeyKnownHosts] = target.KnownHosts
 	return &nodeRun{
 		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
-		stops: st, from: from, tests: tests,
+		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,
 		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
 	}, nil
-}
-
-// checkPlanShape enforces that remote jobs run under the lock: after remote
-// open_bundle, and not after remote close_bundle.
-func checkPlanShape(p *config.Plan) error {
-	open, closed := false, false
-	for _, st := range p.Steps {
-		if st.Job.Host != jobs.Remote {
-			continue
-		}
-		switch {
-		case st.Job.Op == jobs.OpOpenBundle:
-			if open && !closed {
-				return &config.Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d opens the bundle a second time", st.Number)}
-			}
-			open, closed = true, false
-		case !open:
-			return &config.Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d (remote %s) needs the agent, which remote open_bundle starts; put `step = remote open_bundle` before it", st.Number, st.Job.Op)}
-		case closed:
-			return &config.Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d (remote %s) comes after remote close_bundle has released the node", st.Number, st.Job.Op)}
-		case st.Job.Op == jobs.OpCloseBundle:
-			closed = true
-		}
-	}
-	return nil
 }
 
 // run steps through the plan and returns the status the run ended with.
@@ -210,6 +195,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "--stop-before %d", st.Number), "before")
 		}
 		if ask != nil {
+			n.rep.Flush()
 			switch ask.Ask(n.node.Name, st.Number, len(steps), st.Job) {
 			case StepSkip:
 				n.skip(st)

@@ -38,11 +38,14 @@ func (b *bundleFS) path(p string) (string, error) {
 	return path.Join(b.bundle, rel), nil
 }
 
-// MkdirAll implements jobs.RemoteFS.
+// MkdirAll implements jobs.RemoteFS: a directory it creates gets mode.
 func (b *bundleFS) MkdirAll(dir string, mode fs.FileMode) error {
 	p, err := b.path(dir)
 	if err != nil {
 		return err
+	}
+	if fi, err := b.c.Stat(p); err == nil && fi.IsDir() {
+		return nil // a directory there already keeps its mode
 	}
 	if err := b.c.MkdirAll(p); err != nil {
 		return fmt.Errorf("create %s on the node: %w", p, err)

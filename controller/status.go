@@ -130,7 +130,7 @@ func Unlock(c *Conn, st NodeStatus, force bool) error {
 	// A line in the node's cache directory records who removed whose lock.
 	s.MkdirAll(bundle.CacheDir)
 	if f, err := s.OpenFile(path.Join(bundle.CacheDir, "unlocks.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND); err == nil {
-		fmt.Fprintf(f, "%s %s removed ~/%s of deploy %s held by %s\n",
+		fmt.Fprintf(f, "%s %s removed ~/%s of deploy %q held by %s\n",
 			time.Now().UTC().Format(time.RFC3339), holder(), st.Bundle, st.Lock.DeployID, st.Lock.Holder)
 		f.Close()
 	}

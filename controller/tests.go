@@ -39,15 +39,6 @@ func CompileTests(f *config.File, n *config.Node) ([]nodetest.Spec, error) {
 	return specs, nil
 }
 
-// nodeTests is a node's compiled tests as the nodetest op's input.
-func nodeTests(f *config.File, n *config.Node) ([]byte, error) {
-	specs, err := CompileTests(f, n)
-	if err != nil {
-		return nil, err
-	}
-	return nodetest.EncodeSpecs(specs)
-}
-
 // TestOptions configure conc test.
 type TestOptions struct {
 	File     *config.File
@@ -128,7 +119,11 @@ func Test(ctx context.Context, o *TestOptions, nodes []*config.Node) int {
 }
 
 func testNode(ctx context.Context, o *TestOptions, n *config.Node) (nodetest.Summary, error) {
-	input, err := nodeTests(o.File, n)
+	specs, err := CompileTests(o.File, n)
+	if err != nil {
+		return nodetest.Summary{}, err
+	}
+	input, err := nodetest.EncodeSpecs(specs)
 	if err != nil {
 		return nodetest.Summary{}, err
 	}
@@ -159,17 +154,20 @@ func testNode(ctx context.Context, o *TestOptions, n *config.Node) (nodetest.Sum
 			return
 		}
 		// Results arrive before the job's result, on the same reader,
-		// so sum is complete when run returns.
-		switch e.Action {
-		case nodetest.ActionPass:
+		// so sum is complete when run returns. Subtests are reported but
+		// not counted, as in the nodetest job's own summary.
+		switch {
+		case e.Sub:
+		case e.Action == nodetest.ActionPass:
 			sum.Passed++
-		case nodetest.ActionFail:
+		case e.Action == nodetest.ActionFail:
 			sum.Failed++
 			sum.FailedNames = append(sum.FailedNames, e.Test)
-		case nodetest.ActionSkip:
+		case e.Action == nodetest.ActionSkip:
 			sum.Skipped++
 		}
 		o.Event(n.Name, e)
+
 	}
 	r, err := openRemote(ctx, c, o.Agents, hello, func(line string) { log.Debug().Msg("agent: " + line) }, onOutput)
 	if err != nil {

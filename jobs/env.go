@@ -83,6 +83,14 @@ type EventEmitter interface {
 	Emit(data []byte)
 }
 
+// BundleUser is implemented by local actions that work in the node's
+// bundle (copying into it, mounting it): like remote jobs, they belong
+// between remote open_bundle and remote close_bundle, where the bundle
+// exists and is this run's.
+type BundleUser interface {
+	UsesNodeBundle()
+}
+
 // MountTracker is implemented by an Env that unmounts, at the end of a run
 // that did not stop on purpose, what the run's jobs mounted.
 type MountTracker interface {

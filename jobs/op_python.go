@@ -193,10 +193,11 @@ func checkSpec(s string) error {
 	return nil
 }
 
-// hasURL reports whether s names a URL other than a local file.
+// hasURL reports whether s names a URL, file:// ones included: a file
+// URL can name any file on the node, and pip_install installs from the
+// bundle only; a file in the bundle is named by its path.
 func hasURL(s string) bool {
-	i := strings.Index(s, "://")
-	return i >= 0 && !strings.HasSuffix(s[:i], "file")
+	return strings.Contains(s, "://")
 }
 
 type pipInstallAction struct {

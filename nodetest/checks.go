@@ -40,14 +40,17 @@ func (s Spec) test() Func {
 	}
 }
 
-// matchText applies expect and expect_regex to what a check read.
+// matchText applies expect and expect_regex to what a check read, both
+// with leading and trailing white space trimmed, so that ^35$ matches a
+// command's "35\n".
 func (s Spec) matchText(t *T, what, got string) {
-	if s.Expect != nil && strings.TrimSpace(got) != strings.TrimSpace(*s.Expect) {
-		t.Errorf("%s is %q, want %q", what, clip(strings.TrimSpace(got)), strings.TrimSpace(*s.Expect))
+	got = strings.TrimSpace(got)
+	if s.Expect != nil && got != strings.TrimSpace(*s.Expect) {
+		t.Errorf("%s is %q, want %q", what, clip(got), strings.TrimSpace(*s.Expect))
 	}
 	if s.ExpectRegex != "" {
 		if re := regexp.MustCompile(s.ExpectRegex); !re.MatchString(got) {
-			t.Errorf("%s %q does not match /%s/", what, clip(strings.TrimSpace(got)), s.ExpectRegex)
+			t.Errorf("%s %q does not match /%s/", what, clip(got), s.ExpectRegex)
 		}
 	}
 }

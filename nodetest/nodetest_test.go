@@ -117,6 +117,7 @@ func TestChecks(t *testing.T) {
 		{"run ok", []string{"run", "echo 35", "expect", "35"}, ActionPass, ""},
 		{"run wrong stdout", []string{"run", "echo 34", "expect", "35"}, ActionFail, `stdout is "34", want "35"`},
 		{"run regex", []string{"run", "echo version 1.2.3", "expect_regex", `^version \d+\.`}, ActionPass, ""},
+		{"run regex trimmed", []string{"run", "echo 35", "expect_regex", `^[0-9]+$`}, ActionPass, ""},
 		{"run regex fails", []string{"run", "echo nope", "expect_regex", `^version`}, ActionFail, `stdout "nope" does not match /^version/`},
 		{"run exit", []string{"run", "exit 3"}, ActionFail, "exit status 3, want 0"},
 		{"run expect_exit", []string{"run", "exit 3", "expect_exit", "3"}, ActionPass, ""},

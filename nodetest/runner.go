@@ -27,9 +27,10 @@ type Event struct {
 	Duration time.Duration `json:"duration,omitempty"`
 	Output   string        `json:"output,omitempty"`  // the test's log
 	Message  string        `json:"message,omitempty"` // why it failed or was skipped
+	Sub      bool          `json:"sub,omitempty"`     // a subtest: reported, not counted
 }
 
-// Summary counts a run's results.
+// Summary counts a run's results: its tests, not their subtests.
 type Summary struct {
 	Passed, Failed, Skipped int
 	FailedNames             []string
@@ -51,12 +52,12 @@ func Run(ctx context.Context, env jobs.Env, specs []Spec, o Options) Summary {
 	r := &runner{env: env, emit: o.Emit}
 	for _, s := range specs {
 		if o.Filter == nil || o.Filter.MatchString(s.Name) {
-			r.count(r.run(ctx, s.Name, s.Timeout, s.test()))
+			r.count(r.run(ctx, s.Name, s.Timeout, s.test(), false))
 		}
 	}
 	for _, name := range registered() {
 		if o.Filter == nil || o.Filter.MatchString(name) {
-			r.count(r.run(ctx, name, DefaultTimeout, lookup(name)))
+			r.count(r.run(ctx, name, DefaultTimeout, lookup(name), false))
 		}
 	}
 	return r.sum
@@ -88,8 +89,8 @@ func (r *runner) send(e Event) {
 
 // run runs one test in its own goroutine, so that Fatal and Skip can end
 // it, and bounds it with its timeout.
-func (r *runner) run(ctx context.Context, name string, timeout time.Duration, f Func) Event {
-	r.send(Event{Action: ActionRun, Test: name})
+func (r *runner) run(ctx context.Context, name string, timeout time.Duration, f Func, sub bool) Event {
+	r.send(Event{Action: ActionRun, Test: name, Sub: sub})
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -123,7 +124,7 @@ func (r *runner) run(ctx context.Context, name string, timeout time.Duration, f 
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := Event{Test: name, Duration: time.Since(start), Output: t.log.String(), Message: strings.Join(t.msgs, "\n")}
+	e := Event{Test: name, Duration: time.Since(start), Output: t.log.String(), Message: strings.Join(t.msgs, "\n"), Sub: sub}
 	switch {
 	case t.failed:
 		e.Action = ActionFail

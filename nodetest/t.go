@@ -101,7 +101,7 @@ func (t *T) fail(msg string) {
 // Run runs f as a subtest named t.Name()/name, reported on its own, and
 // reports whether it passed. A failing subtest fails its parent.
 func (t *T) Run(name string, f func(t *T)) bool {
-	sub := t.r.run(t.ctx, t.name+"/"+name, 0, f)
+	sub := t.r.run(t.ctx, t.name+"/"+name, 0, f, true)
 	if sub.Action == ActionFail {
 		t.fail(fmt.Sprintf("subtest %s failed", name))
 	}

@@ -135,8 +135,8 @@ func (a *app) load() (*config.File, error) {
 // invocation is "conc" with the global flags a hint must repeat.
 func (a *app) invocation() string {
 	s := "conc"
-	for _, f := range a.files {
-		if f != "conc.ini" {
+	if len(a.files) != 1 || a.files[0] != "conc.ini" {
+		for _, f := range a.files {
 			s += " -f " + jobs.Quote(f)
 		}
 	}

@@ -167,7 +167,7 @@ func (a *app) sudoPassword(o *deployOptions) ([]byte, error) {
 	}
 	in, ok := a.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(in.Fd())) {
-		return nil, usageErr(errors.New("the plan runs sudo and stdin is not a terminal to ask for the password on; use --sudo-password-file FILE or --sudo-password-stdin"))
+		return nil, usageErr(errors.New("a step or test runs sudo, and stdin is not a terminal to ask for the password on; use --sudo-password-file FILE or --sudo-password-stdin"))
 	}
 	fmt.Fprint(a.stderr, "sudo password for the nodes: ")
 	pw, err := term.ReadPassword(int(in.Fd()))

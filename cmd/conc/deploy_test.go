@@ -118,3 +118,21 @@ func snapshot(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// TestUmaskKept checks that remote jobs get the login shell's umask
+// whether the run uploaded the agent (whose boot script works under umask
+// 077) or found it cached.
+func TestUmaskKept(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = remote run \"umask >> ../umask.txt\"\nstep = remote close_bundle\n")
+		for range 2 {
+			if r := p.conc("deploy", "node1"); r.code != 0 {
+				t.Fatalf("deploy: %s", r)
+			}
+		}
+		lines := strings.Fields(readFile(t, p.nodePath("umask.txt")))
+		if len(lines) != 2 || lines[0] != lines[1] || lines[0] == "0077" {
+			t.Errorf("umasks of the uploading and the cached run: %q, want the same, not 0077", lines)
+		}
+	})
+}

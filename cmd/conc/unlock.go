@@ -83,10 +83,18 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 	if err := controller.Unlock(c, st, o.force); err != nil {
 		return err
 	}
-	log.Warn().Str("node", name).Str("deploy_id", st.Lock.DeployID).Str("holder", st.Lock.Holder).
+	deploy := st.Lock.DeployID
+	if deploy == "" {
+		deploy = "unknown, no lock record"
+	}
+	log.Warn().Str("node", name).Str("deploy_id", deploy).Str("holder", st.Lock.Holder).
 		Bool("alive", st.Alive).Msg("unlocked: removed the bundle of a run conc did not hold")
-	fmt.Fprintf(a.stdout, "%s: unlocked (removed ~/%s of deploy %s)\n", name, st.Bundle, st.Lock.DeployID)
-	return nil
+	fmt.Fprintf(a.stdout, "%s: unlocked (removed ~/%s of deploy %s)\n", name, st.Bundle, deploy)
+	msg, err := controller.ReleaseLocal(cmd.Context(), f, n)
+	if msg != "" {
+		fmt.Fprintf(a.stdout, "%s: %s\n", name, msg)
+	}
+	return err
 }
 
 // confirm asks a yes/no question on the terminal; without one it refuses

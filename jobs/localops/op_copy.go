@@ -55,6 +55,9 @@ func parseTransfer(op string, args []string) (copyAction, error) {
 	return copyAction{globs: fs.Args(), to: dir}, nil
 }
 
+// UsesNodeBundle implements jobs.BundleUser.
+func (copyAction) UsesNodeBundle() {}
+
 type copyAction struct {
 	globs     []string
 	to        string
@@ -106,40 +109,52 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 }
 
 // plan walks the matches: a file goes to the bundle under its name, a
-// directory with its tree below it.
+// directory with its tree below it. Symlinks are followed, as scp -r does,
+// so a linked directory arrives with its files; a link that leads back
+// into a directory being copied is an error, not a loop.
 func (a copyAction) plan(matches []string) (dirs, files []transfer, total int64, err error) {
 	if a.to != "." {
 		dirs = append(dirs, transfer{dst: a.to, mode: 0o700})
 	}
-	for _, m := range matches {
-		base := filepath.Dir(m)
-		err := filepath.WalkDir(m, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, err := filepath.Rel(base, p)
-			if err != nil {
-				return err
-			}
-			fi, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			dst := path.Join(a.to, filepath.ToSlash(rel))
-			switch {
-			case fi.IsDir() && a.filesOnly:
-				return fmt.Errorf("%s is a directory; put takes files, copy_product takes directories", p)
-			case fi.IsDir():
-				dirs = append(dirs, transfer{dst: dst, mode: fi.Mode().Perm() | 0o700})
-			case fi.Mode().IsRegular():
-				files = append(files, transfer{src: p, dst: dst, mode: fi.Mode().Perm(), size: fi.Size()})
-				total += fi.Size()
-			default:
-				return fmt.Errorf("%s is neither a file nor a directory", p)
-			}
-			return nil
-		})
+	var walk func(src, dst string, parents []string) error
+	walk = func(src, dst string, parents []string) error {
+		fi, err := os.Stat(src)
 		if err != nil {
+			return err
+		}
+		switch {
+		case fi.IsDir() && a.filesOnly:
+			return fmt.Errorf("%s is a directory; put takes files, copy_product takes directories", src)
+		case fi.IsDir():
+			real, err := filepath.EvalSymlinks(src)
+			if err != nil {
+				return err
+			}
+			for _, p := range parents {
+				if p == real {
+					return fmt.Errorf("%s leads back into %s, which is being copied", src, p)
+				}
+			}
+			dirs = append(dirs, transfer{dst: dst, mode: fi.Mode().Perm() | 0o700})
+			entries, err := os.ReadDir(src)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if err := walk(filepath.Join(src, e.Name()), path.Join(dst, e.Name()), append(parents, real)); err != nil {
+					return err
+				}
+			}
+		case fi.Mode().IsRegular():
+			files = append(files, transfer{src: src, dst: dst, mode: fi.Mode().Perm(), size: fi.Size()})
+			total += fi.Size()
+		default:
+			return fmt.Errorf("%s is neither a file nor a directory", src)
+		}
+		return nil
+	}
+	for _, m := range matches {
+		if err := walk(m, path.Join(a.to, filepath.Base(m)), nil); err != nil {
 			return nil, nil, 0, err
 		}
 	}

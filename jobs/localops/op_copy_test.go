@@ -49,3 +49,21 @@ func TestPutRefusesDirectory(t *testing.T) {
 		t.Errorf("got %s %q, want FAILED pointing at copy_product", res.Status, res.Message)
 	}
 }
+
+func TestCopyProductFollowsLinks(t *testing.T) {
+	env := newTestEnv(t, jobs.Local)
+	os.MkdirAll(filepath.Join(env.dir, "real"), 0o755)
+	os.WriteFile(filepath.Join(env.dir, "real", "f.txt"), []byte("x"), 0o644)
+	os.MkdirAll(filepath.Join(env.dir, "tree"), 0o755)
+	os.Symlink("../real", filepath.Join(env.dir, "tree", "linked"))
+	if res := runOp(t, env, "copy_product", "tree"); res.Status != jobs.OK {
+		t.Fatalf("copy_product: %s %s", res.Status, res.Message)
+	}
+	if b, err := os.ReadFile(filepath.Join(env.node, "bundle", "tree", "linked", "f.txt")); err != nil || string(b) != "x" {
+		t.Errorf("the linked directory's file: %q, %v", b, err)
+	}
+	os.Symlink("..", filepath.Join(env.dir, "real", "loop"))
+	if res := runOp(t, env, "copy_product", "real"); res.Status != jobs.Failed || !strings.Contains(res.Message, "leads back into") {
+		t.Errorf("a link loop: %s %q, want FAILED", res.Status, res.Message)
+	}
+}

@@ -51,6 +51,9 @@ func (mountSSHFS) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
 
 type mountAction struct{ optional bool }
 
+// UsesNodeBundle implements jobs.BundleUser.
+func (mountAction) UsesNodeBundle() {}
+
 func (a mountAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	sshfs, _, missing := fuseTools()
 	if missing != "" {
