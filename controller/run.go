@@ -107,11 +107,11 @@ type nodeRun struct {
 	mountMu sync.Mutex
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
 
-	stops stops
+	stops         stops
 	tests         []byte // the node's tests, for nodetest steps
 	testsNeedSudo bool   // one of them runs with sudo
-	from  int    // --from, resolved
-	usage bool   // the run was refused as the operator's mistake: exit 2
+	from          int    // --from, resolved
+	usage         bool   // the run was refused as the operator's mistake: exit 2
 }
 
 // newNodeRun resolves the plan for the node; every error is the deploy
