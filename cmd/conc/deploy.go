@@ -28,6 +28,7 @@ type deployOptions struct {
 	stopBefore        string
 	stopAfter         string
 	step              bool
+	askSudo           bool
 }
 
 func (o *deployOptions) flags(cmd *cobra.Command) {
@@ -38,6 +39,7 @@ func (o *deployOptions) flags(cmd *cobra.Command) {
 	f.BoolVar(&o.resume, "resume", false, "continue the node's unfinished run at its first job that is not OK")
 	f.StringVar(&o.from, "from", "", "continue the node's unfinished run at STEP instead")
 	f.BoolVar(&o.forcePlanChange, "force-plan-change", false, "resume even though the plan changed since the run began")
+	f.BoolVar(&o.askSudo, "sudo", false, "ask for the sudo password even though no step declares sudo (for Go node tests that call T.Sudo)")
 	f.StringVar(&o.sudoPasswordFile, "sudo-password-file", "", "read the sudo password from the first line of FILE instead of asking")
 	f.BoolVar(&o.sudoPasswordStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin instead of asking")
 	f.IntVar(&o.parallel, "parallel", 8, "deploy to at most N nodes at once")
@@ -135,7 +137,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return usageErr(err)
 	}
-	if d.NeedsSudo() {
+	if d.NeedsSudo() || o.askSudo || o.sudoPasswordFile != "" || o.sudoPasswordStdin {
 		pw, err := a.sudoPassword(o)
 		if err != nil {
 			return err

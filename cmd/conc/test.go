@@ -22,6 +22,7 @@ type testOptions struct {
 	json              bool
 	sudoPasswordFile  string
 	sudoPasswordStdin bool
+	askSudo           bool
 	parallel          int
 }
 
@@ -62,6 +63,7 @@ run, 2 a usage or deploy-file error.`,
 	f.StringVar(&o.run, "run", "", "run only the tests whose names match REGEX (also -run)")
 	f.StringVar(&o.junit, "junit", "", "write JUnit XML to FILE, one testsuite per node")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per result instead of text")
+	f.BoolVar(&o.askSudo, "sudo", false, "ask for the sudo password even though no test declares sudo = yes (for Go tests that call T.Sudo)")
 	f.StringVar(&o.sudoPasswordFile, "sudo-password-file", "", "read the sudo password from the first line of FILE instead of asking")
 	f.BoolVar(&o.sudoPasswordStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin instead of asking")
 	f.IntVar(&o.parallel, "parallel", 8, "test at most N nodes at once")
@@ -147,7 +149,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	if needs {
+	if needs || o.askSudo || o.sudoPasswordFile != "" || o.sudoPasswordStdin {
 		pw, err := a.sudoPassword(&deployOptions{sudoPasswordFile: o.sudoPasswordFile, sudoPasswordStdin: o.sudoPasswordStdin})
 		if err != nil {
 			return err
