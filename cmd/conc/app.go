@@ -222,3 +222,22 @@ func (a *app) stopProfile() {
 		a.profW.Close()
 	}
 }
+
+// oneNode loads the deploy files and resolves one node, for the commands
+// that work on a single node.
+func (a *app) oneNode(name string) (*config.File, *config.Node, error) {
+	f, err := a.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := f.Node(name)
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	return f, n, nil
+}
+
+// dial connects to a node with the global flags' options.
+func (a *app) dial(ctx context.Context, f *config.File, n *config.Node) (*controller.Conn, error) {
+	return controller.Connect(ctx, f, n, controller.DialOptions{AcceptNewHostKeys: a.acceptNew})
+}

@@ -78,11 +78,11 @@ func (a *app) runBundle(ctx context.Context, o *bundleOptions) error {
 			return usageErr(err)
 		}
 	}
-	f, n, err := a.nodeForShell(o.node, "bundle")
+	f, n, err := a.oneNode(o.node)
 	if err != nil {
 		return err
 	}
-	conn, err := controller.Connect(ctx, f, n, controller.DialOptions{AcceptNewHostKeys: a.acceptNew})
+	conn, err := a.dial(ctx, f, n)
 	if err != nil {
 		return err
 	}
@@ -110,21 +110,4 @@ func (a *app) runBundle(ctx context.Context, o *bundleOptions) error {
 		return sh.Exec(ctx, o.args)
 	}
 	return sh.Run(ctx)
-}
-
-// nodeForShell loads the deploy file and resolves the one node a command works
-// on; a group of one node will do.
-func (a *app) nodeForShell(name, verb string) (*config.File, *config.Node, error) {
-	f, err := a.load()
-	if err != nil {
-		return nil, nil, err
-	}
-	nodes, err := f.Targets([]string{name})
-	if err != nil {
-		return nil, nil, usageErr(err)
-	}
-	if len(nodes) != 1 {
-		return nil, nil, usageErr(fmt.Errorf("%s works on one node, and %s is a group of %d; name one of its nodes", verb, name, len(nodes)))
-	}
-	return f, nodes[0], nil
 }

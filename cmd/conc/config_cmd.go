@@ -18,13 +18,9 @@ its groups < [node NODE]) and ${key} substitution, one "key = value" per line,
 with where the value was set. Values of keys that look secret are redacted.`,
 		Args: exactArgs(1, "a node name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.load()
+			_, n, err := a.oneNode(args[0])
 			if err != nil {
 				return err
-			}
-			n, err := f.Node(args[0])
-			if err != nil {
-				return usageErr(err)
 			}
 			keys := make([]string, 0, len(n.Params))
 			for k := range n.Params {

@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/concdeploy/conc/config"
-	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
@@ -51,11 +50,11 @@ the shell's exit status.`,
 // runSSH runs the login shell and returns its exit status as an
 // *exitError.
 func (a *app) runSSH(ctx context.Context, o *sshOptions) error {
-	f, n, err := a.nodeForShell(o.node, "ssh")
+	f, n, err := a.oneNode(o.node)
 	if err != nil {
 		return err
 	}
-	conn, err := controller.Connect(ctx, f, n, controller.DialOptions{AcceptNewHostKeys: a.acceptNew})
+	conn, err := a.dial(ctx, f, n)
 	if err != nil {
 		return err
 	}

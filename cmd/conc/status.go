@@ -35,7 +35,7 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 			}
 			code := jobs.ExitOK
 			for _, n := range nodes {
-				c, err := controller.Connect(cmd.Context(), f, n, controller.DialOptions{AcceptNewHostKeys: a.acceptNew})
+				c, err := a.dial(cmd.Context(), f, n)
 				if err != nil {
 					fmt.Fprintf(a.stdout, "%s: unknown: %v\n", n.Name, err)
 					code = jobs.WorseExit(code, jobs.ExitFailed)

@@ -42,19 +42,15 @@ fresh belongs to a live run and needs --force. The removal is logged, in the
 }
 
 func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
-	f, err := a.load()
+	f, n, err := a.oneNode(name)
 	if err != nil {
 		return err
-	}
-	n, err := f.Node(name)
-	if err != nil {
-		return usageErr(err)
 	}
 	log, _, err := a.logger()
 	if err != nil {
 		return err
 	}
-	c, err := controller.Connect(cmd.Context(), f, n, controller.DialOptions{AcceptNewHostKeys: a.acceptNew})
+	c, err := a.dial(cmd.Context(), f, n)
 	if err != nil {
 		return err
 	}
