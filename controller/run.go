@@ -125,11 +125,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find the local home directory: %w", err)
 	}
-	lb, err := expandHome(n.Get(config.KeyLocal))
-	if err != nil {
-		return nil, err
-	}
-	lb, err = localPath(lb, opts.File.Dir)
+	lb, err := localPath(n.Get(config.KeyLocal), opts.File.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -137,29 +133,13 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Ops see the params as conc resolved them: the admin and the paths
-	// its own connection uses, so that sshfs connects the same way.
 	st, err := resolveStops(plan, opts.StopBefore, opts.StopAfter)
 	if err != nil {
 		return nil, err
 	}
-	var tests []byte
-	testsNeedSudo := false
-	for _, st := range plan.Steps {
-		if st.Job.Op != nodetest.OpName {
-			continue
-		}
-		specs, err := CompileTests(opts.File, n)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range specs {
-			testsNeedSudo = testsNeedSudo || s.Sudo
-		}
-		if tests, err = nodetest.EncodeSpecs(specs); err != nil {
-			return nil, err
-		}
-		break
+	tests, testsNeedSudo, err := planTests(opts.File, plan, n)
+	if err != nil {
+		return nil, err
 	}
 	from := 0
 	if opts.From != "" {
@@ -167,6 +147,8 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 			return nil, fmt.Errorf("--from: %w", err)
 		}
 	}
+	// Ops see the params as conc resolved them: the admin and the paths
+	// its own connection uses, so that sshfs connects the same way.
 	params := n.Values()
 	params[config.KeyAdmin] = target.User
 	params[config.KeyIdentity] = target.Identity
@@ -176,6 +158,27 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,
 		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
 	}, nil
+}
+
+// planTests compiles the node's tests when the plan runs them, as the
+// nodetest steps' input, and says whether one of them needs sudo.
+func planTests(f *config.File, plan *config.Plan, n *config.Node) ([]byte, bool, error) {
+	for _, st := range plan.Steps {
+		if st.Job.Op != nodetest.OpName {
+			continue
+		}
+		specs, err := CompileTests(f, n)
+		if err != nil {
+			return nil, false, err
+		}
+		sudo := false
+		for _, s := range specs {
+			sudo = sudo || s.Sudo
+		}
+		input, err := nodetest.EncodeSpecs(specs)
+		return input, sudo, err
+	}
+	return nil, false, nil
 }
 
 // run steps through the plan and returns the status the run ended with.
@@ -287,7 +290,7 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 			}
 		}
 		if _, ok := st.Action.(jobs.InController); ok {
-			return n.runHere(ctx, st, &nodeSideEnv{n.env(nil, n.log)}), 0
+			return n.runHere(ctx, st, true), 0
 		}
 		if n.agent == nil {
 			return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
@@ -299,23 +302,21 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 		r := n.agent.run(ctx, st.Number, st.Job, input)
 		return r.Result, r.Duration
 	}
-	return n.runHere(ctx, st, n.env(nil, n.log)), 0
+	return n.runHere(ctx, st, false), 0
 }
 
 // runHere runs a job in the controller, with its output kept for the
-// result and streamed with -v.
-func (n *nodeRun) runHere(ctx context.Context, st *config.Step, env jobs.Env) jobs.Result {
+// result and streamed with -v. onNode is for a remote job the controller
+// runs itself (jobs.InController).
+func (n *nodeRun) runHere(ctx context.Context, st *config.Step, onNode bool) jobs.Result {
 	var stream io.Writer
 	if n.opts.Verbose {
 		stream = &streamWriter{rep: n.rep}
 	}
 	tail := jobs.NewTail(stream)
-	log := n.log.With().Int(fieldStep, st.Number).Str(fieldOp, st.Job.Op).Logger()
-	switch e := env.(type) {
-	case *localEnv:
-		e.out, e.log = tail, &log
-	case *nodeSideEnv:
-		e.out, e.log = tail, &log
+	var env jobs.Env = n.env(tail, n.log.With().Int(fieldStep, st.Number).Str(fieldOp, st.Job.Op).Logger())
+	if onNode {
+		env = &nodeSideEnv{env.(*localEnv)}
 	}
 	res := jobs.Execute(ctx, st.Action, env, st.Job.Timeout)
 	if res.Status != jobs.OK || n.opts.Verbose {
