@@ -209,6 +209,7 @@ func newTestShell(tb testing.TB, script string, edit EditFunc) (sh *BundleShell,
 func TestBundleShellRefusesOutside(t *testing.T) {
 	local := filepath.Join(t.TempDir(), "local.txt")
 	writeFiles(t, map[string]string{local: "local\n"})
+	fetched := filepath.Join(t.TempDir(), "x") // where a refused get must not write
 	for _, args := range [][]string{
 		{"cat", ".conc-agent"},
 		{"cat", "up"},
@@ -217,14 +218,15 @@ func TestBundleShellRefusesOutside(t *testing.T) {
 		{"cat", "/etc/passwd"},
 		{"ls", ".."},
 		{"cd", "up"},
-		{"get", "sub/back", "x"},
+		{"get", "sub/back", fetched},
 		{"put", local, "up"},
 		{"put", local, "../x"},
 		{"mkdir", "../new"},
 		{"rm", "../secret.txt"},
 		{"edit", ".conc-agent"},
 	} {
-		t.Run(strings.ReplaceAll(strings.Join(args, " "), local, "LOCAL"), func(t *testing.T) {
+		name := strings.ReplaceAll(strings.ReplaceAll(strings.Join(args, " "), local, "LOCAL"), fetched, "FETCHED")
+		t.Run(name, func(t *testing.T) {
 			edited := false
 			sh, stdout, _, _ := newTestShell(t, "", func(context.Context, string) error { edited = true; return nil })
 			err := sh.Exec(context.Background(), args)
@@ -236,6 +238,9 @@ func TestBundleShellRefusesOutside(t *testing.T) {
 			}
 			if sh.pwd() != "/" {
 				t.Errorf("the shell moved to %s", sh.pwd())
+			}
+			if _, err := os.Stat(fetched); err == nil {
+				t.Errorf("%v wrote %s", args, fetched)
 			}
 		})
 	}
