@@ -7,7 +7,6 @@ package bundle
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -29,27 +28,6 @@ const AgentPrefix = "conc-agent-"
 
 // Mode is the permission of the bundle and the cache directory.
 const Mode = 0o700
-
-var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// AgentPath is the cached agent's path relative to the home directory.
-func AgentPath(sha256hex string) string {
-	return path.Join(CacheDir, AgentPrefix+sha256hex)
-}
-
-// HashFromAgentPath returns the sha256 a cached agent is named by, or "" when
-// the name is not a cache name.
-func HashFromAgentPath(p string) string {
-	name := path.Base(p)
-	if !strings.HasPrefix(name, AgentPrefix) {
-		return ""
-	}
-	h := strings.TrimPrefix(name, AgentPrefix)
-	if !hexHash.MatchString(h) {
-		return ""
-	}
-	return h
-}
 
 // CheckName reports whether dir is acceptable as a bundle path relative to
 // the home directory. The bundle is removed recursively at the end of a

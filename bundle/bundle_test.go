@@ -32,16 +32,6 @@ func TestCheckName(t *testing.T) {
 	}
 }
 
-func TestAgentPath(t *testing.T) {
-	h := strings.Repeat("ab", 32)
-	if got := HashFromAgentPath("/home/x/" + AgentPath(h)); got != h {
-		t.Errorf("HashFromAgentPath = %q, want %q", got, h)
-	}
-	if got := HashFromAgentPath("/usr/bin/conc-agent-xyz"); got != "" {
-		t.Errorf("HashFromAgentPath of a non-cache name = %q", got)
-	}
-}
-
 func TestJournalReadAndFold(t *testing.T) {
 	var b strings.Builder
 	for _, e := range []Entry{{Step: 1, Status: "OK"}, {Step: 2, Status: "FAILED"}, {Step: 2, Status: "OK"}} {

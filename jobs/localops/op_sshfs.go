@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/concdeploy/conc/jobs"
@@ -69,7 +68,7 @@ func (a mountAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if mounted, _ := jobs.IsMountPoint(dir); mounted {
 		return jobs.Resultf(jobs.Failed, "%s is already mounted", dir)
 	}
-	argv, err := sshfsArgv(sshfs, env.Params(), env.Home(), dir)
+	argv, err := sshfsArgv(sshfs, env.Params(), dir)
 	if err != nil {
 		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
@@ -89,16 +88,17 @@ func (a mountAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 }
 
 // sshfsArgv builds sshfs's argv from the node's params: the same user,
-// address, port, key and known_hosts as conc's own connection, host keys
-// checked strictly, and never a prompt. Every value is its own argument;
-// no shell sees them.
-func sshfsArgv(sshfs string, p map[string]string, home, mountpoint string) ([]string, error) {
+// address, port, key and known_hosts as conc's own connection (the
+// controller gives the paths resolved, absolute), host keys checked
+// strictly, and never a prompt. Every value is its own argument; no shell
+// sees them.
+func sshfsArgv(sshfs string, p map[string]string, mountpoint string) ([]string, error) {
 	host := p[paramIP]
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
 	remote := fmt.Sprintf("%s@%s:%s", p[paramAdmin], host, p[paramBundle])
-	kh := expandHome(p[paramKnownHosts], home)
+	kh := p[paramKnownHosts]
 	argv := []string{sshfs, remote, mountpoint,
 		"-p", p[paramPort],
 		"-o", "UserKnownHostsFile=" + kh,
@@ -109,7 +109,7 @@ func sshfsArgv(sshfs string, p map[string]string, home, mountpoint string) ([]st
 		"-o", "ServerAliveCountMax=3",
 	}
 	if id := p[paramIdentity]; id != "" {
-		key := expandHome(id, home)
+		key := id
 		if strings.HasSuffix(key, ".pub") {
 			return nil, fmt.Errorf("identity %s is a public key; sshfs needs the private key", id)
 		}
@@ -196,15 +196,4 @@ func fuseTools() (sshfs, fusermount, missing string) {
 		return sshfs, fusermount, "/dev/fuse is missing: this workstation cannot mount FUSE file systems (load the fuse module, or in a container pass --device /dev/fuse)"
 	}
 	return sshfs, fusermount, ""
-}
-
-// expandHome expands a leading ~/ against home.
-func expandHome(p, home string) string {
-	switch {
-	case p == "~":
-		return home
-	case strings.HasPrefix(p, "~/"):
-		return filepath.Join(home, p[2:])
-	}
-	return p
 }

@@ -13,9 +13,9 @@ import (
 func TestSSHFSArgv(t *testing.T) {
 	params := map[string]string{
 		"admin": "deploy", "sshd.ip": "::1", "sshd.port": "2222", "bundle": ".conc-bundle",
-		"identity": "/keys/id_ed25519", "known_hosts": "~/.ssh/known_hosts",
+		"identity": "/keys/id_ed25519", "known_hosts": "/home/ops/.ssh/known_hosts",
 	}
-	argv, err := sshfsArgv("/usr/bin/sshfs", params, "/home/ops", "/mnt/b")
+	argv, err := sshfsArgv("/usr/bin/sshfs", params, "/mnt/b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestSSHFSArgv(t *testing.T) {
 		}
 	}
 	params["identity"] = "/keys/id_ed25519.pub"
-	if _, err := sshfsArgv("sshfs", params, "/h", "/m"); err == nil || !strings.Contains(err.Error(), "public key") {
+	if _, err := sshfsArgv("sshfs", params, "/m"); err == nil || !strings.Contains(err.Error(), "public key") {
 		t.Errorf("a .pub identity: %v, want refused", err)
 	}
 }
