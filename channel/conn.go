@@ -67,21 +67,31 @@ func (c *Conn) Send(m *Message) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.wbuf.Reset()
-	c.wbuf.Write([]byte{0, 0, 0, 0})
-	if err := c.enc.Encode(m); err != nil {
-		return fmt.Errorf("send %s: encode: %w", m.Type, err)
+	b, err := frame(&c.wbuf, c.enc, m)
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
 	}
-	b := c.wbuf.Bytes()
-	n := len(b) - 4
-	if n > MaxFrame {
-		return fmt.Errorf("send %s: %w (%d bytes)", m.Type, ErrFrameTooLarge, n)
-	}
-	binary.BigEndian.PutUint32(b, uint32(n))
 	if _, err := c.rwc.Write(b); err != nil {
 		return fmt.Errorf("send %s: %w", m.Type, err)
 	}
 	return nil
+}
+
+// frame encodes m as a whole frame into buf, with enc writing to buf, and
+// returns buf's bytes.
+func frame(buf *bytes.Buffer, enc *msgpack.Encoder, m *Message) ([]byte, error) {
+	buf.Reset()
+	buf.Write([]byte{0, 0, 0, 0})
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("encode %s: %w", m.Type, err)
+	}
+	b := buf.Bytes()
+	n := len(b) - 4
+	if n > MaxFrame {
+		return nil, fmt.Errorf("%s: %w (%d bytes)", m.Type, ErrFrameTooLarge, n)
+	}
+	binary.BigEndian.PutUint32(b, uint32(n))
+	return b, nil
 }
 
 // Recv reads the next message. At a clean end of stream between frames it
@@ -144,15 +154,8 @@ func Encode(m *Message) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	b, err := msgpack.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", m.Type, err)
-	}
-	if len(b) > MaxFrame {
-		return nil, fmt.Errorf("encode %s: %w (%d bytes)", m.Type, ErrFrameTooLarge, len(b))
-	}
-	frame := make([]byte, 4+len(b))
-	binary.BigEndian.PutUint32(frame, uint32(len(b)))
-	copy(frame[4:], b)
-	return frame, nil
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	return frame(&buf, enc, m)
 }

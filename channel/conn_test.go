@@ -201,3 +201,20 @@ func TestCheckVersion(t *testing.T) {
 		t.Errorf("CheckVersion(%d) = %v, want ErrVersion", Version+1, err)
 	}
 }
+
+// TestEncodeIsSendsFrame checks that a frame made ahead with Encode is the
+// frame Send writes, so either can start a session.
+func TestEncodeIsSendsFrame(t *testing.T) {
+	m := &Message{Type: TRun, Run: &Run{ID: 3, Op: "ping", Timeout: 5}}
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := &bufConn{}
+	if err := New(buf).Send(m); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, buf.Bytes()) {
+		t.Errorf("Encode = %x, Send wrote %x", b, buf.Bytes())
+	}
+}
