@@ -116,9 +116,8 @@ func Unlock(c *Conn, st NodeStatus, force bool) error {
 	if st.Lock == nil {
 		return nil
 	}
-	if st.Alive && !force {
-		return fmt.Errorf("%w: %s is held by a live deploy (heartbeat %s ago); stop it first, or use --force if you know it is gone",
-			ErrLive, st.Node, st.Age().Round(time.Second))
+	if err := st.Unlockable(force); err != nil {
+		return err
 	}
 	s, err := c.SFTP()
 	if err != nil {
@@ -133,6 +132,16 @@ func Unlock(c *Conn, st NodeStatus, force bool) error {
 		fmt.Fprintf(f, "%s %s removed ~/%s of deploy %q held by %s\n",
 			time.Now().UTC().Format(time.RFC3339), holder(), st.Bundle, st.Lock.DeployID, st.Lock.Holder)
 		f.Close()
+	}
+	return nil
+}
+
+// Unlockable returns ErrLive, with what to do, when the lock's holder is
+// alive and force is not given; conc unlock asks before it confirms.
+func (s NodeStatus) Unlockable(force bool) error {
+	if s.Alive && !force {
+		return fmt.Errorf("%w: %s is held by a live run (heartbeat %s ago); stop it, or use --force if you know it is gone",
+			ErrLive, s.Node, s.Age().Round(time.Second))
 	}
 	return nil
 }

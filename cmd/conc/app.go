@@ -70,10 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func (a *app) execute(ctx context.Context, args []string) int {
 	root := a.rootCmd()
-	if containsWord(args, "test") {
-		args = goTestFlags(args)
-	}
-	root.SetArgs(args)
+	root.SetArgs(goTestFlags(args))
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
@@ -193,15 +190,6 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-func containsWord(args []string, w string) bool {
-	for _, a := range args {
-		if a == w {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *app) startProfile() error {

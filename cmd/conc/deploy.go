@@ -2,11 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 
 	"github.com/concdeploy/conc/controller"
@@ -17,18 +14,16 @@ import (
 
 // deployOptions are the flags of deploy and run.
 type deployOptions struct {
-	plan              string
-	targets           []string
-	sudoPasswordFile  string
-	sudoPasswordStdin bool
-	parallel          int
-	resume            bool
-	from              string
-	forcePlanChange   bool
-	stopBefore        string
-	stopAfter         string
-	step              bool
-	askSudo           bool
+	plan            string
+	targets         []string
+	parallel        int
+	resume          bool
+	from            string
+	forcePlanChange bool
+	stopBefore      string
+	stopAfter       string
+	step            bool
+	sudo            sudoFlags
 }
 
 func (o *deployOptions) flags(cmd *cobra.Command) {
@@ -39,10 +34,8 @@ func (o *deployOptions) flags(cmd *cobra.Command) {
 	f.BoolVar(&o.resume, "resume", false, "continue the node's unfinished run at its first job that is not OK")
 	f.StringVar(&o.from, "from", "", "continue the node's unfinished run at STEP instead")
 	f.BoolVar(&o.forcePlanChange, "force-plan-change", false, "resume even though the plan changed since the run began")
-	f.BoolVar(&o.askSudo, "sudo", false, "ask for the sudo password even though no step declares sudo (for Go node tests that call T.Sudo)")
-	f.StringVar(&o.sudoPasswordFile, "sudo-password-file", "", "read the sudo password from the first line of FILE instead of asking")
-	f.BoolVar(&o.sudoPasswordStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin instead of asking")
 	f.IntVar(&o.parallel, "parallel", 8, "deploy to at most N nodes at once")
+	o.sudo.register(cmd, "step")
 }
 
 func (a *app) deployCmd() *cobra.Command {
@@ -137,12 +130,8 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return usageErr(err)
 	}
-	if d.NeedsSudo() || o.askSudo || o.sudoPasswordFile != "" || o.sudoPasswordStdin {
-		pw, err := a.sudoPassword(o)
-		if err != nil {
-			return err
-		}
-		opts.Sudo = pw
+	if opts.Sudo, err = o.sudo.password(a, d.NeedsSudo()); err != nil {
+		return err
 	}
 	code := d.Run(ctx)
 	log.Debug().Int64("max_rss_kb", jobs.PeakRSSKB()).Int("exit", code).Msg("conc done")
@@ -150,44 +139,4 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		return &exitError{code: code}
 	}
 	return nil
-}
-
-// sudoPassword reads the password once: from the file or stdin named by a
-// flag, else from the terminal without echo. It is only ever held in
-// memory.
-func (a *app) sudoPassword(o *deployOptions) ([]byte, error) {
-	switch {
-	case o.sudoPasswordFile != "":
-		f, err := os.Open(o.sudoPasswordFile)
-		if err != nil {
-			return nil, usageErr(fmt.Errorf("read the sudo password: %w", err))
-		}
-		defer f.Close()
-		return firstLine(f)
-	case o.sudoPasswordStdin:
-		return firstLine(a.stdin)
-	}
-	in, ok := a.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
-		return nil, usageErr(errors.New("a step or test runs sudo, and stdin is not a terminal to ask for the password on; use --sudo-password-file FILE or --sudo-password-stdin"))
-	}
-	fmt.Fprint(a.stderr, "sudo password for the nodes: ")
-	pw, err := term.ReadPassword(int(in.Fd()))
-	fmt.Fprintln(a.stderr)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("read the sudo password: %w", err))
-	}
-	return pw, nil
-}
-
-func firstLine(r io.Reader) ([]byte, error) {
-	line, err := bufio.NewReader(r).ReadBytes('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, usageErr(fmt.Errorf("read the sudo password: %w", err))
-	}
-	line = bytes.TrimRight(line, "\r\n")
-	if len(line) == 0 {
-		return nil, usageErr(errors.New("the sudo password is empty"))
-	}
-	return line, nil
 }

@@ -17,13 +17,11 @@ import (
 
 // testOptions are the flags of conc test.
 type testOptions struct {
-	run               string
-	junit             string
-	json              bool
-	sudoPasswordFile  string
-	sudoPasswordStdin bool
-	askSudo           bool
-	parallel          int
+	run      string
+	junit    string
+	json     bool
+	sudo     sudoFlags
+	parallel int
 }
 
 func (a *app) testCmd() *cobra.Command {
@@ -63,9 +61,7 @@ run, 2 a usage or deploy-file error.`,
 	f.StringVar(&o.run, "run", "", "run only the tests whose names match REGEX (also -run)")
 	f.StringVar(&o.junit, "junit", "", "write JUnit XML to FILE, one testsuite per node")
 	f.BoolVar(&o.json, "json", false, "print one JSON object per result instead of text")
-	f.BoolVar(&o.askSudo, "sudo", false, "ask for the sudo password even though no test declares sudo = yes (for Go tests that call T.Sudo)")
-	f.StringVar(&o.sudoPasswordFile, "sudo-password-file", "", "read the sudo password from the first line of FILE instead of asking")
-	f.BoolVar(&o.sudoPasswordStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin instead of asking")
+	o.sudo.register(cmd, "test")
 	f.IntVar(&o.parallel, "parallel", 8, "test at most N nodes at once")
 	return cmd
 }
@@ -149,12 +145,8 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	if needs || o.askSudo || o.sudoPasswordFile != "" || o.sudoPasswordStdin {
-		pw, err := a.sudoPassword(&deployOptions{sudoPasswordFile: o.sudoPasswordFile, sudoPasswordStdin: o.sudoPasswordStdin})
-		if err != nil {
-			return err
-		}
-		opts.Sudo = pw
+	if opts.Sudo, err = o.sudo.password(a, needs); err != nil {
+		return err
 	}
 	start := time.Now()
 	code := controller.Test(cmd.Context(), opts, nodes)
@@ -183,13 +175,15 @@ func writeJUnit(path string, r *report.Collector) error {
 }
 
 // goTestFlags lets conc test take -run, as go test does; pflag would read
-// it as -r -u -n.
+// it as -r -u -n. Only what follows the test subcommand is rewritten.
 func goTestFlags(args []string) []string {
 	out := make([]string, len(args))
+	inTest := false
 	for i, a := range args {
-		if a == "-run" || strings.HasPrefix(a, "-run=") {
+		if inTest && (a == "-run" || strings.HasPrefix(a, "-run=")) {
 			a = "-" + a
 		}
+		inTest = inTest || a == "test"
 		out[i] = a
 	}
 	return out

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
@@ -64,8 +63,8 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 		return nil
 	}
 	fmt.Fprintln(a.stdout, st.Describe())
-	if st.Alive && !o.force {
-		return &exitError{code: jobs.ExitBlocked, err: fmt.Errorf("%s is held by a live run (heartbeat %s ago); stop it, or use --force if you know it is gone", name, st.Age().Round(time.Second))}
+	if err := st.Unlockable(o.force); err != nil {
+		return &exitError{code: jobs.ExitBlocked, err: err}
 	}
 	if !o.yes {
 		ok, err := a.confirm(fmt.Sprintf("remove ~/%s on %s, giving up deploy %s? [y/N] ", st.Bundle, name, st.Lock.DeployID))
