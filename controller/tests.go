@@ -45,7 +45,7 @@ type TestOptions struct {
 	Agents   Agents
 	Dial     DialOptions
 	Filter   string // --run
-	Sudo     []byte
+	Sudo     []byte // set after NewTestRun, when it NeedsSudo
 	Log      zerolog.Logger
 	Parallel int
 	// Header is called once per node before its tests, with the lock the
@@ -58,42 +58,47 @@ type TestOptions struct {
 	Done func(node string, sum nodetest.Summary, err error)
 }
 
-// NeedsSudo reports whether any of the nodes' selected tests runs with
-// sudo.
-func (o *TestOptions) NeedsSudo(nodes []*config.Node) (bool, error) {
-	re, err := o.filter()
-	if err != nil {
-		return false, err
+// TestRun is conc test made ready: each node's tests compiled, once.
+type TestRun struct {
+	o     *TestOptions
+	nodes []*config.Node
+	specs map[string][]nodetest.Spec // by node
+	sudo  bool                       // a selected test runs with sudo
+}
+
+// NewTestRun compiles each node's tests and the --run filter. Its errors
+// are the operator's, with file and line: nothing has been touched yet.
+func NewTestRun(o *TestOptions, nodes []*config.Node) (*TestRun, error) {
+	var re *regexp.Regexp
+	if o.Filter != "" {
+		var err error
+		if re, err = regexp.Compile(o.Filter); err != nil {
+			return nil, fmt.Errorf("--run: %w", err)
+		}
 	}
+	t := &TestRun{o: o, nodes: nodes, specs: map[string][]nodetest.Spec{}}
 	for _, n := range nodes {
 		specs, err := CompileTests(o.File, n)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
+		t.specs[n.Name] = specs
 		for _, s := range specs {
-			if s.Sudo && (re == nil || re.MatchString(s.Name)) {
-				return true, nil
-			}
+			t.sudo = t.sudo || s.Sudo && (re == nil || re.MatchString(s.Name))
 		}
 	}
-	return false, nil
+	return t, nil
 }
 
-func (o *TestOptions) filter() (*regexp.Regexp, error) {
-	if o.Filter == "" {
-		return nil, nil
-	}
-	re, err := regexp.Compile(o.Filter)
-	if err != nil {
-		return nil, fmt.Errorf("--run: %w", err)
-	}
-	return re, nil
-}
+// NeedsSudo reports whether a selected test runs with sudo, so that the
+// password is asked for only then.
+func (t *TestRun) NeedsSudo() bool { return t.sudo }
 
-// Test runs the node tests on each node through its agent, without taking
+// Run runs the node tests on each node through its agent, without taking
 // the deploy lock: tests only read. It returns 0 when every test passed or
 // was skipped, 1 otherwise.
-func Test(ctx context.Context, o *TestOptions, nodes []*config.Node) int {
+func (t *TestRun) Run(ctx context.Context) int {
+	o := t.o
 	limit := o.Parallel
 	if limit <= 0 {
 		limit = 8
@@ -102,9 +107,9 @@ func Test(ctx context.Context, o *TestOptions, nodes []*config.Node) int {
 	g.SetLimit(limit)
 	var mu sync.Mutex
 	code := jobs.ExitOK
-	for _, n := range nodes {
+	for _, n := range t.nodes {
 		g.Go(func() error {
-			sum, err := testNode(ctx, o, n)
+			sum, err := testNode(ctx, o, n, t.specs[n.Name])
 			o.Done(n.Name, sum, err)
 			mu.Lock()
 			if err != nil || sum.Failed > 0 {
@@ -118,11 +123,7 @@ func Test(ctx context.Context, o *TestOptions, nodes []*config.Node) int {
 	return code
 }
 
-func testNode(ctx context.Context, o *TestOptions, n *config.Node) (nodetest.Summary, error) {
-	specs, err := CompileTests(o.File, n)
-	if err != nil {
-		return nodetest.Summary{}, err
-	}
+func testNode(ctx context.Context, o *TestOptions, n *config.Node, specs []nodetest.Spec) (nodetest.Summary, error) {
 	input, err := nodetest.EncodeSpecs(specs)
 	if err != nil {
 		return nodetest.Summary{}, err

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -133,23 +132,15 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 			out(fmt.Sprintf("%s: %s\n", node, sum))
 		},
 	}
-	if _, err := regexp.Compile(o.run); err != nil {
-		return usageErr(fmt.Errorf("--run: %w", err))
-	}
-	for _, n := range nodes {
-		if _, err := controller.CompileTests(f, n); err != nil {
-			return usageErr(err)
-		}
-	}
-	needs, err := opts.NeedsSudo(nodes)
+	run, err := controller.NewTestRun(opts, nodes)
 	if err != nil {
 		return usageErr(err)
 	}
-	if opts.Sudo, err = o.sudo.password(a, needs); err != nil {
+	if opts.Sudo, err = o.sudo.password(a, run.NeedsSudo()); err != nil {
 		return err
 	}
 	start := time.Now()
-	code := controller.Test(cmd.Context(), opts, nodes)
+	code := run.Run(cmd.Context())
 	if o.junit != "" {
 		if err := writeJUnit(o.junit, &results); err != nil {
 			return err
