@@ -43,7 +43,6 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 		stream = &outputWriter{a: a, id: r.ID}
 	}
 	tail := jobs.NewTail(stream)
-	log := a.log.With().Int("step", r.Step).Str("op", r.Op).Logger()
 	var res jobs.Result
 	act, err := jobs.Prepare(jobs.Job{Host: jobs.Remote, Op: r.Op, Args: r.Args})
 	if ir, ok := act.(jobs.InputReceiver); ok && err == nil {
@@ -52,7 +51,7 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 	if err != nil {
 		res = jobs.Resultf(jobs.Error, "%v", err)
 	} else {
-		env := &remoteEnv{a: a, id: r.ID, out: tail, log: &log}
+		env := &remoteEnv{a: a, id: r.ID, step: r.Step, op: r.Op, out: tail}
 		res = jobs.Execute(ctx, act, env, time.Duration(r.Timeout))
 	}
 	out := &channel.Result{
@@ -108,10 +107,12 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 
 // remoteEnv is a remote job's view of the node.
 type remoteEnv struct {
-	a   *Agent
-	id  uint32 // the run's id, for events
-	out io.Writer
-	log *zerolog.Logger
+	a    *Agent
+	id   uint32 // the run's id, for events
+	out  io.Writer
+	step int
+	op   string
+	log  *zerolog.Logger // made on first use: most jobs never log
 }
 
 var (
@@ -127,7 +128,15 @@ func (e *remoteEnv) Home() string              { return e.a.home }
 func (e *remoteEnv) Bundle() string            { return e.a.bundle }
 func (e *remoteEnv) Output() io.Writer         { return e.out }
 func (e *remoteEnv) SudoPassword() []byte      { return e.a.hello.Sudo }
-func (e *remoteEnv) Log() *zerolog.Logger      { return e.log }
+
+// Log is the agent's logger with the job's step and op.
+func (e *remoteEnv) Log() *zerolog.Logger {
+	if e.log == nil {
+		l := e.a.log.With().Int("step", e.step).Str("op", e.op).Logger()
+		e.log = &l
+	}
+	return e.log
+}
 func (e *remoteEnv) Remote(context.Context) (jobs.RemoteFS, error) {
 	return nil, fmt.Errorf("no SFTP on the node side")
 }
