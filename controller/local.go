@@ -27,15 +27,17 @@ func ReleaseLocal(ctx context.Context, f *config.File, n *config.Node) (string, 
 		return "", err
 	}
 	r.localBundle = dir
-	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
 	var done string
+	// The mount table first: with its bundle gone on the node, a mount
+	// point no longer answers a stat.
 	if mounted, _ := jobs.IsMountPoint(dir); mounted {
 		if res := localops.Unmount(ctx, r.env(io.Discard, zerolog.Nop()), dir); res.Status != jobs.OK {
 			return "", fmt.Errorf("unmount %s: %s", dir, res.Message)
 		}
 		done = "unmounted and "
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
 	}
 	if err := os.Remove(dir); err != nil {
 		return done + "kept " + dir, fmt.Errorf("remove the local bundle %s: %w (it holds files; look, then remove it)", dir, err)

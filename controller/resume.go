@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -94,6 +95,15 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 		return 0, jobs.OK
 	}
 	n.rep.Printf("%s: resuming deploy %s of plan %s at step %d/%d", n.node.Name, j.State.DeployID, n.plan.Name, first, len(n.plan.Steps))
+	if n.locked {
+		// Join the bundle now, not at the first remote job: the agent
+		// keeps the lock's heartbeat, showing the run alive, and takes the
+		// journal of the local jobs before it.
+		if res := n.startAgent(ctx, channel.LockAttach); res.Status != jobs.OK {
+			j.End(string(res.Status))
+			return fail(res.Status, "%s", res.Message)
+		}
+	}
 	return first, jobs.OK
 }
 

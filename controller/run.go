@@ -283,12 +283,6 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 		if st.Job.Op == jobs.OpOpenBundle {
 			return n.openBundle(ctx), 0
 		}
-		if n.agent == nil && n.locked {
-			// A resumed run: start an agent that joins the bundle.
-			if res := n.startAgent(ctx, channel.LockAttach); res.Status != jobs.OK {
-				return res, 0
-			}
-		}
 		if _, ok := st.Action.(jobs.InController); ok {
 			return n.runHere(ctx, st, true), 0
 		}

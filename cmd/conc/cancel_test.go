@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,17 +66,7 @@ step = remote run --timeout=1s "echo $$ > ../job.pid; exec sleep 300"
 func TestSigint(t *testing.T) {
 	n := testnode.OpenSSH(t)
 	p := newProject(t, n, longJobPlan)
-	var out bytes.Buffer
-	cmd := exec.Command(concBin, "--agent-dir", agentDir, "-f", p.file, "deploy", "node1")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan result, 1)
-	go func() {
-		cmd.Wait()
-		done <- result{stdout: out.String(), code: cmd.ProcessState.ExitCode()}
-	}()
+	cmd, done := p.start("deploy", "node1")
 	pid := waitPid(t, p.nodePath("job.pid"), done)
 	cmd.Process.Signal(syscall.SIGINT)
 	r := <-done

@@ -101,11 +101,45 @@ func TestMountsOnStop(t *testing.T) {
 				t.Errorf("after %q the local bundle is mounted: %v, want %v\n%s", tt.last, mounted, tt.wantMount, r)
 			}
 			if mounted {
+				t.Cleanup(func() { unmount(t, p.local) })
 				if !strings.Contains(r.stdout, "fix the bundle by hand") {
 					t.Errorf("the pause message is not shown:\n%s", r.stdout)
 				}
+			}
+		}
+	})
+}
+
+// TestMountAfterStop follows a run stopped with its bundle mounted: a
+// resumed run that fails unmounts it, and conc unlock releases the local
+// bundle of a run given up.
+func TestMountAfterStop(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		requireFuse(t)
+		p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = local open_bundle\nstep = local mount_sshfs\nstep = local pause\nstep = local run false\n")
+		if r := p.conc("deploy", "node1"); r.code != 4 {
+			t.Fatalf("deploy: %s", r)
+		}
+		t.Cleanup(func() {
+			if mounted, _ := jobs.IsMountPoint(p.local); mounted {
 				unmount(t, p.local)
 			}
+		})
+		r := p.conc("deploy", "node1", "--resume")
+		if mounted, _ := jobs.IsMountPoint(p.local); r.code != 1 || mounted {
+			t.Fatalf("a resumed run that fails leaves the stopped run's mount: mounted %v, %s", mounted, r)
+		}
+		r = p.conc("deploy", "node1", "--from", "mount_sshfs", "--stop-after", "mount_sshfs")
+		if mounted, _ := jobs.IsMountPoint(p.local); r.code != 4 || !mounted {
+			t.Fatalf("mount again: mounted %v, %s", mounted, r)
+		}
+		// The resumed run, all local jobs, still journals on the node.
+		if r := p.conc("status", "node1"); !strings.Contains(r.stdout, "last:    step 3/5 local mount_sshfs: OK") {
+			t.Errorf("status after a resumed run of local jobs: %s", r)
+		}
+		r = p.conc("unlock", "node1", "--yes")
+		if r.code != 0 || !strings.Contains(r.stdout, "unmounted and removed the local bundle") || exists(p.local) {
+			t.Errorf("unlock of a run with a mounted local bundle: local bundle left: %v; %s", exists(p.local), r)
 		}
 	})
 }

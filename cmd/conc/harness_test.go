@@ -147,3 +147,22 @@ func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
 }
+
+// start runs the conc binary as a process of its own, for tests that
+// signal it, and returns it and a channel that yields its result when it
+// exits.
+func (p *project) start(args ...string) (*exec.Cmd, <-chan result) {
+	p.t.Helper()
+	out := &bytes.Buffer{}
+	cmd := exec.Command(concBin, append([]string{"--agent-dir", agentDir, "-f", p.file}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	done := make(chan result, 1)
+	go func() {
+		cmd.Wait()
+		done <- result{stdout: out.String(), code: cmd.ProcessState.ExitCode()}
+	}()
+	return cmd, done
+}

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -36,14 +34,7 @@ func TestKilledControllerResume(t *testing.T) {
 		p := newProject(t, n, "")
 		p.extra = fastLease
 		p.write("[plan deploy]\nstep = remote open_bundle\nstep = local run \"echo local >> ran.log\"\nstep = " + onceThenLong + "\nstep = remote close_bundle\n")
-		var out bytes.Buffer
-		cmd := exec.Command(concBin, "--agent-dir", agentDir, "-f", p.file, "deploy", "node1")
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan result, 1)
-		go func() { cmd.Wait(); done <- result{stdout: out.String()} }()
+		cmd, done := p.start("deploy", "node1")
 		pid := waitPid(t, p.nodePath("job.pid"), done)
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-done
