@@ -296,6 +296,7 @@ func TestPythonPrepareErrors(t *testing.T) {
 		{"pip_install option after --", []string{"pip_install", "--", "-e", "."}, `SPEC "-e"`},
 		{"pip_install URL", []string{"pip_install", "https://example.com/app.whl"}, "is a URL"},
 		{"pip_install direct reference", []string{"pip_install", "app @ https://example.com/app.whl"}, "is a URL"},
+		{"pip_install file URL", []string{"pip_install", "file:///tmp/elsewhere/x-1.0-py3-none-any.whl"}, "is a URL"},
 		{"pip_install file outside the bundle", []string{"pip_install", "../dist/app-*.whl"}, "leaves the bundle"},
 		{"pip_install absolute file", []string{"pip_install", "/srv/app.whl"}, "must be relative to the bundle"},
 		{"pip_install bad glob", []string{"pip_install", "app-[.whl"}, "bad glob"},

@@ -136,3 +136,19 @@ func TestUmaskKept(t *testing.T) {
 		}
 	})
 }
+
+// TestVerboseOutputOnce checks that -v shows a job's output as it runs,
+// and not again under its line.
+func TestVerboseOutputOnce(t *testing.T) {
+	n := testnode.InProcess(t)
+	p := newProject(t, n, "[plan deploy]\nstep = local run \"echo local-marker; exit 1\"\n")
+	r := p.conc("-v", "deploy", "node1")
+	if r.code != 1 || strings.Count(r.stdout, "local-marker") != 1 {
+		t.Errorf("a local job's output with -v, want it once: %s", r)
+	}
+	p.write("[plan deploy]\nstep = remote open_bundle\nstep = remote run \"echo remote-marker; exit 1\"\n")
+	r = p.conc("-v", "deploy", "node1")
+	if r.code != 1 || strings.Count(r.stdout, "remote-marker") != 1 {
+		t.Errorf("a remote job's output with -v, want it once: %s", r)
+	}
+}

@@ -103,3 +103,28 @@ func TestUnknownNodeIsUsageError(t *testing.T) {
 		t.Errorf("deploy without a node: %s", r)
 	}
 }
+
+// TestPlanShape checks, with conc plan, that jobs working in the node's
+// bundle come after remote open_bundle: a local copy as much as a remote
+// job.
+func TestPlanShape(t *testing.T) {
+	n := &testnode.Node{User: "nobody", Host: "127.0.0.1", Port: 1}
+	for _, tt := range []struct{ steps, want string }{
+		{"step = local put conc.ini\nstep = remote open_bundle\n", "step 1 (local put) works in the node's bundle"},
+		{"step = remote open_bundle\nstep = remote close_bundle\nstep = remote ping\n", "comes after remote close_bundle"},
+		{"step = remote open_bundle\nstep = remote open_bundle\n", "opens the bundle a second time"},
+	} {
+		p := newProject(t, n, "[plan deploy]\n"+tt.steps)
+		if r := p.conc("plan", "deploy", "--node", "node1"); r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%q: %s", tt.steps, r)
+		}
+	}
+}
+
+func TestSudoFlagWithoutTerminal(t *testing.T) {
+	n := &testnode.Node{User: "nobody", Host: "127.0.0.1", Port: 1}
+	p := newProject(t, n, "[test x]\nrun = true\n")
+	if r := p.conc("test", "node1", "--sudo"); r.code != 2 || !strings.Contains(r.stderr, "not a terminal") {
+		t.Errorf("--sudo without a terminal: %s", r)
+	}
+}
