@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -194,7 +193,7 @@ func (w *watcher) stop() {
 
 func (r *remote) lost(err error) remoteResult {
 	msg := "the connection to the agent was lost"
-	if err != nil && !errors.Is(err, errAgentGone) {
+	if err != nil {
 		msg += ": " + err.Error()
 	}
 	if tail := r.start.stderr.Bytes(); len(tail) > 0 {
