@@ -66,9 +66,7 @@ func (k *lockKeeper) loop(every time.Duration) {
 // record appends a journal entry. The job that ended calls it after its
 // result is sent: one write(2) there costs less than waking another
 // goroutine, and the controller's next message is a round trip away.
-func (k *lockKeeper) record(e bundle.Entry) { k.append(e) }
-
-func (k *lockKeeper) append(e bundle.Entry) {
+func (k *lockKeeper) record(e bundle.Entry) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.released {
