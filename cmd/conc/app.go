@@ -177,6 +177,16 @@ func (a *app) getAgents() (controller.Agents, error) {
 	return controller.EmbeddedAgents()
 }
 
+// terminalIn returns stdin when it is a terminal, for the questions conc
+// asks; without one it must not ask, and never hangs waiting.
+func (a *app) terminalIn() (*os.File, bool) {
+	f, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, false
+	}
+	return f, true
+}
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))

@@ -91,7 +91,7 @@ func (a *app) runBundle(ctx context.Context, o *bundleOptions) error {
 	if err != nil {
 		return err
 	}
-	_, isTerm := stdinTerminal(a.stdin)
+	_, isTerm := a.terminalIn()
 	// The editor gets the terminal; a script's stdin holds the commands.
 	var editorIn io.Reader
 	if isTerm {

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"os"
 
 	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // deployOptions are the flags of deploy and run.
@@ -116,8 +114,8 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		StopBefore: o.stopBefore, StopAfter: o.stopAfter,
 	}
 	if o.step {
-		in, ok := a.stdin.(*os.File)
-		if !ok || !term.IsTerminal(int(in.Fd())) {
+		in, ok := a.terminalIn()
+		if !ok {
 			return usageErr(errors.New("--step asks before each job, and stdin is not a terminal; use --stop-before/--stop-after to stop unattended"))
 		}
 		opts.Step = &prompter{in: bufio.NewReader(in), out: a.stderr}

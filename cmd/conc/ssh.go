@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -65,7 +64,8 @@ func (a *app) runSSH(ctx context.Context, o *sshOptions) error {
 	}
 	defer sess.Close()
 	sess.Stdin, sess.Stdout, sess.Stderr = a.stdin, a.stdout, a.stderr
-	if fd, ok := stdinTerminal(a.stdin); ok {
+	if in, ok := a.terminalIn(); ok {
+		fd := int(in.Fd())
 		restore, err := remoteTerminal(sess, fd, o.getenv("TERM"))
 		if err != nil {
 			fmt.Fprintf(a.stderr, "conc: %s gives no terminal (%v); the shell runs without one\n", n.Name, err)
@@ -161,13 +161,4 @@ var signalNumbers = map[string]syscall.Signal{
 	"ILL": syscall.SIGILL, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE,
 	"QUIT": syscall.SIGQUIT, "SEGV": syscall.SIGSEGV, "TERM": syscall.SIGTERM,
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
-}
-
-// stdinTerminal returns stdin's descriptor when it is a terminal.
-func stdinTerminal(r io.Reader) (int, bool) {
-	f, ok := r.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return 0, false
-	}
-	return int(f.Fd()), true
 }

@@ -44,8 +44,8 @@ func (s *sudoFlags) password(a *app, needed bool) ([]byte, error) {
 	case !needed && !s.ask:
 		return nil, nil
 	}
-	in, ok := a.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
+	in, ok := a.terminalIn()
+	if !ok {
 		return nil, usageErr(errors.New("a step or test runs sudo, and stdin is not a terminal to ask for the password on; use --sudo-password-file FILE or --sudo-password-stdin"))
 	}
 	fmt.Fprint(a.stderr, "sudo password for the nodes: ")

@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // unlockOptions are the flags of conc unlock.
@@ -95,8 +93,8 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 // confirm asks a yes/no question on the terminal; without one it refuses
 // to guess.
 func (a *app) confirm(question string) (bool, error) {
-	in, ok := a.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
+	in, ok := a.terminalIn()
+	if !ok {
 		return false, usageErr(errors.New("stdin is not a terminal to confirm on; pass --yes to unlock without asking"))
 	}
 	fmt.Fprint(a.stderr, question)
