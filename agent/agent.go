@@ -12,24 +12,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/rs/zerolog"
 )
 
+// ErrEvicted is the cause an agent's context ends with when conc unlock
+// --force on the node stops it (with SIGUSR1): the run it serves has lost
+// the node's lock, and its running job says so.
+var ErrEvicted = errors.New("conc unlock --force on the node stopped this run")
+
 // Timeouts of the agent's own waits.
 const (
-	helloTimeout     = 30 * time.Second // the controller sends hello at once
-	shutdownTimeout  = 5 * time.Second  // for a job to return after its group is killed
-	defaultHeartbeat = 3 * time.Second
+	helloTimeout    = 30 * time.Second // the controller sends hello at once
+	shutdownTimeout = 5 * time.Second  // for a job to return after its group is killed
 )
 
 // Agent serves one channel.
@@ -40,8 +42,11 @@ type Agent struct {
 
 	hello  *channel.Hello
 	home   string
-	bundle string // absolute
-	lock   *lockKeeper
+	bundle string      // absolute
+	hold   *hold       // the bundle this agent serves, by identity and kernel lock
+	keeper *keeper     // the record and journal in it
+	closed bool        // close_bundle removed the bundle
+	lost   atomic.Bool // the fence failed: the bundle at the path is not this agent's
 
 	hash chan string // the agent's own sha256, computed while the hello travels
 
@@ -71,26 +76,33 @@ func (a *Agent) Serve(ctx context.Context) error {
 		cancel(errors.New("agent shutting down"))
 		a.waitJobs()
 		a.procs.KillAll()
-		if a.lock != nil {
-			// Whatever ended the session, no run holds this lock alive any
-			// more: say so now rather than let the lease run out.
-			a.lock.close()
-			a.lock.detach()
-		}
+		a.letGo()
 		a.conn.Close()
 	}()
-	go func() {
-		// A blocked Recv returns once the stream closes.
-		<-ctx.Done()
-		a.conn.Close()
-	}()
+	// A Recv blocked waiting for hello returns once the stream closes.
+	stop := context.AfterFunc(ctx, func() { a.conn.Close() })
 	ok, err := a.handshake()
+	stop()
 	if err != nil || !ok {
 		return err
 	}
 	end := make(chan error, 1)
 	go a.read(ctx, end)
-	return <-end
+	select {
+	case err := <-end:
+		return err
+	case <-ctx.Done():
+		// A signal, or conc unlock --force (ErrEvicted). A read blocked
+		// on a pipe does not return when the channel closes, so Serve does
+		// not wait for it. The running job, canceled with ctx, still
+		// sends its result; then the deferred clean-up kills what is left
+		// and lets go of the bundle.
+		cause := context.Cause(ctx)
+		a.log.Warn().Err(cause).Msg("agent stopped; its jobs are killed and it lets go of the bundle")
+		a.waitJobs()
+		a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{Reason: cause.Error(), Lost: errors.Is(cause, ErrEvicted)}})
+		return fmt.Errorf("stopped: %w", cause)
+	}
 }
 
 // readHandoff is how long a job runs on the reading goroutine before
@@ -131,6 +143,8 @@ func (a *Agent) read(ctx context.Context, end chan<- error) {
 			}
 		case channel.TCancel:
 			a.cancel(m.Cancel.ID)
+		case channel.TFence:
+			a.answerFence(m.Fence.ID)
 		case channel.TBye:
 			end <- a.bye(m.Bye)
 			return
@@ -167,78 +181,13 @@ func (a *Agent) handshake() (bool, error) {
 		return false, a.send(&channel.Message{Type: channel.TReady, Ready: ready})
 	}
 	ready.Home = a.home
-	status, msg, held := a.takeLock()
-	ready.Status, ready.Message, ready.Lock = string(status), msg, held
+	a.takeLock(ready)
 	if err := a.send(&channel.Message{Type: channel.TReady, Ready: ready}); err != nil {
 		return false, err
 	}
-	return status == jobs.OK, nil
-}
-
-// takeLock does what the hello's lock mode asks. On BLOCKED it returns the
-// record of the holder and has changed nothing.
-func (a *Agent) takeLock() (jobs.Status, string, *bundle.Lock) {
-	h := a.hello
-	if h.LockMode == channel.LockNone {
-		return jobs.OK, "", nil
-	}
-	if err := bundle.CheckName(h.Bundle); err != nil {
-		return jobs.Error, err.Error(), nil
-	}
-	if h.Lock == nil {
-		return jobs.Error, "hello without a lock record", nil
-	}
-	a.bundle = filepath.Join(a.home, filepath.FromSlash(h.Bundle))
-	rec := *h.Lock
-	switch h.LockMode {
-	case channel.LockOpen:
-		err := os.Mkdir(a.bundle, bundle.Mode)
-		if errors.Is(err, fs.ErrExist) {
-			held, _ := readRecord(a.bundle)
-			return jobs.Blocked, fmt.Sprintf("the bundle %s exists: the node is locked", a.bundle), held
-		}
-		if err != nil {
-			return jobs.Failed, fmt.Sprintf("create the bundle: %v", err), nil
-		}
-	case channel.LockAttach:
-		held, err := readRecord(a.bundle)
-		if err != nil {
-			return jobs.Blocked, fmt.Sprintf("cannot join the bundle %s: %v", a.bundle, err), nil
-		}
-		if held.DeployID != rec.DeployID {
-			return jobs.Blocked, fmt.Sprintf("the bundle %s belongs to deploy %s, not %s", a.bundle, held.DeployID, rec.DeployID), held
-		}
-	default:
-		return jobs.Error, fmt.Sprintf("unknown lock mode %q", h.LockMode), nil
-	}
-	a.linkSelf()
-	rec.AgentPID = os.Getpid()
-	rec.Detached = time.Time{} // a run is attached now
-	every := time.Duration(h.Heartbeat)
-	if every <= 0 {
-		every = defaultHeartbeat
-	}
-	rec.Lease = bundle.Duration(5 * every)
-	k, err := newLockKeeper(a.bundle, rec, every, a.log)
-	if err != nil {
-		return jobs.Failed, err.Error(), nil
-	}
-	a.lock = k
-	return jobs.OK, a.bundle, nil
-}
-
-// linkSelf points the bundle's agent link at this executable, so an
-// operator looking into the bundle sees which agent serves it.
-func (a *Agent) linkSelf() {
-	exe, err := os.Executable()
-	if err != nil {
-		return
-	}
-	link := filepath.Join(a.bundle, bundle.AgentLink)
-	os.Remove(link)
-	if err := os.Symlink(exe, link); err != nil {
-		a.log.Warn().Err(err).Msg("link the agent into the bundle")
-	}
+	// Inspect and unlock are done once they have answered.
+	mode := a.hello.LockMode
+	return ready.Status == string(jobs.OK) && mode != channel.LockInspect && mode != channel.LockUnlock, nil
 }
 
 // selfHash is the sha256 of the running executable, which the controller
@@ -269,14 +218,12 @@ func (a *Agent) send(m *channel.Message) error {
 // lock record is on disk.
 func (a *Agent) bye(b *channel.Bye) error {
 	a.waitJobs()
-	if a.lock != nil {
+	if a.keeper != nil {
 		for _, e := range b.Journal {
-			a.lock.record(e)
+			a.keeper.record(e)
 		}
-		a.lock.close()
-		a.lock.detach()
-		a.lock = nil
 	}
+	a.letGo()
 	return a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{MaxRSSKB: jobs.PeakRSSKB()}})
 }
 

@@ -82,13 +82,28 @@ func TestOpenRunBye(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	rec, err := readRecord(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := recordAt(t, dir)
 	if rec.DeployID != "d1" || len(rec.Journal) != 3 || rec.Journal[1].Status != "FAILED" {
 		t.Errorf("lock record %+v, journal %+v", rec, rec.Journal)
 	}
+	if rec.Detached.IsZero() || rec.Session == "" || rec.AgentPID != os.Getpid() {
+		t.Errorf("lock record %+v: want the agent's pid and session, and detached after bye", rec)
+	}
+}
+
+// recordAt reads the lock record of the bundle dir, as the agent does.
+func recordAt(t *testing.T, dir string) *bundle.Lock {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	rec, err := readRecord(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
 
 func TestBlockedChangesNothing(t *testing.T) {
@@ -127,22 +142,39 @@ func listDir(t *testing.T, dir string) string {
 
 func TestAttach(t *testing.T) {
 	tests := []struct {
-		name, deployID, want string
+		name              string
+		deployID, session string
+		want              string
 	}{
-		{"same deploy", "d1", "OK"},
-		{"other deploy", "d2", "BLOCKED"},
+		{"same deploy and session", "d1", "s0", "OK"},
+		{"other deploy", "d2", "s0", "BLOCKED"},
+		{"same deploy, another session since", "d1", "s1", "BLOCKED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, home, _ := session(t)
 			dir := filepath.Join(home, ".conc-bundle")
 			os.Mkdir(dir, 0o700)
-			held := bundle.Lock{DeployID: "d1", Holder: "ops@ws"}
+			held := bundle.Lock{DeployID: "d1", Holder: "ops@ws", Session: "s0"}
 			b, _ := held.Marshal()
 			os.WriteFile(filepath.Join(dir, bundle.LockFile), b, 0o600)
-			r := roundTrip(t, c, hello(channel.LockAttach, tt.deployID))
+			before := listDir(t, dir)
+			m := hello(channel.LockAttach, tt.deployID)
+			m.Hello.Expect = &channel.Expect{DeployID: tt.deployID, Session: tt.session}
+			r := roundTrip(t, c, m)
 			if r.Ready.Status != tt.want {
-				t.Errorf("ready %s (%s), want %s", r.Ready.Status, r.Ready.Message, tt.want)
+				t.Fatalf("ready %s (%s), want %s", r.Ready.Status, r.Ready.Message, tt.want)
+			}
+			if tt.want == "BLOCKED" {
+				// The live file may be created; nothing else may change.
+				os.Remove(filepath.Join(dir, bundle.LiveFile))
+				if after := listDir(t, dir); after != before {
+					t.Errorf("a refused attach changed the bundle:\nbefore %s\nafter  %s", before, after)
+				}
+				return
+			}
+			if rec := recordAt(t, dir); rec.Session == "s0" || rec.Holder != "ops@ws" {
+				t.Errorf("after attach the record is %+v, want a new session", rec)
 			}
 		})
 	}

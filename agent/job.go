@@ -2,9 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
@@ -21,9 +21,9 @@ func (a *Agent) start(ctx context.Context, r *channel.Run) (context.Context, fun
 	if a.running != nil {
 		return nil, nil, fmt.Errorf("%w: run %d while job %d runs", channel.ErrUnexpected, r.ID, a.running.id)
 	}
-	if a.lock != nil {
+	if a.keeper != nil {
 		for _, e := range r.Journal {
-			a.lock.record(e)
+			a.keeper.record(e)
 		}
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
@@ -48,7 +48,9 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 	if ir, ok := act.(jobs.InputReceiver); ok && err == nil {
 		act, err = ir.WithInput(r.Input)
 	}
-	if err != nil {
+	if ferr := a.fence(); ferr != nil {
+		res = jobs.Resultf(jobs.Error, "%s", lostMessage(ferr))
+	} else if err != nil {
 		res = jobs.Resultf(jobs.Error, "%v", err)
 	} else {
 		env := &remoteEnv{a: a, id: r.ID, step: r.Step, op: r.Op, out: tail}
@@ -57,6 +59,7 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 	out := &channel.Result{
 		ID: r.ID, Status: string(res.Status), Message: res.Message,
 		ExitCode: res.ExitCode, Duration: int64(time.Since(start)),
+		Lost: a.lost.Load() || errors.Is(context.Cause(ctx), ErrEvicted),
 	}
 	if res.Status != jobs.OK || a.hello.Verbose {
 		out.Output = tail.Bytes()
@@ -70,8 +73,8 @@ func (a *Agent) finish(r *channel.Run, res *channel.Result) {
 	a.running = nil
 	a.mu.Unlock()
 	a.send(&channel.Message{Type: channel.TResult, Result: res})
-	if a.lock != nil {
-		a.lock.record(bundle.Entry{
+	if a.keeper != nil {
+		a.keeper.record(bundle.Entry{
 			Step: r.Step, Host: string(jobs.Remote), Op: r.Op, Status: res.Status,
 			Message: res.Message, Duration: bundle.Duration(res.Duration), Ended: time.Now(),
 		})
@@ -116,9 +119,9 @@ type remoteEnv struct {
 }
 
 var (
-	_ jobs.Env            = (*remoteEnv)(nil)
-	_ jobs.BundleReleaser = (*remoteEnv)(nil)
-	_ jobs.EventEmitter   = (*remoteEnv)(nil)
+	_ jobs.Env           = (*remoteEnv)(nil)
+	_ jobs.BundleRemover = (*remoteEnv)(nil)
+	_ jobs.EventEmitter  = (*remoteEnv)(nil)
 )
 
 func (e *remoteEnv) Host() jobs.Host           { return jobs.Remote }
@@ -141,12 +144,12 @@ func (e *remoteEnv) Remote(context.Context) (jobs.RemoteFS, error) {
 	return nil, fmt.Errorf("no SFTP on the node side")
 }
 
-// Dir is the bundle while it exists, else the home directory.
+// Dir is the bundle the agent holds, which the fence checked just before
+// the job began. Only a session that holds no bundle, as node tests, works
+// in the home directory: a run never falls back to it.
 func (e *remoteEnv) Dir() string {
 	if e.a.bundle != "" {
-		if fi, err := os.Stat(e.a.bundle); err == nil && fi.IsDir() {
-			return e.a.bundle
-		}
+		return e.a.bundle
 	}
 	return e.a.home
 }
@@ -169,10 +172,6 @@ func (e *remoteEnv) Emit(data []byte) {
 	e.a.send(m)
 }
 
-// ReleaseBundle implements jobs.BundleReleaser: close_bundle is about to
-// remove the bundle, so the lock record must not be written again.
-func (e *remoteEnv) ReleaseBundle() {
-	if e.a.lock != nil {
-		e.a.lock.release()
-	}
-}
+// RemoveBundle implements jobs.BundleRemover: close_bundle removes the
+// bundle this agent holds, and no other.
+func (e *remoteEnv) RemoveBundle() error { return e.a.removeBundle() }

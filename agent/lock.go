@@ -1,75 +1,61 @@
 package agent
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
 	"github.com/rs/zerolog"
 )
 
-// lockKeeper owns the lock record and the journal in the bundle. Journal
-// entries are appended as jobs end, after their results are sent; a
-// goroutine of its own rewrites the lock file with a fresh heartbeat on
-// every tick.
-type lockKeeper struct {
-	dir string
+// keeper writes the lock record and the journal of the run an agent
+// serves. It writes only through its hold's directory handle, and only
+// after the fence check: a run that lost its bundle never writes into
+// another run's.
+type keeper struct {
+	h   *hold
 	log zerolog.Logger
 
 	mu       sync.Mutex
 	rec      bundle.Lock
-	released bool
 	journal  *os.File
-
-	done chan struct{}
-	wg   sync.WaitGroup
+	released bool
 }
 
-// newLockKeeper writes the lock record and opens the journal for appending.
-func newLockKeeper(dir string, rec bundle.Lock, every time.Duration, log zerolog.Logger) (*lockKeeper, error) {
-	j, err := os.OpenFile(filepath.Join(dir, bundle.JournalFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+// newKeeper writes the record and opens the journal for appending.
+func newKeeper(h *hold, rec bundle.Lock, log zerolog.Logger) (*keeper, error) {
+	j, err := h.root.OpenFile(bundle.JournalFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)
 	}
 	rec.Journal = nil
-	k := &lockKeeper{
-		dir: dir, rec: rec, log: log, journal: j, done: make(chan struct{}),
-	}
-	if err := k.writeLock(); err != nil {
+	k := &keeper{h: h, rec: rec, log: log, journal: j}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.writeRecord(); err != nil {
 		j.Close()
 		return nil, err
 	}
-	k.wg.Add(1)
-	go k.loop(every)
 	return k, nil
-}
-
-func (k *lockKeeper) loop(every time.Duration) {
-	defer k.wg.Done()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-k.done:
-			return
-		case <-tick.C:
-			if err := k.writeLock(); err != nil {
-				k.log.Warn().Err(err).Msg("heartbeat")
-			}
-		}
-	}
 }
 
 // record appends a journal entry. The job that ended calls it after its
 // result is sent: one write(2) there costs less than waking another
 // goroutine, and the controller's next message is a round trip away.
-func (k *lockKeeper) record(e bundle.Entry) {
+func (k *keeper) record(e bundle.Entry) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.released {
+		return
+	}
+	if err := k.h.check(); err != nil {
+		k.log.Warn().Err(err).Int("step", e.Step).Msg("journal entry not written")
 		return
 	}
 	if err := bundle.AppendEntry(k.journal, e); err != nil {
@@ -77,65 +63,74 @@ func (k *lockKeeper) record(e bundle.Entry) {
 	}
 }
 
-// writeLock stores the record atomically, stamped with a fresh heartbeat.
-func (k *lockKeeper) writeLock() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.released {
-		return nil
+// writeRecord stores the record: written to a temporary name, synced, and
+// renamed over the lock file, all inside the held directory. The caller
+// holds k.mu.
+func (k *keeper) writeRecord() error {
+	if err := k.h.check(); err != nil {
+		return err
 	}
-	k.rec.Heartbeat = time.Now()
 	b, err := k.rec.Marshal()
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(k.dir, bundle.LockFile)
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	tmp := fmt.Sprintf("%s.tmp-%d", bundle.LockFile, os.Getpid())
+	if err := writeSynced(k.h.root, tmp, b); err != nil {
+		k.h.root.Remove(tmp)
 		return fmt.Errorf("write the lock record: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := k.h.root.Rename(tmp, bundle.LockFile); err != nil {
+		k.h.root.Remove(tmp)
 		return fmt.Errorf("write the lock record: %w", err)
 	}
 	return nil
 }
 
-// release stops all writes for good: the bundle is about to be removed.
-func (k *lockKeeper) release() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.released = true
-	k.journal.Close()
+func writeSynced(root *os.Root, name string, b []byte) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
-// close stops the heartbeat and closes the journal.
-// The lock file keeps the last heartbeat, which goes stale from now on:
-// nobody holds this lock alive any more.
-func (k *lockKeeper) close() {
-	close(k.done)
-	k.wg.Wait()
+// release stops all writes for good: the bundle is about to be removed.
+func (k *keeper) release() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.released {
+		k.released = true
 		k.journal.Close()
 	}
 }
 
-// detach records that the controller ended its session on purpose, so the
-// lock shows at once that no run is attached.
-func (k *lockKeeper) detach() {
+// detach records that no run is attached any more, whatever ended the
+// session, and stops all writes. The agent lets go of the kernel lock after
+// this, so the record says detached before anyone can see the lock free.
+func (k *keeper) detach() {
 	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.released {
+		return
+	}
 	k.rec.Detached = time.Now()
-	k.mu.Unlock()
-	if err := k.writeLock(); err != nil {
+	if err := k.writeRecord(); err != nil {
 		k.log.Warn().Err(err).Msg("final lock record")
 	}
+	k.released = true
+	k.journal.Close()
 }
 
 // readRecord reads a bundle's lock record with its journal folded in.
-func readRecord(dir string) (*bundle.Lock, error) {
-	b, err := os.ReadFile(filepath.Join(dir, bundle.LockFile))
+func readRecord(root *os.Root) (*bundle.Lock, error) {
+	b, err := readSmall(root, bundle.LockFile)
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +138,35 @@ func readRecord(dir string) (*bundle.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := bundle.ReadJournalFile(filepath.Join(dir, bundle.JournalFile))
+	f, err := root.OpenFile(bundle.JournalFile, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if os.IsNotExist(err) {
+		return l, nil
+	}
+	if err != nil {
+		return l, fmt.Errorf("read the journal: %w", err)
+	}
+	defer f.Close()
+	entries, err := bundle.ReadJournal(f)
 	if err != nil {
 		return l, fmt.Errorf("read the journal: %w", err)
 	}
 	l.Journal = bundle.Fold(entries)
 	return l, nil
+}
+
+// readSmall reads a file of the bundle that conc wrote, refusing to follow
+// a link and to read more than a record can hold.
+func readSmall(root *os.Root, name string) ([]byte, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

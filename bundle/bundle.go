@@ -17,6 +17,11 @@ const (
 	LockFile = ".conc-lock.json"
 	// AgentLink is the link to the cached agent binary that serves this bundle.
 	AgentLink = ".conc-agent"
+	// LiveFile is the file the agent serving the bundle holds a kernel
+	// lock on (an open file description lock) for as long as it serves it.
+	// The kernel drops the lock when the agent dies, so "alive" is read from
+	// the lock, never from a clock. It is never renamed or rewritten.
+	LiveFile = ".conc-live"
 )
 
 // CacheDir is the agent cache, relative to the admin's home on the node.

@@ -50,36 +50,17 @@ func TestJournalReadAndFold(t *testing.T) {
 	}
 }
 
-func TestAlive(t *testing.T) {
-	now := time.Now()
-	tests := []struct {
-		name string
-		l    Lock
-		want bool
-	}{
-		{"fresh", Lock{Heartbeat: now.Add(-time.Second), Lease: Duration(15 * time.Second)}, true},
-		{"stale", Lock{Heartbeat: now.Add(-time.Minute), Lease: Duration(15 * time.Second)}, false},
-		{"detached", Lock{Heartbeat: now, Lease: Duration(15 * time.Second), Detached: now}, false},
-		{"no heartbeat", Lock{}, false},
-	}
-	for _, tt := range tests {
-		if got := tt.l.Alive(now); got != tt.want {
-			t.Errorf("%s: Alive = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
 func TestLockRoundTrip(t *testing.T) {
-	l := Lock{DeployID: "d", Holder: "a@b", Lease: Duration(3 * time.Second), Journal: []Entry{{Step: 1}}}
+	l := Lock{DeployID: "d", Holder: "a@b", Session: "s1", Journal: []Entry{{Step: 1, Duration: Duration(3 * time.Second)}}}
 	b, err := l.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), "journal") || !strings.Contains(string(b), `"lease": "3s"`) {
-		t.Errorf("lock file %s: want no journal and a readable lease", b)
+	if strings.Contains(string(b), "journal") || !strings.Contains(string(b), `"session": "s1"`) {
+		t.Errorf("lock file %s: want no journal and the session", b)
 	}
 	back, err := ParseLock(b)
-	if err != nil || back.DeployID != "d" || back.Lease != l.Lease {
+	if err != nil || back.DeployID != "d" || back.Session != l.Session {
 		t.Errorf("ParseLock = %+v, %v", back, err)
 	}
 }

@@ -8,23 +8,28 @@ import (
 
 // Lock is the lock record kept in the bundle. It tells an operator, and the
 // next deploy, who holds the node, what they are doing and how far they got.
-// The agent rewrites the lock file atomically on every heartbeat; the
-// journal, which tells how far the run got, is appended to JournalFile and
-// folded into Journal when the record is read.
+// It is information, not the lock: the bundle's existence is the lock, and
+// whether its holder is alive is the kernel lock on LiveFile. The agent
+// writes the record atomically when a run takes or joins the bundle and
+// when it detaches; the journal, which tells how far the run got, is
+// appended to JournalFile and folded into Journal when the record is read.
 type Lock struct {
-	DeployID  string    `json:"deploy_id" msgpack:"deploy_id"`
-	Holder    string    `json:"holder" msgpack:"holder"` // user@host of the controller
-	PID       int       `json:"pid" msgpack:"pid"`       // the controller's pid on its host
-	Node      string    `json:"node" msgpack:"node"`
-	Plan      string    `json:"plan" msgpack:"plan"`
-	PlanHash  string    `json:"plan_hash" msgpack:"plan_hash"`
-	Steps     int       `json:"steps" msgpack:"steps"`
-	Started   time.Time `json:"started" msgpack:"started"`
-	AgentPID  int       `json:"agent_pid,omitempty" msgpack:"agent_pid,omitempty"`
-	Heartbeat time.Time `json:"heartbeat,omitzero" msgpack:"heartbeat,omitempty"` // node clock
-	Lease     Duration  `json:"lease,omitempty" msgpack:"lease,omitempty"`        // how long a heartbeat stays fresh
-	Detached  time.Time `json:"detached,omitzero" msgpack:"detached,omitempty"`   // when the run's controller said bye
-	Journal   []Entry   `json:"-" msgpack:"journal,omitempty"`
+	DeployID string    `json:"deploy_id" msgpack:"deploy_id"`
+	Holder   string    `json:"holder" msgpack:"holder"` // user@host of the controller
+	PID      int       `json:"pid" msgpack:"pid"`       // the controller's pid on its host
+	Node     string    `json:"node" msgpack:"node"`
+	Plan     string    `json:"plan" msgpack:"plan"`
+	PlanHash string    `json:"plan_hash" msgpack:"plan_hash"`
+	Steps    int       `json:"steps" msgpack:"steps"`
+	Started  time.Time `json:"started" msgpack:"started"`
+	AgentPID int       `json:"agent_pid,omitempty" msgpack:"agent_pid,omitempty"`
+	// Session changes each time an agent takes or joins the bundle. Attach
+	// and unlock compare it with the record the operator's conc read, so
+	// that they never act on a lock that changed hands since.
+	Session  string    `json:"session,omitempty" msgpack:"session,omitempty"`
+	Attached time.Time `json:"attached,omitzero" msgpack:"attached,omitempty"` // node clock: when Session began
+	Detached time.Time `json:"detached,omitzero" msgpack:"detached,omitempty"` // node clock: when its agent let go
+	Journal  []Entry   `json:"-" msgpack:"journal,omitempty"`
 }
 
 // Entry is one job's line in the journal.
@@ -54,16 +59,6 @@ func (l *Lock) Last() (Entry, bool) {
 		}
 	}
 	return last, true
-}
-
-// Alive reports whether the holder's heartbeat is fresh at now, a time read
-// from the node's clock. A run whose controller said bye is not alive,
-// however recent its last heartbeat.
-func (l *Lock) Alive(now time.Time) bool {
-	if l.Heartbeat.IsZero() || l.Lease <= 0 || !l.Detached.IsZero() {
-		return false
-	}
-	return now.Sub(l.Heartbeat) <= time.Duration(l.Lease)
 }
 
 // String names the holder in one line, for BLOCKED messages.

@@ -8,7 +8,7 @@ import (
 
 // Version is the protocol version. Both ends refuse a peer that speaks
 // another one; bump it on any change a peer cannot ignore.
-const Version = 1
+const Version = 2
 
 // Type names a message's kind on the wire.
 type Type string
@@ -22,6 +22,7 @@ const (
 	TOutput Type = "output" // agent → controller: a chunk of a job's output
 	TLog    Type = "log"    // agent → controller: a log line of the agent's
 	TResult Type = "result" // agent → controller: a job has ended
+	TFence  Type = "fence"  // controller → agent: is the bundle still this run's?
 	TBye    Type = "bye"    // either way: the session ends
 )
 
@@ -36,6 +37,7 @@ type Message struct {
 	Output *Output `msgpack:"output,omitempty"`
 	Log    *Log    `msgpack:"log,omitempty"`
 	Result *Result `msgpack:"result,omitempty"`
+	Fence  *Fence  `msgpack:"fence,omitempty"`
 	Bye    *Bye    `msgpack:"bye,omitempty"`
 }
 
@@ -43,8 +45,17 @@ type Message struct {
 const (
 	// LockOpen creates the bundle, which fails if it exists: remote open_bundle.
 	LockOpen = "open"
-	// LockAttach joins a bundle that this deploy created earlier: resuming.
+	// LockAttach joins a bundle that this deploy created earlier, when no
+	// live agent serves it and its record is still the one in Expect:
+	// resuming.
 	LockAttach = "attach"
+	// LockInspect reads the bundle's record and whether a live agent
+	// holds it, and changes nothing: conc status, and a resume deciding.
+	LockInspect = "inspect"
+	// LockUnlock removes the bundle when its record is still the one in
+	// Expect and no live agent holds it, or, with Force, after stopping the
+	// agent that does: conc unlock.
+	LockUnlock = "unlock"
 	// LockNone touches no bundle: node tests, which are read-only.
 	LockNone = "none"
 )
@@ -52,19 +63,30 @@ const (
 // Hello opens a session. It is the only message that carries the sudo
 // password, and nothing may log it.
 type Hello struct {
-	Version   int               `msgpack:"version"`
-	Node      string            `msgpack:"node"`
-	Params    map[string]string `msgpack:"params,omitempty"`
-	Bundle    string            `msgpack:"bundle"` // relative to the home directory
-	LockMode  string            `msgpack:"lock_mode"`
-	Lock      *bundle.Lock      `msgpack:"lock,omitempty"` // the record to write, or to match when attaching
-	Verbose   bool              `msgpack:"verbose,omitempty"`
-	Sudo      []byte            `msgpack:"sudo,omitempty"`
-	Heartbeat int64             `msgpack:"heartbeat,omitempty"` // interval in nanoseconds
+	Version  int               `msgpack:"version"`
+	Node     string            `msgpack:"node"`
+	Params   map[string]string `msgpack:"params,omitempty"`
+	Bundle   string            `msgpack:"bundle"` // relative to the home directory
+	LockMode string            `msgpack:"lock_mode"`
+	Lock     *bundle.Lock      `msgpack:"lock,omitempty"`   // the record to write; for unlock, who unlocks
+	Expect   *Expect           `msgpack:"expect,omitempty"` // attach and unlock: the record the controller decided on
+	Force    bool              `msgpack:"force,omitempty"`  // unlock: stop a live holder first
+	Verbose  bool              `msgpack:"verbose,omitempty"`
+	Sudo     []byte            `msgpack:"sudo,omitempty"`
+}
+
+// Expect names the lock record a controller read and decided on. Attach
+// and unlock go ahead only while the bundle's record still carries both
+// fields: a record that changed since means the lock changed hands, and
+// the decision no longer holds. Both empty match a bundle without a record.
+type Expect struct {
+	DeployID string `msgpack:"deploy_id"`
+	Session  string `msgpack:"session"`
 }
 
 // Ready answers a hello. Status is OK, or BLOCKED with Lock naming the holder,
-// or ERROR.
+// or ERROR. Locked, Live and Lock describe the bundle as the agent found it
+// under the kernel lock (inspect: without taking it).
 type Ready struct {
 	Version int          `msgpack:"version"`
 	Agent   string       `msgpack:"agent"` // the agent's sha256, hex
@@ -73,7 +95,9 @@ type Ready struct {
 	PID     int          `msgpack:"pid"`
 	Status  string       `msgpack:"status"`
 	Message string       `msgpack:"message,omitempty"`
-	Lock    *bundle.Lock `msgpack:"lock,omitempty"`
+	Locked  bool         `msgpack:"locked,omitempty"` // the bundle exists
+	Live    bool         `msgpack:"live,omitempty"`   // an agent other than this one holds it
+	Lock    *bundle.Lock `msgpack:"lock,omitempty"`   // its record, with the journal
 }
 
 // Run asks the agent to run one job. Journal carries the entries of jobs the
@@ -90,6 +114,14 @@ type Run struct {
 
 // Cancel stops the job with this ID; it then ends STOPPED.
 type Cancel struct {
+	ID uint32 `msgpack:"id"`
+}
+
+// Fence asks the agent whether the bundle at the bundle's path is still the
+// one it holds. The controller sends it before a local job that writes into
+// the node's bundle by path (over SFTP or sshfs); the agent answers with a
+// result of the same ID, OK or ERROR, that is not journaled.
+type Fence struct {
 	ID uint32 `msgpack:"id"`
 }
 
@@ -122,14 +154,22 @@ type Result struct {
 	ExitCode int    `msgpack:"exit_code"`
 	Output   []byte `msgpack:"output,omitempty"` // the tail of the job's output
 	Duration int64  `msgpack:"duration"`         // nanoseconds, measured by the agent
+	// Lost says the agent found the bundle at its path is not the one it
+	// holds any more: the run has lost the node's lock and must stop.
+	Lost bool `msgpack:"lost,omitempty"`
 }
 
 // Bye ends a session. From the controller it carries the last journal
 // entries; the agent answers with an empty bye once the lock record is
 // written, then exits.
+//
+// An agent that is stopped (a signal, or conc unlock --force) sends a bye
+// of its own, unasked, with the Reason, and Lost when the run has lost the
+// node's lock, then exits.
 type Bye struct {
 	Journal  []bundle.Entry `msgpack:"journal,omitempty"`
 	Reason   string         `msgpack:"reason,omitempty"`
+	Lost     bool           `msgpack:"lost,omitempty"`
 	MaxRSSKB int64          `msgpack:"max_rss_kb,omitempty"` // the agent's peak memory, in its bye
 }
 
@@ -151,6 +191,8 @@ func (m *Message) check() error {
 		ok = m.Log != nil
 	case TResult:
 		ok = m.Result != nil
+	case TFence:
+		ok = m.Fence != nil
 	case TBye:
 		ok = m.Bye != nil
 	default:

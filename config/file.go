@@ -24,7 +24,6 @@ const (
 	KeyBundle     = "bundle"
 	KeyTimeout    = "timeout"
 	KeyLocal      = "local_bundle"
-	KeyHeartbeat  = "heartbeat"
 	KeyName       = "name" // set by conc: the node's name
 )
 
@@ -34,7 +33,6 @@ var builtin = map[string]string{
 	KeyKnownHosts: "~/.ssh/known_hosts",
 	KeyBundle:     ".conc-bundle",
 	KeyLocal:      "~/.conc/bundles/${name}",
-	KeyHeartbeat:  "3s",
 }
 
 // File is a loaded deploy file, or several layered ones: a later file's
@@ -310,13 +308,6 @@ func (n *Node) Admin() string {
 	return ""
 }
 
-// Heartbeat is how often a connected run refreshes the node's lock record;
-// the lock counts as alive for five heartbeats.
-func (n *Node) Heartbeat() time.Duration {
-	d, _ := time.ParseDuration(n.Get(KeyHeartbeat))
-	return d
-}
-
 // Timeout is the default step timeout, 0 for none.
 func (n *Node) Timeout() time.Duration {
 	d, _ := time.ParseDuration(n.Get(KeyTimeout))
@@ -332,9 +323,6 @@ func (n *Node) check() error {
 	}
 	if err := bundle.CheckName(n.Get(KeyBundle)); err != nil {
 		return &Error{Pos: n.Params[KeyBundle].Pos, Msg: "node " + n.Name, Err: err}
-	}
-	if d, err := time.ParseDuration(n.Get(KeyHeartbeat)); err != nil || d < 100*time.Millisecond {
-		return errorf(n.Params[KeyHeartbeat].Pos, "node %s: heartbeat = %q: want a duration of at least 100ms, such as 3s", n.Name, n.Get(KeyHeartbeat))
 	}
 	if t := n.Get(KeyTimeout); t != "" {
 		if d, err := time.ParseDuration(t); err != nil || d < 0 {

@@ -23,6 +23,12 @@ func (n *nodeRun) stopMessage(st *config.Step, res jobs.Result, where string) st
 	}
 	resume := cmd(n.opts.Verb + " " + name + " --resume")
 	switch {
+	case n.lostBundle:
+		fmt.Fprintf(&b, "  This run lost %s's lock: its bundle ~/%s was removed or replaced under it (conc unlock --force, or by hand).\n",
+			name, n.node.Get(config.KeyBundle))
+		b.WriteString("  It ran nothing after that and touched no other run's bundle; it cannot be resumed.\n")
+		fmt.Fprintf(&b, "  look:     %s\n", cmd("status "+name))
+		fmt.Fprintf(&b, "  start over: %s\n", cmd(n.opts.Verb+" "+name))
 	case n.locked:
 		fmt.Fprintf(&b, "  The bundle ~/%s stays on %s and keeps it locked by deploy %s.\n",
 			n.node.Get(config.KeyBundle), name, n.journal.State.DeployID)

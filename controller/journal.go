@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
-	"github.com/concdeploy/conc/jobs"
 )
 
 // State is the header of the local journal of a node's last run: the lock
@@ -93,6 +92,17 @@ func OpenJournal(dir, node, deployID string) (*Journal, error) {
 	return j, nil
 }
 
+// ReadEntries reads the entries of one run of a node, in the order they
+// were written, without opening the journal for writing.
+func ReadEntries(dir, node, deployID string) ([]bundle.Entry, error) {
+	_, ep := journalPaths(dir, node, deployID)
+	entries, err := bundle.ReadJournalFile(ep)
+	if err != nil {
+		return nil, fmt.Errorf("read the journal of %s (%s): %w", node, ep, err)
+	}
+	return entries, nil
+}
+
 // Record appends a job's entry.
 func (j *Journal) Record(e bundle.Entry) error {
 	j.latest[e.Step] = e
@@ -110,21 +120,6 @@ func (j *Journal) End(status string) error {
 
 // Close closes the journal without ending the run.
 func (j *Journal) Close() error { return j.f.Close() }
-
-// Next returns the first step, from 1, that is not done, or 0 when every
-// step of an n-step plan is. OK and skipped steps are done, and so is a
-// pause that stopped the run: resuming goes on after it.
-func (j *Journal) Next(n int) int {
-	for s := 1; s <= n; s++ {
-		e, ok := j.latest[s]
-		done := ok && (e.Status == string(jobs.OK) || e.Status == bundle.Skipped ||
-			e.Op == jobs.OpPause && e.Status == string(jobs.Stopped))
-		if !done {
-			return s
-		}
-	}
-	return 0
-}
 
 // Entries returns the latest entry of each step, in step order.
 func (j *Journal) Entries() []bundle.Entry {
@@ -192,22 +187,4 @@ func (j *Journal) Reopen() error {
 	j.State.Status = stateRunning
 	j.State.Ended = time.Time{}
 	return j.writeHeader()
-}
-
-// HeldLock reports whether, by the journal, the run holds the node's
-// bundle: remote open_bundle went OK and remote close_bundle has not.
-func (j *Journal) HeldLock() bool {
-	held := false
-	for _, e := range j.Entries() {
-		if e.Host != string(jobs.Remote) || e.Status != string(jobs.OK) {
-			continue
-		}
-		switch e.Op {
-		case jobs.OpOpenBundle:
-			held = true
-		case jobs.OpCloseBundle:
-			held = false
-		}
-	}
-	return held
 }

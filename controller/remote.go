@@ -33,6 +33,14 @@ type remote struct {
 	pending []bundle.Entry // journal entries of jobs run here, sent with the next message
 	dead    error          // why the channel can no longer be used
 	maxRSS  int64          // the agent's peak RSS in KiB, from its bye
+
+	// gone ends when the agent's session does: the agent held the
+	// bundle, and without it the bundle may be another run's. It costs no reader between jobs: the session's
+	// own wait ends when the agent exits.
+	gone context.Context
+	// bundleLost is set when the agent said the bundle at its path is not
+	// the one it holds: the run no longer holds the node.
+	bundleLost bool
 }
 
 // openRemote starts the agent and completes the handshake. ready.Status
@@ -61,7 +69,14 @@ func openRemote(ctx context.Context, c *Conn, agents Agents, hello *channel.Hell
 		return nil, fmt.Errorf("the agent on %s has sha256 %.12s, not the %s agent this conc carries; remove ~/%s on the node and run again",
 			c.Target.Name, ready.Agent, ready.Arch, bundle.CacheDir)
 	}
-	return &remote{start: st, ready: ready, onOutput: onOutput}, nil
+	r := &remote{start: st, ready: ready, onOutput: onOutput}
+	gone, lost := context.WithCancelCause(context.Background())
+	r.gone = gone
+	go func() {
+		st.sess.Wait()
+		lost(fmt.Errorf("the agent that holds this run's bundle on %s ended (the connection was cut, or conc unlock --force stopped it): the bundle may be another run's now", c.Target.Name))
+	}()
+	return r, nil
 }
 
 // recvTimeout receives one message, closing the session if none comes in
@@ -108,8 +123,7 @@ func (r *remote) run(ctx context.Context, step int, j jobs.Job, input []byte) re
 		ID: id, Step: step, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: r.takePending(),
 	}}
 	if err := r.start.conn.Send(msg); err != nil {
-		r.dead = err
-		return r.lost(err)
+		return remoteResult{Result: r.sendFailed(err)}
 	}
 	w := r.watch(ctx, id, j.Timeout)
 	defer w.stop()
@@ -128,6 +142,7 @@ func (r *remote) run(ctx context.Context, step int, j jobs.Job, input []byte) re
 				continue // the late answer to an abandoned job
 			}
 			res := m.Result
+			r.bundleLost = r.bundleLost || res.Lost
 			return remoteResult{
 				Result:   jobs.Result{Status: jobs.Status(res.Status), Message: res.Message, ExitCode: res.ExitCode, Output: res.Output},
 				Duration: time.Duration(res.Duration),
@@ -138,12 +153,66 @@ func (r *remote) run(ctx context.Context, step int, j jobs.Job, input []byte) re
 			}
 		case channel.TLog:
 			r.start.stderr.Write([]byte(m.Log.Message + "\n"))
+		case channel.TBye:
+			return remoteResult{Result: r.agentBye(m.Bye)}
 		default:
 			r.dead = fmt.Errorf("%w: %s from the agent during a job", channel.ErrUnexpected, m.Type)
 			r.start.sess.Close()
 			return r.lost(r.dead)
 		}
 	}
+}
+
+// fence asks the agent whether the bundle at its path is still the one it
+// holds; OK, or ERROR saying why not.
+func (r *remote) fence(ctx context.Context) jobs.Result {
+	if r.dead != nil {
+		return r.lost(r.dead).Result
+	}
+	r.nextID++
+	id := r.nextID
+	if err := r.start.conn.Send(&channel.Message{Type: channel.TFence, Fence: &channel.Fence{ID: id}}); err != nil {
+		return r.sendFailed(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, resultGrace)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { r.start.sess.Close() })
+	defer stop()
+	for {
+		m, err := r.start.conn.Recv()
+		if err != nil {
+			r.dead = err
+			return r.lost(err).Result
+		}
+		switch {
+		case m.Type == channel.TResult && m.Result.ID == id:
+			r.bundleLost = r.bundleLost || m.Result.Lost
+			return jobs.Result{Status: jobs.Status(m.Result.Status), Message: m.Result.Message}
+		case m.Type == channel.TBye:
+			return r.agentBye(m.Bye)
+		}
+	}
+}
+
+// sendFailed is the result of a message that could not be sent: the
+// session is over. An agent that was stopped said why in a bye of its own,
+// which may still wait to be read.
+func (r *remote) sendFailed(err error) jobs.Result {
+	r.dead = err
+	t := time.AfterFunc(byeTimeout, func() { r.start.sess.Close() })
+	defer t.Stop()
+	if m, rerr := r.start.conn.Recv(); rerr == nil && m.Type == channel.TBye {
+		return r.agentBye(m.Bye)
+	}
+	return r.lost(err).Result
+}
+
+// agentBye takes the bye of an agent that was stopped between or during
+// jobs: the session is over, for the reason it gives.
+func (r *remote) agentBye(b *channel.Bye) jobs.Result {
+	r.bundleLost = r.bundleLost || b.Lost
+	r.dead = fmt.Errorf("the agent ended the session: %s", b.Reason)
+	return jobs.Resultf(jobs.Error, "%v", r.dead)
 }
 
 // watcher sends cancel when the operator stops the job, and closes the

@@ -7,10 +7,10 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"time"
+	"strings"
 
-	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -18,11 +18,12 @@ import (
 // run began: the journal's step numbers may no longer mean the same jobs.
 var ErrPlanChanged = errors.New("the plan changed since the run began")
 
-// resume finds the run to continue on this node, checks that it still holds
-// the node, and returns the step to continue at. The run is the one whose
-// deploy id the node's lock carries, from this workstation's journal or,
-// when it began elsewhere, rebuilt from the node's; on a free node, the
-// newest unfinished run that never held the lock.
+// resume carries out a --resume or --from: it reads the node's bundle
+// and this workstation's runs, decides (decideResume), joins the bundle if
+// the run holds it, and only then takes over the run's local journal, so a
+// resume that is refused, or that loses the race to attach, changes
+// nothing. It returns the step to continue at, or 0 with OK when every
+// step is done.
 func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	fail := func(s jobs.Status, format string, args ...any) (int, jobs.Status) {
 		n.rep.Printf("%s: cannot resume: %s", n.node.Name, fmt.Sprintf(format, args...))
@@ -32,6 +33,7 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 			n.usage = true
 			s = jobs.Error
 		}
+		n.disconnect()
 		return 0, s
 	}
 	c, err := n.connect(ctx)
@@ -42,111 +44,111 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 		}
 		return fail(jobs.Error, "%v", err)
 	}
-	nodeStatus, err := ReadStatus(ctx, c, n.node)
+	f, err := n.resumeFacts(ctx, c)
 	if err != nil {
 		return fail(jobs.Error, "%v", err)
 	}
-	held := nodeStatus.Lock
-	if nodeStatus.Alive {
-		// A run is connected to the node right now; two controllers must
-		// never drive one node.
-		return fail(jobs.Blocked, "%s is held by a live run: %s (heartbeat %s ago); wait for it to stop, or stop it", n.node.Name, held, nodeStatus.Age().Round(time.Second))
+	d := decideResume(f)
+	switch d.kind {
+	case resumeRefused:
+		return fail(d.status, "%s", d.message)
+	case resumeDone:
+		return n.resumeDone(d)
 	}
-	runs, err := Runs(n.stateDir(), n.node.Name)
-	if err != nil {
-		return fail(jobs.Error, "%v", err)
-	}
-	j, status, msg := n.findRun(held, runs)
-	if j == nil {
-		return fail(status, "%s", msg)
-	}
-	if j.State.Plan != n.plan.Name {
-		j.Close()
-		return fail(jobs.Status(""), "the run to resume is of plan %q: run `%s run %s %s --resume`", j.State.Plan, n.opts.Invocation, j.State.Plan, n.node.Name)
-	}
-	if j.State.PlanHash != n.plan.Hash && !n.opts.ForcePlanChange {
-		j.Close()
-		return fail(jobs.Status(""), "%v (its steps now resolve differently); check `%s plan %s --node %s`, then resume with --force-plan-change", ErrPlanChanged, n.opts.Invocation, n.plan.Name, n.node.Name)
-	}
-	if held != nil {
-		if err := j.Merge(held.Journal); err != nil {
-			n.log.Warn().Err(err).Msg("journal")
+	d.run.Holder, d.run.PID = holder(), os.Getpid()
+	if d.attach {
+		// Join the bundle before anything else: the kernel lock makes
+		// this the one run that continues, and from now on the node shows
+		// it alive and takes the journal of its local jobs.
+		if res := n.startAgent(ctx, channel.LockAttach, d.run.Lock, f.status.expect()); res.Status != jobs.OK {
+			return fail(res.Status, "%s", res.Message)
 		}
+		n.locked = true
 	}
-	n.locked = held != nil
+	if err := n.takeJournal(d); err != nil {
+		return fail(jobs.Error, "%v", err)
+	}
 	if mounted, _ := jobs.IsMountPoint(n.localBundle); mounted {
 		// The stopped run's bridge into the bundle is this run's now: it
 		// is unmounted if this run ends other than STOPPED.
 		n.env(io.Discard, n.log).Mounted(n.localBundle)
 	}
-	n.journal = j
-	n.journal.State.PID = os.Getpid()
-	n.journal.State.Holder = holder()
-	if err := j.Reopen(); err != nil {
-		return fail(jobs.Error, "%v", err)
-	}
-	first := n.from
-	if first == 0 {
-		first = j.Next(len(n.plan.Steps))
-	}
-	if first == 0 {
-		n.rep.Printf("%s: every step of deploy %s is done; nothing to resume", n.node.Name, j.State.DeployID)
-		n.finish()
-		return 0, jobs.OK
-	}
-	n.rep.Printf("%s: resuming deploy %s of plan %s at step %d/%d", n.node.Name, j.State.DeployID, n.plan.Name, first, len(n.plan.Steps))
-	if n.locked {
-		// Join the bundle now, not at the first remote job: the agent
-		// keeps the lock's heartbeat, showing the run alive, and takes the
-		// journal of the local jobs before it.
-		if res := n.startAgent(ctx, channel.LockAttach); res.Status != jobs.OK {
-			j.End(string(res.Status))
-			return fail(res.Status, "%s", res.Message)
-		}
-	}
-	return first, jobs.OK
+	n.rep.Printf("%s: resuming deploy %s of plan %s at step %d/%d", n.node.Name, d.run.DeployID, n.plan.Name, d.first, len(n.plan.Steps))
+	return d.first, jobs.OK
 }
 
-// findRun picks the run to resume, or says why there is none.
-func (n *nodeRun) findRun(held *bundle.Lock, runs []State) (*Journal, jobs.Status, string) {
-	if held != nil {
-		if held.DeployID == "" {
-			return nil, jobs.Blocked, fmt.Sprintf("%s is locked by %s", n.node.Name, held.Holder)
-		}
-		for _, r := range runs {
-			if r.DeployID == held.DeployID {
-				j, err := OpenJournal(n.stateDir(), n.node.Name, r.DeployID)
-				if err != nil {
-					return nil, jobs.Error, err.Error()
-				}
-				return j, jobs.OK, ""
-			}
-		}
-		// The run began on another workstation: continue from the
-		// node's own record of it.
-		st := State{Lock: *held, Files: n.opts.File.Paths, Status: stateRunning}
-		st.Journal = nil
-		j, err := NewJournal(n.stateDir(), st)
-		if err != nil {
-			return nil, jobs.Error, err.Error()
-		}
-		return j, jobs.OK, ""
+// resumeFacts reads what a resume decides from: the node's bundle, through
+// an agent that takes no lock, and the local run it concerns.
+func (n *nodeRun) resumeFacts(ctx context.Context, c *Conn) (resumeFacts, error) {
+	f := resumeFacts{
+		node: n.node.Name, plan: n.plan.Name, planHash: n.plan.Hash, steps: len(n.plan.Steps),
+		from: n.from, force: n.opts.ForcePlanChange, invocation: n.opts.Invocation, verb: n.opts.Verb,
 	}
-	for _, r := range runs {
-		if r.Status == string(jobs.OK) {
-			continue
-		}
-		j, err := OpenJournal(n.stateDir(), n.node.Name, r.DeployID)
-		if err != nil {
-			return nil, jobs.Error, err.Error()
-		}
-		if j.HeldLock() {
-			j.Close()
-			return nil, jobs.Blocked, fmt.Sprintf("deploy %s held %s, but the node's bundle is gone (removed by conc unlock, or by hand); start a new deploy", r.DeployID, n.node.Name)
-		}
-		return j, jobs.OK, ""
+	st, err := ReadStatus(ctx, c, n.opts.Agents, n.node)
+	if err != nil {
+		return f, err
 	}
-	return nil, jobs.Status(""), fmt.Sprintf("no unfinished run of %s to resume; start one with `%s %s %s`", n.node.Name, n.opts.Invocation, n.opts.Verb, n.node.Name)
+	f.status = st
+	runs, err := Runs(n.stateDir(), n.node.Name)
+	if err != nil {
+		return f, err
+	}
+	if r, ok := candidate(runs, st); ok {
+		f.run = &r
+		if f.local, err = ReadEntries(n.stateDir(), n.node.Name, r.DeployID); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// resumeDone ends a resume that has nothing left to run, as when the run
+// stopped at a pause that was its last step.
+func (n *nodeRun) resumeDone(d resumeDecision) (int, jobs.Status) {
+	n.rep.Printf("%s: every step of deploy %s is done; nothing to resume", n.node.Name, d.run.DeployID)
+	if d.attach {
+		n.rep.Printf("  The bundle ~/%s stays on %s and keeps it locked: the plan does not remove it after its last step.\n  release it: %s",
+			n.node.Get(config.KeyBundle), n.node.Name, strings.TrimSpace(n.opts.Invocation+" unlock "+n.node.Name))
+	}
+	n.disconnect()
+	if d.fromNode {
+		return 0, jobs.OK
+	}
+	j, err := OpenJournal(n.stateDir(), n.node.Name, d.run.DeployID)
+	if err == nil && j != nil {
+		err = j.End(string(jobs.OK))
+	}
+	if err != nil {
+		n.log.Warn().Err(err).Msg("journal")
+	}
+	return 0, jobs.OK
+}
+
+// takeJournal makes the resumed run's journal this run's: the local one,
+// or a new one rebuilt from the node's when the run began elsewhere, with
+// the node's entries merged in.
+func (n *nodeRun) takeJournal(d resumeDecision) error {
+	var j *Journal
+	var err error
+	if d.fromNode {
+		st := d.run
+		st.Files, st.Status = n.opts.File.Paths, stateRunning
+		j, err = NewJournal(n.stateDir(), st)
+	} else {
+		j, err = OpenJournal(n.stateDir(), n.node.Name, d.run.DeployID)
+	}
+	if err != nil {
+		return err
+	}
+	if j == nil {
+		return fmt.Errorf("the journal of deploy %s is gone from %s", d.run.DeployID, n.stateDir())
+	}
+	if err := j.Merge(d.entries); err != nil {
+		n.log.Warn().Err(err).Msg("journal")
+	}
+	j.State.PID, j.State.Holder = d.run.PID, d.run.Holder
+	n.journal = j
+	return j.Reopen()
 }
 
 // holder names this controller: user@host.

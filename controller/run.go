@@ -99,10 +99,11 @@ type nodeRun struct {
 	procs       jobs.Procs
 	journal     *Journal
 
-	connMu sync.Mutex
-	conn   *Conn
-	agent  *remote
-	locked bool // this run holds the node's bundle
+	connMu     sync.Mutex
+	conn       *Conn
+	agent      *remote
+	locked     bool // this run holds the node's bundle
+	lostBundle bool // it held it, and the agent found it removed or replaced
 
 	mountMu sync.Mutex
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
@@ -184,7 +185,7 @@ func planTests(f *config.File, plan *config.Plan, n *config.Node) ([]byte, bool,
 // run steps through the plan and returns the status the run ended with.
 func (n *nodeRun) run(ctx context.Context) jobs.Status {
 	first, status := n.begin(ctx)
-	if status != jobs.OK {
+	if status != jobs.OK || first == 0 {
 		return status
 	}
 	steps := n.plan.Steps
@@ -213,6 +214,9 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		res, d := n.step(ctx, st)
 		if d == 0 {
 			d = time.Since(t0)
+		}
+		if n.agent != nil && n.agent.bundleLost {
+			n.locked, n.lostBundle = false, true
 		}
 		n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op, res, d)
 		n.record(st, res, d)
@@ -284,7 +288,7 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 			return n.openBundle(ctx), 0
 		}
 		if _, ok := st.Action.(jobs.InController); ok {
-			return n.runHere(ctx, st, true), 0
+			return n.runFenced(ctx, st, true), 0
 		}
 		if n.agent == nil {
 			return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
@@ -296,7 +300,29 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 		r := n.agent.run(ctx, st.Number, st.Job, input)
 		return r.Result, r.Duration
 	}
+	if _, ok := st.Action.(jobs.BundleUser); ok {
+		return n.runFenced(ctx, st, false), 0
+	}
 	return n.runHere(ctx, st, false), 0
+}
+
+// runFenced runs here a job that writes into the node's bundle by its path
+// (over SFTP or sshfs), which nothing on the node checks. So the agent
+// first confirms that the bundle at the path is still the one this run
+// holds, and the job is cut short if that agent ends while it runs: the
+// bundle may then be another run's.
+func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) jobs.Result {
+	if n.agent == nil {
+		return n.runHere(ctx, st, onNode)
+	}
+	if res := n.agent.fence(ctx); res.Status != jobs.OK {
+		return res
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(n.agent.gone, func() { cancel(context.Cause(n.agent.gone)) })
+	defer stop()
+	return n.runHere(ctx, st, onNode)
 }
 
 // runHere runs a job in the controller, with its output kept for the
@@ -336,10 +362,12 @@ func (n *nodeRun) connect(ctx context.Context) (*Conn, error) {
 
 // openBundle is remote open_bundle: connect, start the agent, take the lock.
 func (n *nodeRun) openBundle(ctx context.Context) jobs.Result {
-	return n.startAgent(ctx, channel.LockOpen)
+	return n.startAgent(ctx, channel.LockOpen, n.journal.State.Lock, nil)
 }
 
-func (n *nodeRun) startAgent(ctx context.Context, mode string) jobs.Result {
+// startAgent starts the agent that serves the run, taking the bundle as
+// mode says with rec as its record; expect is the record an attach joins.
+func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, expect *channel.Expect) jobs.Result {
 	c, err := n.connect(ctx)
 	if err != nil {
 		var hk *HostKeyError
@@ -348,11 +376,17 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string) jobs.Result {
 		}
 		return jobs.Resultf(jobs.Error, "%v", err)
 	}
-	lock := n.journal.State.Lock
+	if n.agent != nil {
+		// A plan that closed the bundle opens it again: the agent that
+		// served the first has nothing left to hold.
+		n.agent.close()
+		n.agent = nil
+	}
+	rec.Journal = nil
 	hello := &channel.Hello{
 		Version: channel.Version, Node: n.node.Name, Params: n.params,
-		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: &lock,
-		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo, Heartbeat: int64(n.node.Heartbeat()),
+		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: &rec, Expect: expect,
+		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo,
 	}
 	r, err := openRemote(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput)
 	if err != nil {
@@ -367,6 +401,9 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string) jobs.Result {
 		msg := r.ready.Message
 		if r.ready.Lock != nil {
 			msg += "; held by " + r.ready.Lock.String()
+		}
+		if r.ready.Live {
+			msg += " (alive: its agent holds the lock now)"
 		}
 		return jobs.Resultf(jobs.Blocked, "%s", msg)
 	default:

@@ -4,88 +4,105 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/jobs"
 )
 
-// NodeStatus is what a node's bundle says about its lock.
+// The ways a lock refuses an unlock.
+var (
+	// ErrLive is returned when unlocking a lock whose holder is alive.
+	ErrLive = errors.New("the lock's holder is alive")
+	// ErrChanged is returned when the lock changed hands between being
+	// read (and confirmed) and being acted on.
+	ErrChanged = errors.New("the lock changed hands")
+	// ErrFree is returned when unlocking a node that has no bundle (any
+	// more): there is nothing to remove.
+	ErrFree = errors.New("the node is not locked")
+)
+
+// NodeStatus is what a node's agent found of its bundle.
 type NodeStatus struct {
 	Node   string
 	Bundle string       // the bundle's path, relative to the admin's home
-	Lock   *bundle.Lock // nil: the node is free
-	Now    time.Time    // the node's clock, to judge the heartbeat by
-	Alive  bool         // the holder's heartbeat is fresh
+	Held   bool         // the bundle exists: the node is locked
+	Live   bool         // a live agent holds the bundle's kernel lock
+	Lock   *bundle.Lock // its record and journal; nil when it has none
+	Note   string       // what the agent could not read, or what the path is
 }
 
 // Locked reports whether the node has a bundle.
-func (s NodeStatus) Locked() bool { return s.Lock != nil }
+func (s NodeStatus) Locked() bool { return s.Held }
 
-// Age is how old the heartbeat is by the node's clock, which is read to the
-// second.
-func (s NodeStatus) Age() time.Duration {
-	if s.Lock == nil || s.Lock.Heartbeat.IsZero() {
-		return 0
+// statusOf reads the bundle's state from an agent's ready.
+func statusOf(n *config.Node, r *channel.Ready) NodeStatus {
+	st := NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle), Held: r.Locked, Live: r.Live, Lock: r.Lock}
+	if st.Held && r.Status == string(jobs.OK) {
+		st.Note = r.Message
 	}
-	return max(0, s.Now.Sub(s.Lock.Heartbeat.Truncate(time.Second)))
+	return st
 }
 
-// ReadStatus reads a node's lock over a connection. It reads the node, not
-// the local journal: another workstation may hold the lock.
-func ReadStatus(ctx context.Context, c *Conn, n *config.Node) (NodeStatus, error) {
-	st := NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle)}
-	s, err := c.SFTP()
-	if err != nil {
-		return st, err
+// expect names the record the operator saw, for attach and unlock to
+// compare with the one they find.
+func (s NodeStatus) expect() *channel.Expect {
+	if s.Lock == nil {
+		return &channel.Expect{}
 	}
-	st.Lock, err = readNodeLock(s, st.Bundle)
-	if err != nil || st.Lock == nil {
-		return st, err
-	}
-	st.Now = nodeClock(ctx, c)
-	st.Alive = st.Lock.Alive(st.Now)
-	return st, nil
+	return &channel.Expect{DeployID: s.Lock.DeployID, Session: s.Lock.Session}
 }
 
-// nodeClock reads the node's time, since the heartbeat was written by the
-// node's clock and the two clocks may differ. If it cannot, it falls back to
-// the local clock.
-func nodeClock(ctx context.Context, c *Conn) time.Time {
-	sess, err := c.Client.NewSession()
+// ReadStatus asks the node's agent about the bundle: whether it exists,
+// its record, and whether a live agent holds it. It reads the node, not
+// the local journal, since another workstation may hold the lock, and it
+// takes no lock: it never stands in the way of a run.
+func ReadStatus(ctx context.Context, c *Conn, agents Agents, n *config.Node) (NodeStatus, error) {
+	r, err := lockSession(ctx, c, agents, n, channel.LockInspect, nil, false)
 	if err != nil {
-		return time.Now()
+		return NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle)}, err
 	}
-	defer sess.Close()
-	stop := context.AfterFunc(ctx, func() { sess.Close() })
-	defer stop()
-	out, err := sess.Output("date +%s")
+	r.close()
+	if r.ready.Status != string(jobs.OK) {
+		return statusOf(n, r.ready), fmt.Errorf("read the lock on %s: %s", n.Name, r.ready.Message)
+	}
+	return statusOf(n, r.ready), nil
+}
+
+// lockSession starts an agent that does one thing to the bundle, as mode
+// says, and answers in its ready.
+func lockSession(ctx context.Context, c *Conn, agents Agents, n *config.Node, mode string, expect *channel.Expect, force bool) (*remote, error) {
+	hello := &channel.Hello{
+		Version: channel.Version, Node: n.Name, Bundle: n.Get(config.KeyBundle), LockMode: mode,
+		Lock: &bundle.Lock{Holder: holder(), Node: n.Name}, Expect: expect, Force: force,
+	}
+	r, err := openRemote(ctx, c, agents, hello, nil, nil)
 	if err != nil {
-		return time.Now()
+		return nil, fmt.Errorf("start the agent on %s: %w", n.Name, err)
 	}
-	sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil {
-		return time.Now()
-	}
-	return time.Unix(sec, 0)
+	return r, nil
 }
 
 // Describe renders a status for conc status: one line when free, a few
 // when locked.
 func (s NodeStatus) Describe() string {
-	if s.Lock == nil {
+	if !s.Held {
 		return fmt.Sprintf("%s: free", s.Node)
 	}
-	l := s.Lock
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: locked: the bundle ~/%s exists\n", s.Node, s.Bundle)
-	if l.DeployID == "" {
-		fmt.Fprintf(&b, "  holder:  %s\n", l.Holder)
-		return strings.TrimRight(b.String(), "\n")
+	l := s.Lock
+	if l == nil || l.DeployID == "" {
+		what := "unknown (the bundle has no lock record)"
+		if s.Note != "" {
+			what = "unknown: " + s.Note
+		}
+		fmt.Fprintf(&b, "  holder:  %s\n", what)
+		fmt.Fprintf(&b, "  alive:   %s", s.alive())
+		return b.String()
 	}
 	fmt.Fprintf(&b, "  holder:  %s (pid %d)\n", l.Holder, l.PID)
 	fmt.Fprintf(&b, "  deploy:  %s, plan %s, started %s\n", l.DeployID, l.Plan, l.Started.Local().Format(time.DateTime))
@@ -98,53 +115,80 @@ func (s NodeStatus) Describe() string {
 	} else {
 		b.WriteString("  last:    no step has ended\n")
 	}
-	switch {
-	case s.Alive:
-		fmt.Fprintf(&b, "  alive:   yes, heartbeat %s ago", s.Age().Round(time.Second))
-	case !l.Detached.IsZero():
-		fmt.Fprintf(&b, "  alive:   no, no run has been attached since %s; resume it (--resume) or remove it (conc unlock %s)", l.Detached.Local().Format(time.DateTime), s.Node)
-	default:
-		fmt.Fprintf(&b, "  alive:   no, last heartbeat %s ago; resume it (--resume) or remove it (conc unlock %s)", s.Age().Round(time.Second), s.Node)
-	}
+	fmt.Fprintf(&b, "  alive:   %s", s.alive())
 	return b.String()
 }
 
-// Unlock removes a node's bundle, the lock, after it was shown. It is the
-// only way conc removes a lock it does not hold. A holder whose heartbeat is
-// fresh is alive and is not unlocked without force.
-func Unlock(c *Conn, st NodeStatus, force bool) error {
-	if st.Lock == nil {
-		return nil
+// alive says whether the holder lives, from the kernel lock, and what the
+// record adds about when it attached or let go.
+func (s NodeStatus) alive() string {
+	l := s.Lock
+	if l == nil {
+		l = &bundle.Lock{}
 	}
-	if err := st.Unlockable(force); err != nil {
-		return err
+	next := fmt.Sprintf("resume it (--resume) or remove it (conc unlock %s)", s.Node)
+	switch {
+	case s.Live && l.AgentPID != 0:
+		return fmt.Sprintf("yes: its agent (pid %d on the node) holds the lock, attached since %s", l.AgentPID, l.Attached.Local().Format(time.DateTime))
+	case s.Live:
+		return "yes: an agent on the node holds the lock"
+	case !l.Detached.IsZero():
+		return fmt.Sprintf("no, no run has been attached since %s; %s", l.Detached.Local().Format(time.DateTime), next)
+	case l.AgentPID != 0:
+		return fmt.Sprintf("no, its agent (pid %d) ended without letting go (killed, or the node restarted); %s", l.AgentPID, next)
 	}
-	s, err := c.SFTP()
-	if err != nil {
-		return err
-	}
-	if err := s.RemoveAll(st.Bundle); err != nil {
-		return fmt.Errorf("remove ~/%s on %s: %w", st.Bundle, st.Node, err)
-	}
-	// A line in the node's cache directory records who removed whose lock.
-	s.MkdirAll(bundle.CacheDir)
-	if f, err := s.OpenFile(path.Join(bundle.CacheDir, "unlocks.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND); err == nil {
-		fmt.Fprintf(f, "%s %s removed ~/%s of deploy %q held by %s\n",
-			time.Now().UTC().Format(time.RFC3339), holder(), st.Bundle, st.Lock.DeployID, st.Lock.Holder)
-		f.Close()
-	}
-	return nil
+	return fmt.Sprintf("no; %s", next)
 }
 
 // Unlockable returns ErrLive, with what to do, when the lock's holder is
 // alive and force is not given; conc unlock asks before it confirms.
 func (s NodeStatus) Unlockable(force bool) error {
-	if s.Alive && !force {
-		return fmt.Errorf("%w: %s is held by a live run (heartbeat %s ago); stop it, or use --force if you know it is gone",
-			ErrLive, s.Node, s.Age().Round(time.Second))
+	if s.Live && !force {
+		return fmt.Errorf("%w: %s is held by a live run (%s); stop it, or use --force to stop its agent and remove the bundle",
+			ErrLive, s.Node, s.alive())
 	}
 	return nil
 }
 
-// ErrLive is returned when unlocking a lock whose holder is alive.
-var ErrLive = errors.New("the lock's holder is alive")
+// Unlock removes a node's bundle, the lock, once the operator confirmed
+// the status st. It is the only way conc removes a lock it does not hold.
+// The node's agent takes the kernel lock, checks that the record is still
+// the one in st, moves the bundle aside and removes it; a live holder is
+// refused without force, and with it stopped first. It returns what the
+// agent did, for the operator.
+func Unlock(ctx context.Context, c *Conn, agents Agents, n *config.Node, st NodeStatus, force bool) (string, error) {
+	r, err := lockSession(ctx, c, agents, n, channel.LockUnlock, st.expect(), force)
+	if err != nil {
+		return "", err
+	}
+	r.close()
+	ready := r.ready
+	now := statusOf(n, ready)
+	switch {
+	case ready.Status == string(jobs.OK):
+		return ready.Message, nil
+	case ready.Status != string(jobs.Blocked):
+		return "", fmt.Errorf("unlock %s: %s: %s", n.Name, ready.Status, ready.Message)
+	case !now.Held:
+		return "", fmt.Errorf("%w: %s", ErrFree, ready.Message)
+	case !sameRecord(now.Lock, st.Lock):
+		holder := "a bundle without a lock record"
+		if now.Lock != nil {
+			holder = now.Lock.String()
+		}
+		return "", fmt.Errorf("%w: %s: %s; it is now held by %s, not the run you confirmed; nothing was removed: look again with conc status %s",
+			ErrChanged, n.Name, ready.Message, holder, n.Name)
+	case now.Live:
+		return "", fmt.Errorf("%w: %s: %s (%s); nothing was removed", ErrLive, n.Name, ready.Message, now.alive())
+	}
+	return "", fmt.Errorf("unlock %s: %s; nothing was removed", n.Name, ready.Message)
+}
+
+// sameRecord reports whether two reads of a bundle found the same holder's
+// session: nothing has attached in between.
+func sameRecord(a, b *bundle.Lock) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.DeployID == b.DeployID && a.Session == b.Session
+}

@@ -134,12 +134,6 @@ func testNode(ctx context.Context, o *TestOptions, n *config.Node, specs []nodet
 		return nodetest.Summary{}, err
 	}
 	defer c.Close()
-	st, err := ReadStatus(ctx, c, n)
-	if err != nil {
-		o.Header(n.Name, nil, err)
-	} else {
-		o.Header(n.Name, &st, nil)
-	}
 	log := o.Log.With().Str(fieldNode, n.Name).Logger()
 	params := n.Values()
 	params[config.KeyAdmin] = c.Target.User
@@ -172,9 +166,14 @@ func testNode(ctx context.Context, o *TestOptions, n *config.Node, specs []nodet
 	}
 	r, err := openRemote(ctx, c, o.Agents, hello, func(line string) { log.Debug().Msg("agent: " + line) }, onOutput)
 	if err != nil {
+		o.Header(n.Name, nil, err)
 		return sum, err
 	}
 	defer r.close()
+	// The agent looked at the bundle without taking it: the tests say
+	// whether the node was locked while they ran.
+	st := statusOf(n, r.ready)
+	o.Header(n.Name, &st, nil)
 	if r.ready.Status != string(jobs.OK) {
 		return sum, errors.New(r.ready.Message)
 	}

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 
@@ -98,10 +99,15 @@ type MountTracker interface {
 	Unmounted(dir string)
 }
 
-// BundleReleaser is implemented by an Env whose host keeps state in the
-// bundle, as the agent does with the lock record: close_bundle calls
-// ReleaseBundle before it removes the bundle, so nothing writes into it while
-// it goes.
-type BundleReleaser interface {
-	ReleaseBundle()
+// BundleRemover is implemented by an Env that holds the bundle by
+// identity, as the agent does on the node: close_bundle asks it to remove
+// the bundle, which it does only if the bundle at the path is still the
+// one it holds, and it stops writing the lock record first. An error
+// wrapping ErrBundleLost means the bundle was not its own any more.
+type BundleRemover interface {
+	RemoveBundle() error
 }
+
+// ErrBundleLost is wrapped by errors that say a run's bundle was removed or
+// replaced under it: the run no longer holds the node, and ends ERROR.
+var ErrBundleLost = errors.New("this run's bundle was removed or replaced")

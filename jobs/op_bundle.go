@@ -90,6 +90,15 @@ type closeBundleAction struct{}
 
 func (closeBundleAction) Run(_ context.Context, env Env) Result {
 	dir := env.Bundle()
+	if r, ok := env.(BundleRemover); ok {
+		switch err := r.RemoveBundle(); {
+		case errors.Is(err, ErrBundleLost):
+			return Resultf(Error, "%v", err)
+		case err != nil:
+			return Resultf(Failed, "%v", err)
+		}
+		return Resultf(OK, "removed %s", dir)
+	}
 	if env.Host() == Local {
 		mounted, err := IsMountPoint(dir)
 		if err != nil {
@@ -101,9 +110,6 @@ func (closeBundleAction) Run(_ context.Context, env Env) Result {
 	}
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return Resultf(OK, "%s was already gone", dir)
-	}
-	if r, ok := env.(BundleReleaser); ok {
-		r.ReleaseBundle()
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return Resultf(Failed, "remove %s: %v", dir, err)

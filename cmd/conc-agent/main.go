@@ -18,6 +18,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// conc unlock --force on the node evicts the agent with SIGUSR1.
+	ctx, evict := context.WithCancelCause(ctx)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() { <-usr1; evict(agent.ErrEvicted) }()
 	// When the connection drops, stderr is a broken pipe, and Go kills a
 	// program that writes to one on fd 2 unless it handles SIGPIPE. The
 	// agent must live on to kill its jobs. Notify, not Ignore: an ignored

@@ -41,6 +41,9 @@ type app struct {
 	// finding where a run's time goes (docs/performance.md).
 	cpuProfile string
 	profW      *os.File
+	// ask, when set, answers conc's yes/no questions instead of the
+	// terminal: tests decide when and how the operator answers.
+	ask func(question string) (bool, error)
 }
 
 // exitError carries an exit code out of a command; a nil err prints

@@ -12,12 +12,14 @@ func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [NODE|GROUP...]",
 		Short: "show whether nodes are locked, by whom, how far their run got, and whether its holder is alive",
-		Long: `Read each node's bundle over SSH and say whether the node is free or locked.
-For a locked node: the holder (user@host and pid), the deploy id, the plan,
-when it started, the last step and its status, and whether the holder is
-alive: a connected run refreshes the lock's heartbeat every few seconds, so a
-stale heartbeat means the run is gone (stopped, crashed, cut off) and the
-lock waits for --resume or conc unlock. Without arguments, every node.
+		Long: `Ask each node's agent about its bundle and say whether the node is free or
+locked. For a locked node: the holder (user@host and pid), the deploy id, the
+plan, when it started, the last step and its status, and whether the holder is
+alive. The agent serving a run holds a kernel lock on its bundle for exactly
+as long as it lives, so "alive" is read from that lock, not from a clock: a
+run that is not alive is gone (stopped, crashed, cut off) and its lock waits
+for --resume or conc unlock. Reading takes no lock and changes nothing.
+Without arguments, every node.
 
 Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 		Example: "  conc status\n  conc status node1 web",
@@ -33,6 +35,10 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			agents, err := a.getAgents()
+			if err != nil {
+				return err
+			}
 			code := jobs.ExitOK
 			for _, n := range nodes {
 				c, err := a.dial(cmd.Context(), f, n)
@@ -41,7 +47,7 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 					code = jobs.WorseExit(code, jobs.ExitFailed)
 					continue
 				}
-				st, err := controller.ReadStatus(cmd.Context(), c, n)
+				st, err := controller.ReadStatus(cmd.Context(), c, agents, n)
 				c.Close()
 				if err != nil {
 					fmt.Fprintf(a.stdout, "%s: unknown: %v\n", n.Name, err)

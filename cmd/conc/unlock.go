@@ -24,9 +24,16 @@ func (a *app) unlockCmd() *cobra.Command {
 		Short: "remove a node's lock (its bundle) left by a run that is gone",
 		Long: `Show the node's lock record and, once you confirm, remove its bundle, which is
 the lock. This is the only way conc removes a lock it does not hold; it gives
-up on that run, which can then no longer be resumed. A lock whose heartbeat is
-fresh belongs to a live run and needs --force. The removal is logged, in the
---log-file and in ~/.cache/conc/unlocks.log on the node.`,
+up on that run, which can then no longer be resumed.
+
+The node's agent removes the bundle only if the lock is still the one you
+confirmed: if a run resumed or took the node meanwhile, nothing is removed and
+conc says the lock changed hands. It takes the bundle's kernel lock first and
+moves the bundle aside before removing it, so a run can never lose its bundle
+to an unlock it did not see coming. A lock held by a live run is refused;
+--force stops that run's agent (SIGTERM, then SIGKILL), which ends its job,
+and then removes the bundle. The removal is logged, in the --log-file and in
+~/.cache/conc/unlocks.log on the node.`,
 		Example: "  conc unlock node1\n  conc unlock node1 --yes",
 		Args:    exactArgs(1, "a node name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -34,7 +41,7 @@ fresh belongs to a live run and needs --force. The removal is logged, in the
 		},
 	}
 	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
-	cmd.Flags().BoolVar(&o.force, "force", false, "unlock even though the holder's heartbeat is fresh")
+	cmd.Flags().BoolVar(&o.force, "force", false, "stop the live run that holds the lock, then unlock")
 	return cmd
 }
 
@@ -47,12 +54,16 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 	if err != nil {
 		return err
 	}
+	agents, err := a.getAgents()
+	if err != nil {
+		return err
+	}
 	c, err := a.dial(cmd.Context(), f, n)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	st, err := controller.ReadStatus(cmd.Context(), c, n)
+	st, err := controller.ReadStatus(cmd.Context(), c, agents, n)
 	if err != nil {
 		return err
 	}
@@ -64,8 +75,12 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 	if err := st.Unlockable(o.force); err != nil {
 		return &exitError{code: jobs.ExitBlocked, err: err}
 	}
+	deploy := "unknown, no lock record"
+	if st.Lock != nil && st.Lock.DeployID != "" {
+		deploy = st.Lock.DeployID
+	}
 	if !o.yes {
-		ok, err := a.confirm(fmt.Sprintf("remove ~/%s on %s, giving up deploy %s? [y/N] ", st.Bundle, name, st.Lock.DeployID))
+		ok, err := a.confirm(fmt.Sprintf("remove ~/%s on %s, giving up deploy %s? [y/N] ", st.Bundle, name, deploy))
 		if err != nil {
 			return err
 		}
@@ -73,15 +88,25 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 			return &exitError{code: jobs.ExitStopped, err: errors.New("not unlocked")}
 		}
 	}
-	if err := controller.Unlock(c, st, o.force); err != nil {
+	did, err := controller.Unlock(cmd.Context(), c, agents, n, st, o.force)
+	switch {
+	case errors.Is(err, controller.ErrFree):
+		fmt.Fprintf(a.stdout, "%s is not locked any more: %v\n", name, err)
+		return nil
+	case errors.Is(err, controller.ErrLive), errors.Is(err, controller.ErrChanged):
+		return &exitError{code: jobs.ExitBlocked, err: err}
+	case err != nil:
 		return err
 	}
-	deploy := st.Lock.DeployID
-	if deploy == "" {
-		deploy = "unknown, no lock record"
+	if did != "" {
+		fmt.Fprintf(a.stdout, "%s: %s\n", name, did)
 	}
-	log.Warn().Str("node", name).Str("deploy_id", deploy).Str("holder", st.Lock.Holder).
-		Bool("alive", st.Alive).Msg("unlocked: removed the bundle of a run conc did not hold")
+	holder := "unknown"
+	if st.Lock != nil {
+		holder = st.Lock.Holder
+	}
+	log.Warn().Str("node", name).Str("deploy_id", deploy).Str("holder", holder).
+		Bool("alive", st.Live).Msg("unlocked: removed the bundle of a run conc did not hold")
 	fmt.Fprintf(a.stdout, "%s: unlocked (removed ~/%s of deploy %s)\n", name, st.Bundle, deploy)
 	msg, err := controller.ReleaseLocal(cmd.Context(), f, n)
 	if msg != "" {
@@ -93,6 +118,9 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 // confirm asks a yes/no question on the terminal; without one it refuses
 // to guess.
 func (a *app) confirm(question string) (bool, error) {
+	if a.ask != nil {
+		return a.ask(question)
+	}
 	in, ok := a.terminalIn()
 	if !ok {
 		return false, usageErr(errors.New("stdin is not a terminal to confirm on; pass --yes to unlock without asking"))

@@ -1,0 +1,263 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/jobs"
+	"github.com/rs/zerolog"
+)
+
+// TestLiveLock checks the kernel lock the liveness rests on: a second open
+// of the file cannot take it, a read-only open sees it held without taking
+// it, and it goes with the open file that held it.
+func TestLiveLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), bundle.LiveFile)
+	holder, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lockLive(holder); err != nil {
+		t.Fatalf("first lock: %v", err)
+	}
+	other, _ := os.OpenFile(path, os.O_RDWR, 0)
+	defer other.Close()
+	if err := lockLive(other); err != errLive {
+		t.Errorf("second lock = %v, want errLive", err)
+	}
+	reader, _ := os.Open(path)
+	defer reader.Close()
+	if live, err := liveHeld(reader); !live || err != nil {
+		t.Errorf("liveHeld while held = %v, %v; want true", live, err)
+	}
+	if live, _ := liveHeld(reader); !live {
+		t.Error("testing the lock took it away")
+	}
+	holder.Close()
+	if live, err := liveHeld(reader); live || err != nil {
+		t.Errorf("liveHeld after the holder closed = %v, %v; want false", live, err)
+	}
+	if err := lockLive(other); err != nil {
+		t.Errorf("lock after the holder closed: %v", err)
+	}
+}
+
+// agentAt starts an agent over net.Pipe whose home is home, and returns
+// the controller's end; the agent ends when the test does.
+func agentAt(t *testing.T, home string) *channel.Conn {
+	c, _ := agentStop(t, home)
+	return c
+}
+
+// agentStop is agentAt that also returns a func that closes the channel
+// and waits for the agent to have let go of everything.
+func agentStop(t *testing.T, home string) (*channel.Conn, func()) {
+	t.Helper()
+	t.Setenv("HOME", home)
+	a, b := net.Pipe()
+	ag := New(b, zerolog.Nop())
+	done := make(chan struct{})
+	go func() {
+		ag.Serve(context.Background())
+		close(done)
+	}()
+	c := channel.New(a)
+	stop := func() { c.Close(); <-done }
+	t.Cleanup(stop)
+	return c, stop
+}
+
+// writeRecord puts a lock record into a bundle made by hand.
+func writeRecord(t *testing.T, dir string, rec bundle.Lock) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := rec.Marshal()
+	if err := os.WriteFile(filepath.Join(dir, bundle.LockFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAttachRace starts two attaches of one stopped run at once, many
+// times: every round exactly one joins the bundle, and the other is
+// BLOCKED naming the live holder.
+func TestAttachRace(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, ".conc-bundle")
+	for round := range 50 {
+		// Each round starts from the record as a stopped run left it.
+		writeRecord(t, dir, bundle.Lock{DeployID: "d1", Holder: "ops@ws", Session: "s0"})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		statuses := map[string]int{}
+		var stops []func()
+		start := make(chan struct{})
+		for range 2 {
+			c, stop := agentStop(t, home)
+			stops = append(stops, stop)
+			wg.Go(func() {
+				m := hello(channel.LockAttach, "d1")
+				m.Hello.Expect = &channel.Expect{DeployID: "d1", Session: "s0"}
+				<-start
+				if err := c.Send(m); err != nil {
+					t.Error(err)
+					return
+				}
+				r, err := c.Recv()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				statuses[r.Ready.Status]++
+				mu.Unlock()
+				if r.Ready.Status == "BLOCKED" && (r.Ready.Lock == nil || r.Ready.Lock.Holder != "ops@ws") {
+					t.Errorf("BLOCKED without naming the holder: %+v", r.Ready)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if statuses["OK"] != 1 || statuses["BLOCKED"] != 1 {
+			t.Fatalf("round %d: attaches ended %v, want exactly one OK and one BLOCKED", round, statuses)
+		}
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
+// TestFence moves a live run's bundle aside and puts another run's in its
+// place: the first run's next job is an ERROR that runs nothing, its
+// journal and record never reach the new bundle, and its close_bundle
+// removes nothing.
+func TestFence(t *testing.T) {
+	c, home, errc := session(t)
+	if r := roundTrip(t, c, hello(channel.LockOpen, "A")); r.Ready.Status != "OK" {
+		t.Fatalf("open: %+v", r.Ready)
+	}
+	dir := filepath.Join(home, ".conc-bundle")
+	if err := os.Rename(dir, filepath.Join(home, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	writeRecord(t, dir, bundle.Lock{DeployID: "B", Holder: "bob@ws", Session: "b0"})
+	before := listDir(t, dir)
+	marker := filepath.Join(home, "ran")
+	for i, op := range []string{"run", "close_bundle"} {
+		var args []string
+		if op == "run" {
+			args = []string{"pwd > " + marker}
+		}
+		res := roundTrip(t, c, &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: uint32(i + 1), Step: i + 2, Op: op, Args: args,
+			Journal: []bundle.Entry{{Step: 9, Op: "put", Status: "OK"}}}})
+		if res.Result.Status != string(jobs.Error) || !strings.Contains(res.Result.Message, "another directory") {
+			t.Errorf("%s after the bundle was replaced: %+v, want ERROR saying so", op, res.Result)
+		}
+	}
+	f := roundTrip(t, c, &channel.Message{Type: channel.TFence, Fence: &channel.Fence{ID: 7}})
+	if f.Result == nil || f.Result.ID != 7 || f.Result.Status != string(jobs.Error) {
+		t.Errorf("fence = %+v, want ERROR for id 7", f.Result)
+	}
+	roundTrip(t, c, &channel.Message{Type: channel.TBye, Bye: &channel.Bye{Journal: []bundle.Entry{{Step: 10, Op: "put", Status: "OK"}}}})
+	<-errc
+	if exists(marker) {
+		t.Error("a job ran although its bundle was gone")
+	}
+	if after := listDir(t, dir); after != before {
+		t.Errorf("the lost run wrote into the new bundle:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestCloseBundleRemovesOwn: close_bundle removes the bundle it holds and
+// frees the path.
+func TestCloseBundleRemovesOwn(t *testing.T) {
+	c, home, _ := session(t)
+	roundTrip(t, c, hello(channel.LockOpen, "A"))
+	res := roundTrip(t, c, &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: 1, Step: 2, Op: "close_bundle"}})
+	if res.Result.Status != "OK" {
+		t.Fatalf("close_bundle: %+v", res.Result)
+	}
+	left, _ := filepath.Glob(filepath.Join(home, ".conc-bundle*"))
+	if len(left) != 0 {
+		t.Errorf("left after close_bundle: %v", left)
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// TestUnlock covers conc unlock's node side: it removes only the lock the
+// operator confirmed, refuses a live one without force, and removes a
+// link at the bundle's path without following it.
+func TestUnlock(t *testing.T) {
+	unlock := func(t *testing.T, home string, want *channel.Expect) *channel.Ready {
+		t.Helper()
+		m := hello(channel.LockUnlock, "")
+		m.Hello.Expect = want
+		return roundTrip(t, agentAt(t, home), m).Ready
+	}
+	t.Run("confirmed", func(t *testing.T) {
+		home := t.TempDir()
+		writeRecord(t, filepath.Join(home, ".conc-bundle"), bundle.Lock{DeployID: "d1", Session: "s1", Holder: "h"})
+		if r := unlock(t, home, &channel.Expect{DeployID: "d1", Session: "s1"}); r.Status != "OK" {
+			t.Fatalf("ready %+v", r)
+		}
+		if left, _ := filepath.Glob(filepath.Join(home, ".conc-bundle*")); len(left) != 0 {
+			t.Errorf("left: %v", left)
+		}
+		if b, _ := os.ReadFile(filepath.Join(home, bundle.CacheDir, "unlocks.log")); !strings.Contains(string(b), `deploy "d1" held by h`) {
+			t.Errorf("unlocks.log = %q", b)
+		}
+	})
+	t.Run("changed hands", func(t *testing.T) {
+		home := t.TempDir()
+		dir := filepath.Join(home, ".conc-bundle")
+		writeRecord(t, dir, bundle.Lock{DeployID: "d1", Session: "s2", Holder: "h"})
+		before := listDir(t, dir)
+		r := unlock(t, home, &channel.Expect{DeployID: "d1", Session: "s1"})
+		if r.Status != "BLOCKED" || r.Lock == nil || r.Lock.Session != "s2" {
+			t.Fatalf("ready %+v, want BLOCKED with the new record", r)
+		}
+		if after := listDir(t, dir); after != before {
+			t.Errorf("a refused unlock changed the bundle")
+		}
+	})
+	t.Run("live", func(t *testing.T) {
+		home := t.TempDir()
+		c := agentAt(t, home)
+		roundTrip(t, c, hello(channel.LockOpen, "d1"))
+		rec := recordAt(t, filepath.Join(home, ".conc-bundle"))
+		r := unlock(t, home, &channel.Expect{DeployID: "d1", Session: rec.Session})
+		if r.Status != "BLOCKED" || !r.Live {
+			t.Fatalf("ready %+v, want BLOCKED, live", r)
+		}
+		if !exists(filepath.Join(home, ".conc-bundle", bundle.LockFile)) {
+			t.Error("a live lock was removed")
+		}
+	})
+	t.Run("dangling link", func(t *testing.T) {
+		home := t.TempDir()
+		target := filepath.Join(home, "elsewhere")
+		os.Symlink(target, filepath.Join(home, ".conc-bundle"))
+		insp := roundTrip(t, agentAt(t, home), hello(channel.LockInspect, "")).Ready
+		if !insp.Locked || !strings.Contains(insp.Message, "symbolic link") {
+			t.Errorf("inspect of a link = %+v, want locked, saying it is a link", insp)
+		}
+		if r := unlock(t, home, &channel.Expect{}); r.Status != "OK" {
+			t.Fatalf("ready %+v", r)
+		}
+		if exists(filepath.Join(home, ".conc-bundle")) {
+			t.Error("the link is still there")
+		}
+	})
+}
