@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -247,11 +249,19 @@ func (a *Agent) holdForUnlock(r *channel.Ready, want *channel.Expect) (*hold, er
 		}
 	}
 	if err != nil {
-		blocked(r, "the agent holding %s (pid %v) did not let go: %v", a.bundle, pids, err)
+		blocked(r, "the agent holding %s (pid %s) did not let go: %v", a.bundle, pidList(pids), err)
 		return nil, err
 	}
-	r.Message = fmt.Sprintf("stopped the live run's agent (pid %v) first", pids)
+	r.Message = fmt.Sprintf("stopped the live run's agent (pid %s) first", pidList(pids))
 	return h, nil
+}
+
+func pidList(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ", ")
 }
 
 // removeOther removes what stands at the bundle's path that is not a

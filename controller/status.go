@@ -128,10 +128,8 @@ func (s NodeStatus) alive() string {
 	}
 	next := fmt.Sprintf("resume it (--resume) or remove it (conc unlock %s)", s.Node)
 	switch {
-	case s.Live && l.AgentPID != 0:
-		return fmt.Sprintf("yes: its agent (pid %d on the node) holds the lock, attached since %s", l.AgentPID, l.Attached.Local().Format(time.DateTime))
 	case s.Live:
-		return "yes: an agent on the node holds the lock"
+		return "yes: " + s.liveWho()
 	case !l.Detached.IsZero():
 		return fmt.Sprintf("no, no run has been attached since %s; %s", l.Detached.Local().Format(time.DateTime), next)
 	case l.AgentPID != 0:
@@ -140,12 +138,20 @@ func (s NodeStatus) alive() string {
 	return fmt.Sprintf("no; %s", next)
 }
 
+// liveWho says which agent holds a live lock.
+func (s NodeStatus) liveWho() string {
+	if l := s.Lock; l != nil && l.AgentPID != 0 {
+		return fmt.Sprintf("its agent (pid %d on the node) holds the lock, attached since %s", l.AgentPID, l.Attached.Local().Format(time.DateTime))
+	}
+	return "an agent on the node holds the lock"
+}
+
 // Unlockable returns ErrLive, with what to do, when the lock's holder is
 // alive and force is not given; conc unlock asks before it confirms.
 func (s NodeStatus) Unlockable(force bool) error {
 	if s.Live && !force {
-		return fmt.Errorf("%w: %s is held by a live run (%s); stop it, or use --force to stop its agent and remove the bundle",
-			ErrLive, s.Node, s.alive())
+		return fmt.Errorf("%w: %s is held by a live run: %s; stop it, or use --force to stop its agent and remove the bundle",
+			ErrLive, s.Node, s.liveWho())
 	}
 	return nil
 }
@@ -179,7 +185,7 @@ func Unlock(ctx context.Context, c *Conn, agents Agents, n *config.Node, st Node
 		return "", fmt.Errorf("%w: %s: %s; it is now held by %s, not the run you confirmed; nothing was removed: look again with conc status %s",
 			ErrChanged, n.Name, ready.Message, holder, n.Name)
 	case now.Live:
-		return "", fmt.Errorf("%w: %s: %s (%s); nothing was removed", ErrLive, n.Name, ready.Message, now.alive())
+		return "", fmt.Errorf("%w: %s: %s: %s; nothing was removed", ErrLive, n.Name, ready.Message, now.liveWho())
 	}
 	return "", fmt.Errorf("unlock %s: %s; nothing was removed", n.Name, ready.Message)
 }

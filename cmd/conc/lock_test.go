@@ -254,6 +254,32 @@ func TestLiveOnFullDisk(t *testing.T) {
 	})
 }
 
+// TestKilledAgent kills the agent serving a run with SIGKILL, so that it
+// writes nothing: the kernel drops its lock with it, conc status says the
+// holder is not alive, and the run can be resumed.
+func TestKilledAgent(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = "+gated("s2")+"\nstep = remote close_bundle\n")
+		_, done := p.start("deploy", "node1")
+		waitFile(t, p.nodePath("s2.ran"), done)
+		pid := p.record(t).AgentPID
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if r := within(t, "the run", done); r.code != 1 {
+			t.Errorf("the run whose agent was killed: %s", r)
+		}
+		want := fmt.Sprintf("alive:   no, its agent (pid %d) ended without letting go", pid)
+		if r := p.conc("status", "node1"); r.code != 3 || !strings.Contains(r.stdout, want) {
+			t.Errorf("status after the agent was killed: %s\nwant %q", r, want)
+		}
+		touch(t, p.nodePath("s2.release"))
+		if r := p.conc("deploy", "node1", "--resume"); r.code != 0 || exists(p.bundleDir()) {
+			t.Errorf("resume: %s", r)
+		}
+	})
+}
+
 // lostPlans are two plans on one node: run A, which another run's lock
 // will take from under it, and run B, which takes the node after A lost
 // it. B records where its jobs run.

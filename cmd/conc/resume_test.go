@@ -16,10 +16,6 @@ import (
 // second: the run it hangs in is interrupted; the resumed run must finish.
 const onceThenLong = `remote run "echo run >> ../job.log; if [ -f ../second ]; then exit 0; fi; touch ../second; echo $$ > ../job.pid; exec sleep 300"`
 
-// fastLease makes the node's lock go stale one second after its holder
-// stops refreshing it.
-const fastLease = "heartbeat = 200ms\n"
-
 func count(t *testing.T, path, line string) int {
 	t.Helper()
 	b, _ := os.ReadFile(path)
@@ -27,12 +23,12 @@ func count(t *testing.T, path, line string) int {
 }
 
 // TestKilledControllerResume kills conc with SIGKILL in the middle of a long
-// remote job: the lock stays, status shows the holder dead once the lease
-// is stale, and --resume re-runs the interrupted job and finishes.
+// remote job: the lock stays, status shows the holder dead once its agent
+// has seen the connection go and let go of the kernel lock, and --resume
+// re-runs the interrupted job and finishes.
 func TestKilledControllerResume(t *testing.T) {
 	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
 		p := newProject(t, n, "")
-		p.extra = fastLease
 		p.write("[plan deploy]\nstep = remote open_bundle\nstep = local run \"echo local >> ran.log\"\nstep = " + onceThenLong + "\nstep = remote close_bundle\n")
 		cmd, done := p.start("deploy", "node1")
 		pid := waitPid(t, p.nodePath("job.pid"), done)
@@ -69,8 +65,9 @@ func TestKilledControllerResume(t *testing.T) {
 	})
 }
 
-// waitStatus polls conc status until its output contains want: the lease
-// expires by the node's clock, which nothing in the test can signal.
+// waitStatus polls conc status until its output contains want: the agent
+// notices a dropped connection on the node, which nothing in the test can
+// signal.
 func waitStatus(t *testing.T, p *project, want string) result {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -184,9 +181,7 @@ func TestResumeRefusals(t *testing.T) {
 
 func TestUnlock(t *testing.T) {
 	n := testnode.InProcess(t)
-	p := newProject(t, n, "")
-	p.extra = fastLease
-	p.write("[plan deploy]\nstep = remote open_bundle\nstep = remote run false\n")
+	p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = remote run false\n")
 	if r := p.conc("unlock", "node1", "--yes"); r.code != 0 || !strings.Contains(r.stdout, "not locked") {
 		t.Errorf("unlock of a free node: %s", r)
 	}

@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/jobs"
+)
+
+// journal builds entries "step:op:status" in the order they ended.
+func journal(specs ...string) []bundle.Entry {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var out []bundle.Entry
+	for i, s := range specs {
+		f := strings.Split(s, ":")
+		host := string(jobs.Remote)
+		if strings.HasPrefix(f[1], "local ") {
+			host, f[1] = string(jobs.Local), strings.TrimPrefix(f[1], "local ")
+		}
+		out = append(out, bundle.Entry{Step: atoiOr(f[0]), Host: host, Op: f[1], Status: f[2], Ended: t0.Add(time.Duration(i) * time.Second)})
+	}
+	return out
+}
+
+func atoiOr(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// TestDecideResume covers every shape of journal and lock a resume can
+// meet: each has one outcome, and none panics.
+func TestDecideResume(t *testing.T) {
+	run := func(id, status string) *State {
+		return &State{Lock: bundle.Lock{DeployID: id, Plan: "deploy", PlanHash: "h1"}, Status: status}
+	}
+	held := func(id string, live bool, entries ...string) NodeStatus {
+		return NodeStatus{Held: true, Live: live, Lock: &bundle.Lock{DeployID: id, Plan: "deploy", PlanHash: "h1", Session: "s", Journal: journal(entries...)}}
+	}
+	stopped := []string{"1:open_bundle:OK", "2:run:OK", "3:run:STOPPED"}
+	tests := []struct {
+		name      string
+		status    NodeStatus
+		run       *State
+		local     []bundle.Entry
+		steps     int // the plan's; 3 when 0
+		from      int
+		planHash  string
+		force     bool
+		kind      resumeKind
+		refusal   jobs.Status // when refused
+		first     int
+		attach    bool
+		fromNode  bool
+		wantInMsg string
+	}{
+		{name: "fresh: no run anywhere", kind: resumeRefused, refusal: "", wantInMsg: "no unfinished run"},
+		{name: "finished: the local run ended OK, the node is free", run: nil, kind: resumeRefused, wantInMsg: "no unfinished run"},
+		{name: "failed before locking the node", run: run("d1", "FAILED"), local: journal("1:local put:FAILED"), kind: resumeAt, first: 1},
+		{name: "failed, holding the node", status: held("d1", false, "1:open_bundle:OK", "2:run:FAILED"), run: run("d1", "FAILED"),
+			local: journal("1:open_bundle:OK", "2:run:FAILED"), kind: resumeAt, first: 2, attach: true},
+		{name: "stopped, holding the node", status: held("d1", false, stopped...), run: run("d1", "STOPPED"), local: journal(stopped...), kind: resumeAt, first: 3, attach: true},
+		{name: "stopped elsewhere: rebuilt from the node", status: held("d1", false, stopped...), kind: resumeAt, first: 3, attach: true, fromNode: true},
+		{name: "a local job only this workstation journaled", status: held("d1", false, "1:open_bundle:OK"), run: run("d1", "STOPPED"),
+			local: journal("1:open_bundle:OK", "2:local put:OK", "3:run:STOPPED"), kind: resumeAt, first: 3, attach: true},
+		{name: "paused at the end", steps: 2, status: held("d1", false, "1:open_bundle:OK", "2:pause:STOPPED"), run: run("d1", "STOPPED"),
+			local: journal("1:open_bundle:OK", "2:pause:STOPPED"), kind: resumeDone, attach: true},
+		{name: "paused at the end, --from goes back", steps: 2, status: held("d1", false, "1:open_bundle:OK", "2:pause:STOPPED"), run: run("d1", "STOPPED"),
+			from: 2, kind: resumeAt, first: 2, attach: true},
+		{name: "every step done, node free", steps: 1, run: run("d1", "ERROR"), local: journal("1:local put:OK"), kind: resumeDone},
+		{name: "skipped steps are done", status: held("d1", false, "1:open_bundle:OK", "2:run:SKIPPED", "3:run:FAILED"), run: run("d1", "FAILED"),
+			kind: resumeAt, first: 3, attach: true},
+		{name: "unlocked: the run held the node, the bundle is gone", run: run("d1", "STOPPED"), local: journal(stopped...), kind: resumeRefused, refusal: jobs.Blocked, wantInMsg: "bundle is gone"},
+		{name: "unlocked after close_bundle failed", run: run("d1", "FAILED"), local: journal("1:open_bundle:OK", "2:close_bundle:OK", "3:local put:FAILED"),
+			kind: resumeAt, first: 3},
+		{name: "live holder", status: held("d1", true, stopped...), run: run("d1", "STOPPED"), kind: resumeRefused, refusal: jobs.Blocked, wantInMsg: "live run"},
+		{name: "a bundle without a record", status: NodeStatus{Held: true}, kind: resumeRefused, refusal: jobs.Blocked, wantInMsg: "without a lock record"},
+		{name: "the node's run is of another plan", status: NodeStatus{Held: true, Lock: &bundle.Lock{DeployID: "d9", Plan: "upgrade", PlanHash: "h1"}},
+			kind: resumeRefused, refusal: "", wantInMsg: `of plan "upgrade"`},
+		{name: "plan changed", status: held("d1", false, stopped...), run: run("d1", "STOPPED"), planHash: "h2", kind: resumeRefused, refusal: "", wantInMsg: "plan changed"},
+		{name: "plan changed, forced", status: held("d1", false, stopped...), run: run("d1", "STOPPED"), planHash: "h2", force: true, kind: resumeAt, first: 3, attach: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := resumeFacts{node: "node1", plan: "deploy", planHash: "h1", steps: tt.steps, from: tt.from, force: tt.force,
+				invocation: "conc", verb: "deploy", status: tt.status, run: tt.run, local: tt.local}
+			if f.steps == 0 {
+				f.steps = 3
+			}
+			if tt.planHash != "" {
+				f.planHash = tt.planHash
+			}
+			d := decideResume(f)
+			if d.kind != tt.kind {
+				t.Fatalf("kind %d (%q), want %d", d.kind, d.message, tt.kind)
+			}
+			switch d.kind {
+			case resumeRefused:
+				if d.status != tt.refusal || !strings.Contains(d.message, tt.wantInMsg) {
+					t.Errorf("refused %q: %q, want %q: ...%s...", d.status, d.message, tt.refusal, tt.wantInMsg)
+				}
+			case resumeAt:
+				if d.first != tt.first {
+					t.Errorf("first = %d, want %d", d.first, tt.first)
+				}
+			}
+			if d.kind != resumeRefused && (d.attach != tt.attach || d.fromNode != tt.fromNode) {
+				t.Errorf("attach %v fromNode %v, want %v %v", d.attach, d.fromNode, tt.attach, tt.fromNode)
+			}
+		})
+	}
+}
+
+func TestCandidate(t *testing.T) {
+	runs := []State{
+		{Lock: bundle.Lock{DeployID: "new"}, Status: "OK"},
+		{Lock: bundle.Lock{DeployID: "mid"}, Status: "FAILED"},
+		{Lock: bundle.Lock{DeployID: "old"}, Status: "STOPPED"},
+	}
+	if r, ok := candidate(runs, NodeStatus{}); !ok || r.DeployID != "mid" {
+		t.Errorf("free node: %q, %v; want the newest unfinished run, mid", r.DeployID, ok)
+	}
+	if r, ok := candidate(runs, NodeStatus{Held: true, Lock: &bundle.Lock{DeployID: "old"}}); !ok || r.DeployID != "old" {
+		t.Errorf("node held by old: %q, %v; want old", r.DeployID, ok)
+	}
+	if _, ok := candidate(runs, NodeStatus{Held: true, Lock: &bundle.Lock{DeployID: "elsewhere"}}); ok {
+		t.Error("node held by a run this workstation has no journal of: want none")
+	}
+}
