@@ -28,10 +28,15 @@ import (
 // the node's lock, and its running job says so.
 var ErrEvicted = errors.New("conc unlock --force on the node stopped this run")
 
+// errStopping refuses a job that arrives once a signal has stopped the
+// agent.
+var errStopping = errors.New("the agent is stopping")
+
 // Timeouts of the agent's own waits.
 const (
 	helloTimeout    = 30 * time.Second // the controller sends hello at once
 	shutdownTimeout = 5 * time.Second  // for a job to return after its group is killed
+	byeGrace        = 2 * time.Second  // for a stopped agent's bye to be taken
 )
 
 // Agent serves one channel.
@@ -43,16 +48,17 @@ type Agent struct {
 	hello  *channel.Hello
 	home   string
 	bundle string      // absolute
-	hold   *hold       // the bundle this agent serves, by identity and kernel lock
-	keeper *keeper     // the record and journal in it
-	closed bool        // close_bundle removed the bundle
 	lost   atomic.Bool // the fence failed: the bundle at the path is not this agent's
 
 	hash chan string // the agent's own sha256, computed while the hello travels
 
-	mu      sync.Mutex
-	running *running
-	jobs    sync.WaitGroup
+	mu       sync.Mutex
+	running  *running
+	hold     *hold   // the bundle this agent serves, by identity and kernel lock
+	keeper   *keeper // the record and journal in it
+	closed   bool    // close_bundle removed the bundle
+	stopping bool    // a signal ended Serve: no job starts any more
+	jobs     sync.WaitGroup
 }
 
 type running struct {
@@ -79,10 +85,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 		a.letGo()
 		a.conn.Close()
 	}()
-	// A Recv blocked waiting for hello returns once the stream closes.
-	stop := context.AfterFunc(ctx, func() { a.conn.Close() })
-	ok, err := a.handshake()
-	stop()
+	ok, err := a.handshake(ctx)
 	if err != nil || !ok {
 		return err
 	}
@@ -99,8 +102,22 @@ func (a *Agent) Serve(ctx context.Context) error {
 		// and lets go of the bundle.
 		cause := context.Cause(ctx)
 		a.log.Warn().Err(cause).Msg("agent stopped; its jobs are killed and it lets go of the bundle")
+		a.mu.Lock()
+		a.stopping = true
+		a.mu.Unlock()
+		a.procs.KillAll()
 		a.waitJobs()
-		a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{Reason: cause.Error(), Lost: errors.Is(cause, ErrEvicted)}})
+		// The controller may be blocked writing to a reader that is gone;
+		// the bye is worth a short wait, not a hang.
+		sent := make(chan struct{})
+		go func() {
+			a.send(&channel.Message{Type: channel.TBye, Bye: &channel.Bye{Reason: cause.Error(), Lost: errors.Is(cause, ErrEvicted)}})
+			close(sent)
+		}()
+		select {
+		case <-sent:
+		case <-time.After(byeGrace):
+		}
 		return fmt.Errorf("stopped: %w", cause)
 	}
 }
@@ -131,6 +148,11 @@ func (a *Agent) read(ctx context.Context, end chan<- error) {
 		switch m.Type {
 		case channel.TRun:
 			jctx, done, err := a.start(ctx, m.Run)
+			if errors.Is(err, errStopping) {
+				// Keep reading, so the controller's writes never block
+				// and it reads the bye that says why nothing runs.
+				continue
+			}
 			if err != nil {
 				end <- err
 				return
@@ -158,10 +180,8 @@ func (a *Agent) read(ctx context.Context, end chan<- error) {
 // handshake reads hello, takes or joins the lock, and answers ready. It
 // returns false when the session must end after the answer, as when the
 // bundle is held by another deploy.
-func (a *Agent) handshake() (bool, error) {
-	timer := time.AfterFunc(helloTimeout, func() { a.conn.Close() })
-	m, err := a.conn.Recv()
-	timer.Stop()
+func (a *Agent) handshake(ctx context.Context) (bool, error) {
+	m, err := a.recvHello(ctx)
 	if err != nil {
 		return false, fmt.Errorf("wait for hello: %w", err)
 	}
@@ -188,6 +208,30 @@ func (a *Agent) handshake() (bool, error) {
 	// Inspect and unlock are done once they have answered.
 	mode := a.hello.LockMode
 	return ready.Status == string(jobs.OK) && mode != channel.LockInspect && mode != channel.LockUnlock, nil
+}
+
+// recvHello waits for hello, for at most helloTimeout and not past ctx: a
+// Recv blocked on the stream returns once the stream closes. Once hello is
+// in, nothing closes the stream here any more: Serve must be able to say
+// why it stops.
+func (a *Agent) recvHello(ctx context.Context) (*channel.Message, error) {
+	var mu sync.Mutex
+	waiting := true
+	giveUp := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if waiting {
+			a.conn.Close()
+		}
+	}
+	timer := time.AfterFunc(helloTimeout, giveUp)
+	defer timer.Stop()
+	defer context.AfterFunc(ctx, giveUp)()
+	m, err := a.conn.Recv()
+	mu.Lock()
+	waiting = false
+	mu.Unlock()
+	return m, err
 }
 
 // selfHash is the sha256 of the running executable, which the controller
@@ -218,9 +262,9 @@ func (a *Agent) send(m *channel.Message) error {
 // lock record is on disk.
 func (a *Agent) bye(b *channel.Bye) error {
 	a.waitJobs()
-	if a.keeper != nil {
+	if _, k := a.held(); k != nil {
 		for _, e := range b.Journal {
-			a.keeper.record(e)
+			k.record(e)
 		}
 	}
 	a.letGo()

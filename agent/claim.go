@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -17,8 +15,9 @@ import (
 )
 
 // forceGrace is how long unlock --force waits for a holder to let go after
-// SIGTERM, and again after SIGKILL.
-const forceGrace = 5 * time.Second
+// SIGUSR1, and again after SIGKILL: longer than an evicted agent takes to
+// kill its jobs and wait for them (shutdownTimeout).
+const forceGrace = 10 * time.Second
 
 // takeLock does what the hello's lock mode asks and fills in ready. On
 // BLOCKED it has changed nothing, and ready names the holder.
@@ -107,7 +106,7 @@ func (a *Agent) attach(r *channel.Ready) {
 		return
 	case errors.Is(err, errLive):
 		describe(r, look(a.bundle))
-		blocked(r, "a live run holds the bundle %s", a.bundle)
+		blocked(r, "the bundle %s is held right now, by a live run or by another conc taking it", a.bundle)
 		return
 	case err != nil:
 		describe(r, look(a.bundle))
@@ -145,8 +144,19 @@ func (a *Agent) claim(h *hold) error {
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
 	a.hold, a.keeper = h, k
+	a.mu.Unlock()
 	return nil
+}
+
+// held returns the bundle the agent holds and the keeper of its record,
+// or nils. The reading goroutine, a job and a signal's clean-up may ask at
+// once.
+func (a *Agent) held() (*hold, *keeper) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hold, a.keeper
 }
 
 // linkSelf points the bundle's agent link at this executable, so an
@@ -224,44 +234,41 @@ func (a *Agent) holdForUnlock(r *channel.Ready, want *channel.Expect) (*hold, er
 		blocked(r, "cannot take the bundle %s: %v", a.bundle, err)
 		return nil, err
 	case !a.hello.Force:
-		blocked(r, "a live run holds the bundle %s", a.bundle)
+		blocked(r, "the bundle %s is held right now, by a live run or by another conc taking it", a.bundle)
 		return nil, err
 	case !matches(v.rec, want.DeployID, want.Session):
 		blocked(r, "the lock on %s changed hands since it was read", a.bundle)
 		return nil, err
 	}
-	hint := 0
+	// Stop only the agent the record names, and only while it is the one
+	// holding the lock: an agent that took the lock a moment ago and has
+	// not written its record yet is another run's, not the one confirmed.
+	live, pid := filepath.Join(a.bundle, bundle.LiveFile), 0
 	if v.rec != nil {
-		hint = v.rec.AgentPID
+		pid = v.rec.AgentPID
 	}
-	pids, err := holders(filepath.Join(a.bundle, bundle.LiveFile), hint)
-	if err != nil {
-		blocked(r, "a live run holds the bundle %s, and it cannot be stopped: %v", a.bundle, err)
-		return nil, err
+	if !holdsLive(live, pid) {
+		blocked(r, "the bundle %s is held by an agent its record does not name (another conc is taking it right now?)", a.bundle)
+		return nil, errLive
 	}
-	a.log.Warn().Ints("pids", pids).Msg("unlock --force: stopping the agent that holds the bundle")
+	a.log.Warn().Int("pid", pid).Msg("unlock --force: stopping the agent that holds the bundle")
 	// SIGUSR1 tells an agent it is evicted (ErrEvicted): it kills its
 	// jobs, tells its controller the run lost the lock, and lets go.
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGKILL} {
-		signal(pids, sig)
+		if !holdsLive(live, pid) {
+			break
+		}
+		syscall.Kill(pid, sig)
 		if h, err = holdWithin(a.bundle, forceGrace); !errors.Is(err, errLive) {
 			break
 		}
 	}
 	if err != nil {
-		blocked(r, "the agent holding %s (pid %s) did not let go: %v", a.bundle, pidList(pids), err)
+		blocked(r, "the agent holding %s (pid %d) did not let go, or another took the lock: %v", a.bundle, pid, err)
 		return nil, err
 	}
-	r.Message = fmt.Sprintf("stopped the live run's agent (pid %s) first", pidList(pids))
+	r.Message = fmt.Sprintf("stopped the live run's agent (pid %d) first", pid)
 	return h, nil
-}
-
-func pidList(pids []int) string {
-	s := make([]string, len(pids))
-	for i, p := range pids {
-		s[i] = strconv.Itoa(p)
-	}
-	return strings.Join(s, ", ")
 }
 
 // removeOther removes what stands at the bundle's path that is not a
@@ -302,14 +309,17 @@ func (a *Agent) logUnlock(rec *bundle.Lock) {
 // be the one this agent holds. A session without a bundle (node tests)
 // has nothing to fence.
 func (a *Agent) fence() error {
+	a.mu.Lock()
+	h, closed := a.hold, a.closed
+	a.mu.Unlock()
 	switch {
-	case a.hold != nil:
-		err := a.hold.check()
+	case h != nil:
+		err := h.check()
 		if err != nil {
 			a.lost.Store(true)
 		}
 		return err
-	case a.closed:
+	case closed:
 		return fmt.Errorf("%w: close_bundle removed %s", jobs.ErrBundleLost, a.bundle)
 	case a.hello.LockMode == channel.LockOpen || a.hello.LockMode == channel.LockAttach:
 		return fmt.Errorf("%w: this agent does not hold %s", jobs.ErrBundleLost, a.bundle)
@@ -334,33 +344,38 @@ func lostMessage(err error) string {
 // letGo ends the agent's hold: the record says detached, then the kernel
 // lock goes.
 func (a *Agent) letGo() {
-	if a.keeper != nil {
-		a.keeper.detach()
-		a.keeper = nil
+	a.mu.Lock()
+	h, k := a.hold, a.keeper
+	a.hold, a.keeper = nil, nil
+	a.mu.Unlock()
+	if k != nil {
+		k.detach()
 	}
-	if a.hold != nil {
-		a.hold.release()
-		a.hold = nil
+	if h != nil {
+		h.release()
 	}
 }
 
 // removeBundle is close_bundle on the node: it stops writing, removes the
 // bundle if it is still this agent's, and lets go.
 func (a *Agent) removeBundle() error {
-	if a.hold == nil {
+	h, k := a.held()
+	if h == nil {
 		return a.fence()
 	}
-	err := a.hold.remove()
+	err := h.remove()
 	if errors.Is(err, jobs.ErrBundleLost) {
 		a.lost.Store(true)
 	}
-	if err != nil && a.hold.check() == nil {
+	if err != nil && h.check() == nil {
 		// Back at its path and still held: the run stops here with the
 		// node locked, for the operator to look.
 		return err
 	}
-	a.keeper.release()
-	a.hold.release()
+	k.release()
+	h.release()
+	a.mu.Lock()
 	a.hold, a.keeper, a.closed = nil, nil, true
+	a.mu.Unlock()
 	return err
 }

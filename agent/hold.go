@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ type hold struct {
 	root *os.Root    // the bundle: every file the agent writes in it goes through here
 	id   fs.FileInfo // the directory as it was taken, for os.SameFile
 	live *os.File    // LiveFile, locked
+	once sync.Once   // release
 }
 
 // createBundle makes the bundle with one atomic mkdir, the node's lock, and
@@ -128,8 +130,11 @@ func (h *hold) check() error {
 
 // remove removes the bundle, and only this hold's: it renames the bundle
 // aside, which frees the path at once, checks that what it moved is its
-// own, and removes that. If the removal fails, the bundle goes back to its
-// path, still locked, for the operator to look at.
+// own, and removes that. The lock file, record and journal go last, so a
+// removal that fails part way (a file a sudo job left, owned by root)
+// leaves a bundle that still says who holds it; it goes back to its path,
+// still held, for the operator to look at, unless something took the path
+// meanwhile, in which case it stays aside and the error names it.
 func (h *hold) remove() error {
 	if err := h.check(); err != nil {
 		return err
@@ -139,16 +144,44 @@ func (h *hold) remove() error {
 		return fmt.Errorf("move %s aside: %w", h.path, err)
 	}
 	if at, err := os.Lstat(aside); err != nil || !os.SameFile(at, h.id) {
-		os.Rename(aside, h.path)
+		putBack(aside, h.path)
 		return fmt.Errorf("%w: %s changed while it was being removed", jobs.ErrBundleLost, h.path)
 	}
-	if err := os.RemoveAll(aside); err != nil {
-		if os.Rename(aside, h.path) != nil {
-			return fmt.Errorf("remove %s (moved aside to %s): %w", h.path, aside, err)
+	if err := removeContents(aside); err != nil {
+		if perr := putBack(aside, h.path); perr != nil {
+			return fmt.Errorf("remove %s: %w; it is left at %s", h.path, err, aside)
 		}
 		return fmt.Errorf("remove %s: %w", h.path, err)
 	}
+	return os.RemoveAll(aside)
+}
+
+// control are the bundle's own files, removed after everything else.
+var control = map[string]bool{bundle.LiveFile: true, bundle.LockFile: true, bundle.JournalFile: true, bundle.AgentLink: true}
+
+// removeContents removes what a run put into the bundle at dir, and
+// leaves the control files.
+func removeContents(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if control[e.Name()] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// putBack renames a bundle moved aside back to its path, unless the path
+// has been taken since: rename(2) would silently replace an empty
+// directory that another deploy's mkdir just made.
+func putBack(aside, path string) error {
+	return renameNoReplace(aside, path)
 }
 
 // asideName is a name next to path, in the same directory so that a
@@ -158,9 +191,12 @@ func asideName(path, why string) string {
 }
 
 // release lets go of the bundle: the kernel lock first, then the handle.
+// It may be called more than once.
 func (h *hold) release() {
-	h.live.Close()
-	h.root.Close()
+	h.once.Do(func() {
+		h.live.Close()
+		h.root.Close()
+	})
 }
 
 // view is what a bundle looks like from outside, without holding it.
@@ -188,12 +224,9 @@ func look(path string) view {
 		f.Close()
 	}
 	rec, err := readRecord(root)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil && v.err == nil:
+	v.rec = rec // kept when only the journal could not be read
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && v.err == nil {
 		v.err = err
-	default:
-		v.rec = rec
 	}
 	return v
 }

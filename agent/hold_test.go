@@ -4,10 +4,12 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
@@ -260,4 +262,116 @@ func TestUnlock(t *testing.T) {
 			t.Error("the link is still there")
 		}
 	})
+}
+
+// undeletable puts into dir something its owner cannot remove: a mount
+// point when running as root (rmdir fails with EBUSY), else a directory
+// without write permission holding a file.
+func undeletable(t *testing.T, dir string) {
+	t.Helper()
+	sub := filepath.Join(dir, "stuck")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		os.WriteFile(filepath.Join(sub, "f"), nil, 0o600)
+		os.Chmod(sub, 0o500)
+		t.Cleanup(func() { os.Chmod(sub, 0o700) })
+		return
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "tmpfs", sub).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", sub).Run() })
+}
+
+// TestCloseBundleFails: when close_bundle cannot remove everything, the
+// bundle goes back to its path with its lock file, record and journal, and
+// the agent still holds it; no one else can take it.
+func TestCloseBundleFails(t *testing.T) {
+	c, home, _ := session(t)
+	roundTrip(t, c, hello(channel.LockOpen, "A"))
+	dir := filepath.Join(home, ".conc-bundle")
+	undeletable(t, dir)
+	os.WriteFile(filepath.Join(dir, "product.tar"), []byte("x"), 0o600)
+	res := roundTrip(t, c, &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: 1, Step: 2, Op: "close_bundle"}})
+	if res.Result.Status != "FAILED" || res.Result.Lost {
+		t.Fatalf("close_bundle of a bundle that cannot be removed: %+v", res.Result)
+	}
+	v := look(dir)
+	if !v.locked || !v.live || v.rec == nil || v.rec.DeployID != "A" {
+		t.Errorf("after a failed close_bundle: locked %v live %v record %+v; want the bundle back, held, with its record", v.locked, v.live, v.rec)
+	}
+	if _, err := holdBundle(dir); err != errLive {
+		t.Errorf("another agent could take the bundle: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(home, ".*closing*")); len(left) != 0 {
+		t.Errorf("left aside: %v", left)
+	}
+}
+
+// TestEvictWhileBusy evicts an agent (as unlock --force's SIGUSR1 does)
+// while its controller keeps sending jobs and fences, at a different point
+// in each round. The agent must end, say the run lost the lock, and let go
+// of the bundle with the record saying so; go test -race checks that the
+// clean-up does not race the jobs.
+func TestEvictWhileBusy(t *testing.T) {
+	for round := range 30 {
+		home := t.TempDir()
+		t.Setenv("HOME", home)
+		a, b := net.Pipe()
+		ag := New(b, zerolog.Nop())
+		ctx, evict := context.WithCancelCause(context.Background())
+		served := make(chan struct{})
+		go func() { ag.Serve(ctx); close(served) }()
+		c := channel.New(a)
+		if r := roundTrip(t, c, hello(channel.LockOpen, "d1")); r.Ready.Status != "OK" {
+			t.Fatal(r.Ready)
+		}
+		exchanged := make(chan int, 100)
+		lost := make(chan bool, 1)
+		go func() {
+			defer close(lost)
+			for i := uint32(1); ; i++ {
+				m := &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: i, Step: 2, Op: "ping"}}
+				if i%2 == 0 {
+					m = &channel.Message{Type: channel.TFence, Fence: &channel.Fence{ID: i}}
+				}
+				if c.Send(m) != nil {
+					return
+				}
+				for {
+					r, err := c.Recv()
+					if err != nil {
+						return
+					}
+					if r.Type == channel.TBye {
+						lost <- r.Bye.Lost
+						return
+					}
+					if r.Type == channel.TResult {
+						break
+					}
+				}
+				exchanged <- int(i)
+			}
+		}()
+		for n := 0; n < round%5; n++ {
+			<-exchanged
+		}
+		evict(ErrEvicted)
+		select {
+		case <-served:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: the evicted agent did not end", round)
+		}
+		if l, ok := <-lost; !ok || !l {
+			t.Errorf("round %d: the evicted agent sent no bye saying the run lost the lock", round)
+		}
+		c.Close()
+		dir := filepath.Join(home, ".conc-bundle")
+		if v := look(dir); v.live || v.rec == nil || v.rec.Detached.IsZero() {
+			t.Fatalf("round %d: after eviction: live %v, record %+v; want let go, detached", round, v.live, v.rec)
+		}
+	}
 }

@@ -21,6 +21,9 @@ func (a *Agent) start(ctx context.Context, r *channel.Run) (context.Context, fun
 	if a.running != nil {
 		return nil, nil, fmt.Errorf("%w: run %d while job %d runs", channel.ErrUnexpected, r.ID, a.running.id)
 	}
+	if a.stopping {
+		return nil, nil, errStopping
+	}
 	if a.keeper != nil {
 		for _, e := range r.Journal {
 			a.keeper.record(e)
@@ -73,9 +76,9 @@ func (a *Agent) finish(r *channel.Run, res *channel.Result) {
 	a.running = nil
 	a.mu.Unlock()
 	a.send(&channel.Message{Type: channel.TResult, Result: res})
-	if a.keeper != nil {
-		a.keeper.record(bundle.Entry{
-			Step: r.Step, Host: string(jobs.Remote), Op: r.Op, Status: res.Status,
+	if _, k := a.held(); k != nil {
+		k.record(bundle.Entry{
+			Step: r.Step, Seq: r.Seq, Host: string(jobs.Remote), Op: r.Op, Status: res.Status,
 			Message: res.Message, Duration: bundle.Duration(res.Duration), Ended: time.Now(),
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,38 +57,23 @@ func fcntl(f *os.File, cmd int, lk *unix.Flock_t) error {
 	return lerr
 }
 
-// holders lists the processes that hold the bundle's live lock, for
-// unlock --force to stop. A holder is a process that has LiveFile open for
-// writing; the record's agent pid is only where the search starts, since
-// the record could be stale.
-func holders(live string, hint int) ([]int, error) {
-	target, err := os.Stat(live)
+// renameNoReplace renames old to new unless new exists (renameat2 with
+// RENAME_NOREPLACE); where the file system cannot promise that, it does
+// not rename.
+func renameNoReplace(oldpath, newpath string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
 	if err != nil {
-		return nil, err
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
 	}
-	pids := writersOf(target, hint)
-	if len(pids) == 0 {
-		return nil, fmt.Errorf("no process of this user on the node has %s open; the holder may run as another user", live)
-	}
-	return pids, nil
+	return nil
 }
 
-// writersOf lists the processes, other than this one, that have the file
-// open for writing: the agent holding a live lock does, an agent only
-// looking at the bundle does not.
-func writersOf(target os.FileInfo, hint int) []int {
-	if hint > 0 && hint != os.Getpid() && opensForWriting(hint, target) {
-		return []int{hint}
-	}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	var out []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err == nil && pid != os.Getpid() && opensForWriting(pid, target) {
-			out = append(out, pid)
-		}
-	}
-	return out
+// holdsLive reports whether the process pid has the live file open for
+// writing, as the agent that holds its lock does; an agent only looking at
+// the bundle has it open read-only.
+func holdsLive(live string, pid int) bool {
+	target, err := os.Stat(live)
+	return err == nil && pid > 0 && pid != os.Getpid() && opensForWriting(pid, target)
 }
 
 func opensForWriting(pid int, target os.FileInfo) bool {
@@ -121,10 +105,4 @@ func writable(fdinfo string) bool {
 		return err == nil && flags&syscall.O_ACCMODE != syscall.O_RDONLY
 	}
 	return false
-}
-
-func signal(pids []int, sig syscall.Signal) {
-	for _, pid := range pids {
-		syscall.Kill(pid, sig)
-	}
 }

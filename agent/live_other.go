@@ -5,7 +5,6 @@ package agent
 import (
 	"errors"
 	"os"
-	"syscall"
 )
 
 // The agent runs on Linux nodes only; these keep the package building
@@ -13,7 +12,7 @@ import (
 
 var errNoLiveLock = errors.New("the live lock needs Linux")
 
-func lockLive(*os.File) error            { return errNoLiveLock }
-func liveHeld(*os.File) (bool, error)    { return false, errNoLiveLock }
-func holders(string, int) ([]int, error) { return nil, errNoLiveLock }
-func signal([]int, syscall.Signal)       {}
+func lockLive(*os.File) error              { return errNoLiveLock }
+func liveHeld(*os.File) (bool, error)      { return false, errNoLiveLock }
+func holdsLive(string, int) bool           { return false }
+func renameNoReplace(string, string) error { return errNoLiveLock }

@@ -39,7 +39,10 @@ func TestJournalReadAndFold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.WriteString(`{"step":3,"status":"O`) // a write cut short by a crash
+	// A write cut short on a full disk, with the next one appended to it,
+	// then a last one cut short by a crash.
+	b.WriteString(`{"step":4,"status":"O` + `{"step":5,"status":"OK"}` + "\n")
+	b.WriteString(`{"step":3,"status":"O`)
 	got, err := ReadJournal(strings.NewReader(b.String()))
 	if err != nil || len(got) != 3 {
 		t.Fatalf("ReadJournal = %d entries, %v; want the 3 whole lines", len(got), err)

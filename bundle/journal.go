@@ -29,7 +29,9 @@ func AppendEntry(f io.Writer, e Entry) error {
 }
 
 // ReadJournal reads entries, in order. A last line without its newline is
-// a write cut short by a crash and is ignored.
+// a write cut short by a crash and is ignored; so is a line that is not an
+// entry, as when a write cut short on a full disk had the next one appended
+// to it: what is left of the journal is still worth reading.
 func ReadJournal(r io.Reader) ([]Entry, error) {
 	var out []Entry
 	br := bufio.NewReader(r)
@@ -46,10 +48,9 @@ func ReadJournal(r io.Reader) ([]Entry, error) {
 			continue
 		}
 		var e Entry
-		if err := json.Unmarshal(line, &e); err != nil {
-			return out, fmt.Errorf("journal line %d: %w", len(out)+1, err)
+		if json.Unmarshal(line, &e) == nil {
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 }
 
@@ -67,7 +68,8 @@ func ReadJournalFile(path string) ([]Entry, error) {
 }
 
 // Fold returns the latest entry of each step, in step order: a resumed run
-// re-runs a step, and only its latest outcome counts.
+// re-runs a step, and only its latest outcome counts. Latest is by the
+// order of entries, which in one journal is the order jobs ended.
 func Fold(entries []Entry) []Entry {
 	latest := map[int]int{}
 	var steps []int

@@ -34,7 +34,13 @@ type Lock struct {
 
 // Entry is one job's line in the journal.
 type Entry struct {
-	Step     int       `json:"step" msgpack:"step"`
+	Step int `json:"step" msgpack:"step"`
+	// Seq orders the jobs of one run, however many workstations and
+	// resumes it took: the controller numbers each job it starts, going on
+	// from the highest number in the journal it resumes. A step run again
+	// has a higher Seq, which decides which outcome is the latest without
+	// comparing the clocks of the node and the workstations.
+	Seq      int64     `json:"seq,omitempty" msgpack:"seq,omitempty"`
 	Host     string    `json:"host" msgpack:"host"`
 	Op       string    `json:"op" msgpack:"op"`
 	Status   string    `json:"status" msgpack:"status"` // a jobs.Status, or "SKIPPED"

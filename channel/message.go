@@ -105,6 +105,7 @@ type Ready struct {
 type Run struct {
 	ID      uint32         `msgpack:"id"`
 	Step    int            `msgpack:"step"`
+	Seq     int64          `msgpack:"seq,omitempty"` // the job's place in the run, for the journal
 	Op      string         `msgpack:"op"`
 	Args    []string       `msgpack:"args,omitempty"`
 	Timeout int64          `msgpack:"timeout,omitempty"` // nanoseconds; 0 means none

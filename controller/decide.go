@@ -19,7 +19,12 @@ type resumeFacts struct {
 	plan     string // the plan being run
 	planHash string // how its steps resolve for the node now
 	steps    int
-	from     int  // --from, resolved; 0 without
+	// underLock marks the steps, from 1, that work in the node's bundle
+	// and so need the run to hold it (remote jobs but open_bundle, and
+	// local jobs that write into the bundle); opens, those that are remote
+	// open_bundle.
+	underLock, opens map[int]bool
+	from             int  // --from, resolved; 0 without
 	force    bool // --force-plan-change
 	// invocation and verb are how the operator called conc ("conc -f
 	// x.ini", "deploy"), for hints that work as they stand.
@@ -53,17 +58,18 @@ type resumeDecision struct {
 }
 
 // candidate picks the local run a resume concerns: the one whose deploy
-// id the node's lock carries, or, on a free node, the newest unfinished
-// run. runs are newest first.
+// id the node's lock carries, or, on a free node, the newest run if it is
+// unfinished: an older unfinished run was overtaken by a newer one, and
+// continuing it would undo that. runs are newest first.
 func candidate(runs []State, st NodeStatus) (State, bool) {
-	for _, r := range runs {
-		if st.Held {
-			if st.Lock != nil && r.DeployID == st.Lock.DeployID {
-				return r, true
-			}
-			continue
+	if !st.Held {
+		if len(runs) > 0 && runs[0].Status != string(jobs.OK) {
+			return runs[0], true
 		}
-		if r.Status != string(jobs.OK) {
+		return State{}, false
+	}
+	for _, r := range runs {
+		if st.Lock != nil && r.DeployID == st.Lock.DeployID {
 			return r, true
 		}
 	}
@@ -111,7 +117,22 @@ func decideResume(f resumeFacts) resumeDecision {
 	if d.first == 0 {
 		d.kind = resumeDone
 	}
+	if d.kind == resumeAt && !d.attach && f.underLock[d.first] {
+		return refuse("", "step %d works in the node's bundle, which deploy %s does not hold; %s",
+			d.first, d.run.DeployID, fromOpen(f.opens, d.first))
+	}
 	return d
+}
+
+// fromOpen says where to resume a run that does not hold the node: from
+// the remote open_bundle before step.
+func fromOpen(opens map[int]bool, step int) string {
+	for s := step; s > 0; s-- {
+		if opens[s] {
+			return fmt.Sprintf("take the node first: resume with --from %d (remote open_bundle)", s)
+		}
+	}
+	return "start a new run"
 }
 
 func orNone(s string) string {
@@ -119,6 +140,24 @@ func orNone(s string) string {
 		return "nothing more is known"
 	}
 	return s
+}
+
+// newer reports whether e is a later outcome of its step than have.
+func newer(e, have bundle.Entry) bool {
+	if e.Seq != have.Seq {
+		return e.Seq > have.Seq
+	}
+	return e.Seq == 0 && e.Ended.After(have.Ended)
+}
+
+// lastSeq is the highest Seq in a journal: a resumed run numbers its jobs
+// on from there.
+func lastSeq(entries []bundle.Entry) int64 {
+	var m int64
+	for _, e := range entries {
+		m = max(m, e.Seq)
+	}
+	return m
 }
 
 // firstUndone returns the first step, from 1, that is not done, or 0 when
@@ -158,12 +197,15 @@ func heldLock(entries []bundle.Entry) bool {
 	return held
 }
 
-// mergeLatest folds two journals of one run, keeping for each step the
-// entry that ended last, in step order.
-func mergeLatest(a, b []bundle.Entry) []bundle.Entry {
+// mergeLatest folds this workstation's journal of a run and the node's,
+// keeping for each step its latest entry, in step order. Latest is by Seq;
+// for one job in both journals, the node's copy wins, since the agent saw
+// a remote job end even when its result never reached conc. Journals
+// written before Seq existed fall back to comparing the time jobs ended.
+func mergeLatest(local, node []bundle.Entry) []bundle.Entry {
 	latest := map[int]bundle.Entry{}
-	for _, e := range slices.Concat(a, b) {
-		if have, ok := latest[e.Step]; !ok || e.Ended.After(have.Ended) {
+	for _, e := range slices.Concat(node, local) {
+		if have, ok := latest[e.Step]; !ok || newer(e, have) {
 			latest[e.Step] = e
 		}
 	}

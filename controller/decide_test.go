@@ -40,12 +40,13 @@ func TestDecideResume(t *testing.T) {
 		return NodeStatus{Held: true, Live: live, Lock: &bundle.Lock{DeployID: id, Plan: "deploy", PlanHash: "h1", Session: "s", Journal: journal(entries...)}}
 	}
 	stopped := []string{"1:open_bundle:OK", "2:run:OK", "3:run:STOPPED"}
-	tests := []struct {
+	type resumeCase struct {
 		name      string
 		status    NodeStatus
 		run       *State
 		local     []bundle.Entry
-		steps     int // the plan's; 3 when 0
+		steps     int          // the plan's; 3 when 0
+		underLock map[int]bool // steps in the bundle; 2 and 3 when nil
 		from      int
 		planHash  string
 		force     bool
@@ -55,10 +56,11 @@ func TestDecideResume(t *testing.T) {
 		attach    bool
 		fromNode  bool
 		wantInMsg string
-	}{
+	}
+	tests := []resumeCase{
 		{name: "fresh: no run anywhere", kind: resumeRefused, refusal: "", wantInMsg: "no unfinished run"},
 		{name: "finished: the local run ended OK, the node is free", run: nil, kind: resumeRefused, wantInMsg: "no unfinished run"},
-		{name: "failed before locking the node", run: run("d1", "FAILED"), local: journal("1:local put:FAILED"), kind: resumeAt, first: 1},
+		{name: "failed before locking the node", run: run("d1", "FAILED"), local: journal("1:local run:FAILED"), kind: resumeAt, first: 1},
 		{name: "failed, holding the node", status: held("d1", false, "1:open_bundle:OK", "2:run:FAILED"), run: run("d1", "FAILED"),
 			local: journal("1:open_bundle:OK", "2:run:FAILED"), kind: resumeAt, first: 2, attach: true},
 		{name: "stopped, holding the node", status: held("d1", false, stopped...), run: run("d1", "STOPPED"), local: journal(stopped...), kind: resumeAt, first: 3, attach: true},
@@ -73,19 +75,33 @@ func TestDecideResume(t *testing.T) {
 		{name: "skipped steps are done", status: held("d1", false, "1:open_bundle:OK", "2:run:SKIPPED", "3:run:FAILED"), run: run("d1", "FAILED"),
 			kind: resumeAt, first: 3, attach: true},
 		{name: "unlocked: the run held the node, the bundle is gone", run: run("d1", "STOPPED"), local: journal(stopped...), kind: resumeRefused, refusal: jobs.Blocked, wantInMsg: "bundle is gone"},
-		{name: "unlocked after close_bundle failed", run: run("d1", "FAILED"), local: journal("1:open_bundle:OK", "2:close_bundle:OK", "3:local put:FAILED"),
+		{name: "unlocked after close_bundle failed", run: run("d1", "FAILED"), local: journal("1:open_bundle:OK", "2:close_bundle:OK", "3:local run:FAILED"), underLock: map[int]bool{2: true},
 			kind: resumeAt, first: 3},
 		{name: "live holder", status: held("d1", true, stopped...), run: run("d1", "STOPPED"), kind: resumeRefused, refusal: jobs.Blocked, wantInMsg: "live run"},
 		{name: "a bundle without a record", status: NodeStatus{Held: true}, kind: resumeRefused, refusal: jobs.Blocked, wantInMsg: "without a lock record"},
 		{name: "the node's run is of another plan", status: NodeStatus{Held: true, Lock: &bundle.Lock{DeployID: "d9", Plan: "upgrade", PlanHash: "h1"}},
 			kind: resumeRefused, refusal: "", wantInMsg: `of plan "upgrade"`},
+		{name: "blocked at open_bundle, --from past it on a free node", run: run("d1", "BLOCKED"), local: journal("1:open_bundle:BLOCKED"),
+			from: 3, kind: resumeRefused, refusal: "", wantInMsg: "--from 1 (remote open_bundle)"},
 		{name: "plan changed", status: held("d1", false, stopped...), run: run("d1", "STOPPED"), planHash: "h2", kind: resumeRefused, refusal: "", wantInMsg: "plan changed"},
 		{name: "plan changed, forced", status: held("d1", false, stopped...), run: run("d1", "STOPPED"), planHash: "h2", force: true, kind: resumeAt, first: 3, attach: true},
 	}
+	// A step run again with --from failed on this workstation; the node,
+	// whose clock is ahead, has only the first run's OK, which the agent
+	// journaled before it died. Seq, not the clocks, says which is latest.
+	skewNode := []bundle.Entry{{Step: 1, Seq: 1, Host: "remote", Op: "open_bundle", Status: "OK"},
+		{Step: 2, Seq: 2, Host: "remote", Op: "run", Status: "OK", Ended: time.Now().Add(time.Hour)}}
+	skewLocal := []bundle.Entry{skewNode[0], skewNode[1], {Step: 2, Seq: 3, Host: "remote", Op: "run", Status: "FAILED", Ended: time.Now()}}
+	tests = append(tests, resumeCase{name: "clocks disagree: the later job wins", status: NodeStatus{Held: true, Lock: &bundle.Lock{DeployID: "d1", Plan: "deploy", PlanHash: "h1", Journal: skewNode}},
+		run: run("d1", "FAILED"), local: skewLocal, kind: resumeAt, first: 2, attach: true})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := resumeFacts{node: "node1", plan: "deploy", planHash: "h1", steps: tt.steps, from: tt.from, force: tt.force,
+				underLock: tt.underLock, opens: map[int]bool{1: true},
 				invocation: "conc", verb: "deploy", status: tt.status, run: tt.run, local: tt.local}
+			if f.underLock == nil {
+				f.underLock = map[int]bool{2: true, 3: true}
+			}
 			if f.steps == 0 {
 				f.steps = 3
 			}
@@ -119,8 +135,11 @@ func TestCandidate(t *testing.T) {
 		{Lock: bundle.Lock{DeployID: "mid"}, Status: "FAILED"},
 		{Lock: bundle.Lock{DeployID: "old"}, Status: "STOPPED"},
 	}
-	if r, ok := candidate(runs, NodeStatus{}); !ok || r.DeployID != "mid" {
-		t.Errorf("free node: %q, %v; want the newest unfinished run, mid", r.DeployID, ok)
+	if r, ok := candidate(runs, NodeStatus{}); ok {
+		t.Errorf("free node, newest run finished: %q; want none: a newer run overtook the unfinished ones", r.DeployID)
+	}
+	if r, ok := candidate(runs[1:], NodeStatus{}); !ok || r.DeployID != "mid" {
+		t.Errorf("free node: %q, %v; want the newest run, mid, unfinished", r.DeployID, ok)
 	}
 	if r, ok := candidate(runs, NodeStatus{Held: true, Lock: &bundle.Lock{DeployID: "old"}}); !ok || r.DeployID != "old" {
 		t.Errorf("node held by old: %q, %v; want old", r.DeployID, ok)

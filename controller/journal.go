@@ -168,11 +168,11 @@ func Runs(dir, node string) ([]State, error) {
 	return out, nil
 }
 
-// Merge adds entries journaled elsewhere (on the node, by another
-// workstation) to the journal, keeping for each step the latest.
-func (j *Journal) Merge(entries []bundle.Entry) error {
+// Adopt makes entries, decided elsewhere to be the latest of their steps
+// (see mergeLatest), the latest in this journal too.
+func (j *Journal) Adopt(entries []bundle.Entry) error {
 	for _, e := range entries {
-		if have, ok := j.latest[e.Step]; ok && !e.Ended.After(have.Ended) {
+		if have, ok := j.latest[e.Step]; ok && have.Seq == e.Seq && have.Status == e.Status && have.Ended.Equal(e.Ended) {
 			continue
 		}
 		if err := j.Record(e); err != nil {

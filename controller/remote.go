@@ -35,8 +35,9 @@ type remote struct {
 	maxRSS  int64          // the agent's peak RSS in KiB, from its bye
 
 	// gone ends when the agent's session does: the agent held the
-	// bundle, and without it the bundle may be another run's. It costs no reader between jobs: the session's
-	// own wait ends when the agent exits.
+	// bundle, and without it the bundle may be another run's. It costs no
+	// reader between jobs: the session's own wait ends when the agent
+	// exits.
 	gone context.Context
 	// bundleLost is set when the agent said the bundle at its path is not
 	// the one it holds: the run no longer holds the node.
@@ -113,14 +114,14 @@ type remoteResult struct {
 // comes. When ctx ends (the operator pressed Ctrl-C) it sends cancel and
 // waits for the STOPPED result; an agent that does not answer in time has
 // its session closed, which makes it kill the job.
-func (r *remote) run(ctx context.Context, step int, j jobs.Job, input []byte) remoteResult {
+func (r *remote) run(ctx context.Context, step int, seq int64, j jobs.Job, input []byte) remoteResult {
 	if r.dead != nil {
 		return r.lost(r.dead)
 	}
 	r.nextID++
 	id := r.nextID
 	msg := &channel.Message{Type: channel.TRun, Run: &channel.Run{
-		ID: id, Step: step, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: r.takePending(),
+		ID: id, Step: step, Seq: seq, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: r.takePending(),
 	}}
 	if err := r.start.conn.Send(msg); err != nil {
 		return remoteResult{Result: r.sendFailed(err)}

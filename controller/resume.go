@@ -82,7 +82,12 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 func (n *nodeRun) resumeFacts(ctx context.Context, c *Conn) (resumeFacts, error) {
 	f := resumeFacts{
 		node: n.node.Name, plan: n.plan.Name, planHash: n.plan.Hash, steps: len(n.plan.Steps),
+		underLock: map[int]bool{}, opens: map[int]bool{},
 		from: n.from, force: n.opts.ForcePlanChange, invocation: n.opts.Invocation, verb: n.opts.Verb,
+	}
+	for _, st := range n.plan.Steps {
+		f.underLock[st.Number] = needsLock(st)
+		f.opens[st.Number] = st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle
 	}
 	st, err := ReadStatus(ctx, c, n.opts.Agents, n.node)
 	if err != nil {
@@ -143,11 +148,12 @@ func (n *nodeRun) takeJournal(d resumeDecision) error {
 	if j == nil {
 		return fmt.Errorf("the journal of deploy %s is gone from %s", d.run.DeployID, n.stateDir())
 	}
-	if err := j.Merge(d.entries); err != nil {
+	if err := j.Adopt(d.entries); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
 	j.State.PID, j.State.Holder = d.run.PID, d.run.Holder
 	n.journal = j
+	n.seq = lastSeq(d.entries)
 	return j.Reopen()
 }
 

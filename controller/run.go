@@ -111,6 +111,7 @@ type nodeRun struct {
 	stops         stops
 	tests         []byte // the node's tests, for nodetest steps
 	testsNeedSudo bool   // one of them runs with sudo
+	seq           int64  // the journal's number of the job running now (bundle.Entry.Seq)
 	from          int    // --from, resolved
 	usage         bool   // the run was refused as the operator's mistake: exit 2
 }
@@ -192,6 +193,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 	ask := n.opts.Step
 	for i := first - 1; i < len(steps); i++ {
 		st := &steps[i]
+		n.seq++
 		switch {
 		case ctx.Err() != nil:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "stopped by the operator"), "before")
@@ -297,7 +299,7 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 		if st.Job.Op == nodetest.OpName {
 			input = n.tests
 		}
-		r := n.agent.run(ctx, st.Number, st.Job, input)
+		r := n.agent.run(ctx, st.Number, n.seq, st.Job, input)
 		return r.Result, r.Duration
 	}
 	if _, ok := st.Action.(jobs.BundleUser); ok {
@@ -306,14 +308,27 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 	return n.runHere(ctx, st, false), 0
 }
 
+// needsLock reports whether a step works in the node's bundle, so that the
+// run must hold it: remote jobs but open_bundle, and local jobs that write
+// into the bundle.
+func needsLock(st config.Step) bool {
+	if st.Job.Host == jobs.Remote {
+		return st.Job.Op != jobs.OpOpenBundle
+	}
+	_, ok := st.Action.(jobs.BundleUser)
+	return ok
+}
+
 // runFenced runs here a job that writes into the node's bundle by its path
 // (over SFTP or sshfs), which nothing on the node checks. So the agent
 // first confirms that the bundle at the path is still the one this run
 // holds, and the job is cut short if that agent ends while it runs: the
 // bundle may then be another run's.
 func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) jobs.Result {
-	if n.agent == nil {
-		return n.runHere(ctx, st, onNode)
+	if n.agent == nil || !n.locked {
+		// Only --step's "n" on remote open_bundle gets here: the plan's
+		// shape and the resume decision keep these jobs under the lock.
+		return jobs.Resultf(jobs.Error, "this run does not hold %s's bundle, which the job writes into (remote open_bundle did not run); nothing was done", n.node.Name)
 	}
 	if res := n.agent.fence(ctx); res.Status != jobs.OK {
 		return res
@@ -428,7 +443,7 @@ func (n *nodeRun) agentOutput(_ uint32, stream int, data []byte) {
 // record journals a job, locally and, through the agent, on the node.
 func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
 	e := bundle.Entry{
-		Step: st.Number, Host: string(st.Job.Host), Op: st.Job.Op, Status: string(res.Status),
+		Step: st.Number, Seq: n.seq, Host: string(st.Job.Host), Op: st.Job.Op, Status: string(res.Status),
 		Message: res.Message, Duration: bundle.Duration(d), Ended: time.Now(),
 	}
 	if err := n.journal.Record(e); err != nil {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/concdeploy/conc/jobs"
 	"github.com/pkg/sftp"
@@ -38,7 +39,10 @@ func (b *bundleFS) path(p string) (string, error) {
 	return path.Join(b.bundle, rel), nil
 }
 
-// MkdirAll implements jobs.RemoteFS: a directory it creates gets mode.
+// MkdirAll implements jobs.RemoteFS: a directory it creates gets mode. It
+// creates directories below the bundle only, never the bundle itself: a
+// bundle that is gone is another run's business, and one made here would
+// lock the node with no record.
 func (b *bundleFS) MkdirAll(dir string, mode fs.FileMode) error {
 	p, err := b.path(dir)
 	if err != nil {
@@ -47,10 +51,24 @@ func (b *bundleFS) MkdirAll(dir string, mode fs.FileMode) error {
 	if fi, err := b.c.Stat(p); err == nil && fi.IsDir() {
 		return nil // a directory there already keeps its mode
 	}
-	if err := b.c.MkdirAll(p); err != nil {
-		return fmt.Errorf("create %s on the node: %w", p, err)
+	rel, _ := jobs.InsideBundle(dir)
+	if rel == "." {
+		return fmt.Errorf("the bundle ~/%s is not there on the node", b.bundle)
 	}
-	return b.c.Chmod(p, mode)
+	at := b.bundle
+	for _, part := range strings.Split(rel, "/") {
+		at = path.Join(at, part)
+		err := b.c.Mkdir(at)
+		if err == nil {
+			err = b.c.Chmod(at, mode)
+		} else if fi, serr := b.c.Stat(at); serr == nil && fi.IsDir() {
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("create %s on the node: %w", at, err)
+		}
+	}
+	return nil
 }
 
 // Upload implements jobs.RemoteFS.

@@ -20,6 +20,9 @@ var (
 	// ErrChanged is returned when the lock changed hands between being
 	// read (and confirmed) and being acted on.
 	ErrChanged = errors.New("the lock changed hands")
+	// ErrBusy is returned when the node's agent could not take the lock to
+	// act on it, and nothing was done.
+	ErrBusy = errors.New("the lock is busy")
 	// ErrFree is returned when unlocking a node that has no bundle (any
 	// more): there is nothing to remove.
 	ErrFree = errors.New("the node is not locked")
@@ -187,7 +190,7 @@ func Unlock(ctx context.Context, c *Conn, agents Agents, n *config.Node, st Node
 	case now.Live:
 		return "", fmt.Errorf("%w: %s: %s: %s; nothing was removed", ErrLive, n.Name, ready.Message, now.liveWho())
 	}
-	return "", fmt.Errorf("unlock %s: %s; nothing was removed", n.Name, ready.Message)
+	return "", fmt.Errorf("%w: %s: %s; nothing was removed", ErrBusy, n.Name, ready.Message)
 }
 
 // sameRecord reports whether two reads of a bundle found the same holder's

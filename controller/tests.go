@@ -181,7 +181,7 @@ func testNode(ctx context.Context, o *TestOptions, n *config.Node, specs []nodet
 	if o.Filter != "" {
 		args = []string{"--run", o.Filter}
 	}
-	res := r.run(ctx, 0, jobs.Job{Host: jobs.Remote, Op: nodetest.OpName, Args: args}, input)
+	res := r.run(ctx, 0, 0, jobs.Job{Host: jobs.Remote, Op: nodetest.OpName, Args: args}, input)
 	switch res.Status {
 	case jobs.OK, jobs.Failed:
 	default:

@@ -31,8 +31,9 @@ confirmed: if a run resumed or took the node meanwhile, nothing is removed and
 conc says the lock changed hands. It takes the bundle's kernel lock first and
 moves the bundle aside before removing it, so a run can never lose its bundle
 to an unlock it did not see coming. A lock held by a live run is refused;
---force stops that run's agent (SIGTERM, then SIGKILL), which ends its job,
-and then removes the bundle. The removal is logged, in the --log-file and in
+--force stops that run's agent (SIGUSR1, then SIGKILL after 10s), which kills
+its job and tells its conc that the run lost the lock, and then removes the
+bundle. The removal is logged, in the --log-file and in
 ~/.cache/conc/unlocks.log on the node.`,
 		Example: "  conc unlock node1\n  conc unlock node1 --yes",
 		Args:    exactArgs(1, "a node name"),
@@ -93,7 +94,7 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 	case errors.Is(err, controller.ErrFree):
 		fmt.Fprintf(a.stdout, "%s is not locked any more: %v\n", name, err)
 		return nil
-	case errors.Is(err, controller.ErrLive), errors.Is(err, controller.ErrChanged):
+	case errors.Is(err, controller.ErrLive), errors.Is(err, controller.ErrChanged), errors.Is(err, controller.ErrBusy):
 		return &exitError{code: jobs.ExitBlocked, err: err}
 	case err != nil:
 		return err
