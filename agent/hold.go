@@ -153,7 +153,10 @@ func (h *hold) remove() error {
 		}
 		return fmt.Errorf("remove %s: %w", h.path, err)
 	}
-	return os.RemoveAll(aside)
+	if err := os.RemoveAll(aside); err != nil {
+		return fmt.Errorf("remove %s (moved aside to %s): %w", h.path, aside, err)
+	}
+	return nil
 }
 
 // control are the bundle's own files, removed after everything else.

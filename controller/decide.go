@@ -25,7 +25,7 @@ type resumeFacts struct {
 	// open_bundle.
 	underLock, opens map[int]bool
 	from             int  // --from, resolved; 0 without
-	force    bool // --force-plan-change
+	force            bool // --force-plan-change
 	// invocation and verb are how the operator called conc ("conc -f
 	// x.ini", "deploy"), for hints that work as they stand.
 	invocation, verb string

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +16,10 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/internal/testnode"
+	"github.com/rs/zerolog"
 )
 
 // These tests try to break the lock's guarantees (docs/stop-and-resume.md,
@@ -379,5 +385,38 @@ func TestResumeAfterFinalPause(t *testing.T) {
 	}
 	if r := p.conc("status", "node1"); r.code != 3 || !strings.Contains(r.stdout, "alive:   no") {
 		t.Errorf("status after: %s", r)
+	}
+}
+
+// TestSkippedOpenBundle skips remote open_bundle under --step: the local
+// job after it, which writes into the node's bundle, must not write into
+// whatever is at the bundle's path, here another run's bundle.
+func TestSkippedOpenBundle(t *testing.T) {
+	n := testnode.InProcess(t)
+	p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = local put payload\nstep = remote close_bundle\n")
+	writeLocal(t, filepath.Join(p.dir, "payload"), "x", 0o644)
+	other := p.bundleDir()
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(p.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _ := f.Targets([]string{"node1"})
+	var out bytes.Buffer
+	rep := controller.NewReporter(&out, nil, false, false)
+	d, err := controller.New(&controller.Options{File: f, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
+		Step: &prompter{in: bufio.NewReader(strings.NewReader("n\ny\n")), out: io.Discard}, Verb: "deploy", Invocation: "conc"}, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := d.Run(context.Background())
+	rep.Close()
+	if code != 1 || !strings.Contains(out.String(), "does not hold") {
+		t.Errorf("exit %d, want 1 and an ERROR saying the run does not hold the bundle:\n%s", code, out.String())
+	}
+	if exists(filepath.Join(other, "payload")) {
+		t.Error("the put wrote into a bundle the run does not hold")
 	}
 }
