@@ -2,7 +2,7 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 ARCHS    := amd64 arm64
-AGENTDIR := controller/agents
+AGENTDIR := agentclient/agents
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build agents test lint demo bench clean

@@ -288,7 +288,7 @@ func (b *bench) copyJob(plan string) time.Duration {
 // sizes is figure 5: the agent's size, and peak memory of both sides.
 func (b *bench) sizes() []Figure {
 	var figs []Figure
-	agent := filepath.Join(filepath.Dir(*concBin), "..", "controller", "agents", "conc-agent-linux-amd64")
+	agent := filepath.Join(filepath.Dir(*concBin), "..", "agentclient", "agents", "conc-agent-linux-amd64")
 	if fi, err := os.Stat(agent); err == nil {
 		mib := float64(fi.Size()) / (1 << 20)
 		figs = append(figs, Figure{Name: "agent binary (linux/amd64, stripped)", Conc: mib, Unit: "MiB", Target: "<= 4.00", Holds: mib <= 4})

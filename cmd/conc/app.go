@@ -9,9 +9,10 @@ import (
 	"runtime/pprof"
 	"strings"
 
+	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/config"
-	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/sshconn"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -35,7 +36,7 @@ type app struct {
 	// the embedded ones, for developing the agent; agents overrides both
 	// in tests.
 	agentDir string
-	agents   controller.Agents
+	agents   agentclient.Agents
 	logW     *os.File
 	// cpuProfile, a hidden flag, writes a CPU profile of the command, for
 	// finding where a run's time goes (docs/performance.md).
@@ -170,14 +171,14 @@ func (a *app) logger() (zerolog.Logger, io.Writer, error) {
 	return zerolog.New(zerolog.MultiLevelWriter(writers...)).With().Timestamp().Logger(), file, nil
 }
 
-func (a *app) getAgents() (controller.Agents, error) {
+func (a *app) getAgents() (agentclient.Agents, error) {
 	if a.agents != nil {
 		return a.agents, nil
 	}
 	if a.agentDir != "" {
-		return controller.AgentsFromDir(a.agentDir)
+		return agentclient.AgentsFromDir(a.agentDir)
 	}
-	return controller.EmbeddedAgents()
+	return agentclient.EmbeddedAgents()
 }
 
 // terminalIn returns stdin when it is a terminal, for the questions conc
@@ -239,6 +240,6 @@ func (a *app) oneNode(name string) (*config.File, *config.Node, error) {
 }
 
 // dial connects to a node with the global flags' options.
-func (a *app) dial(ctx context.Context, f *config.File, n *config.Node) (*controller.Conn, error) {
-	return controller.Connect(ctx, f, n, controller.DialOptions{AcceptNewHostKeys: a.acceptNew})
+func (a *app) dial(ctx context.Context, f *config.File, n *config.Node) (*sshconn.Conn, error) {
+	return sshconn.Connect(ctx, f, n, sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew})
 }

@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/concdeploy/conc/bundleshell"
 	"github.com/concdeploy/conc/config"
-	"github.com/concdeploy/conc/controller"
 	"github.com/spf13/cobra"
 )
 
@@ -74,7 +74,7 @@ on the command line exits 1 at once.`,
 // runBundle connects to the node and runs the shell, or one command.
 func (a *app) runBundle(ctx context.Context, o *bundleOptions) error {
 	if len(o.args) > 0 {
-		if err := controller.CheckBundleCommand(o.args, true); err != nil {
+		if err := bundleshell.CheckCommand(o.args, true); err != nil {
 			return usageErr(err)
 		}
 	}
@@ -97,10 +97,10 @@ func (a *app) runBundle(ctx context.Context, o *bundleOptions) error {
 	if isTerm {
 		editorIn = a.stdin
 	}
-	sh, err := controller.NewBundleShell(c, controller.BundleShellConfig{
+	sh, err := bundleshell.New(c, bundleshell.Config{
 		Node: n.Name, Bundle: n.Get(config.KeyBundle),
 		Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Prompt: isTerm,
-		Edit:    controller.EditorRunner(o.getenv, editorIn, a.stdout, a.stderr),
+		Edit:    bundleshell.EditorRunner(o.getenv, editorIn, a.stdout, a.stderr),
 		TempDir: o.tempDir,
 	})
 	if err != nil {

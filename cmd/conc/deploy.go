@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 
-	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
@@ -104,12 +105,12 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return err
 	}
-	rep := controller.NewReporter(a.stdout, logFile, a.verbose, isTerminal(a.stdout))
+	rep := deploy.NewReporter(a.stdout, logFile, a.verbose, isTerminal(a.stdout))
 	defer rep.Close()
-	opts := &controller.Options{
+	opts := &deploy.Options{
 		File: f, Plan: o.plan, Agents: agents, Reporter: rep, Log: log, Verbose: a.verbose,
 		StateDir: a.stateDir, Parallel: o.parallel, Invocation: a.invocation(), Verb: verb,
-		Dial:   controller.DialOptions{AcceptNewHostKeys: a.acceptNew},
+		Dial:   sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew},
 		Resume: o.resume, From: o.from, ForcePlanChange: o.forcePlanChange,
 		StopBefore: o.stopBefore, StopAfter: o.stopAfter,
 	}
@@ -124,7 +125,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if len(nodes) == 1 && isTerminal(a.stderr) {
 		opts.Terminal = a.stderr
 	}
-	d, err := controller.New(opts, nodes)
+	d, err := deploy.New(opts, nodes)
 	if err != nil {
 		return usageErr(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/internal/testnode"
 )
 
@@ -22,7 +22,7 @@ var (
 	buildErr  error
 	agentDir  string
 	concBin   string
-	agents    controller.Agents
+	agents    agentclient.Agents
 )
 
 // repoRoot is the module's root, two levels up from cmd/conc.
@@ -61,7 +61,7 @@ func build(tb testing.TB) {
 			buildErr = fmt.Errorf("build conc: %v\n%s", err, b)
 			return
 		}
-		agents, buildErr = controller.AgentsFromDir(agentDir)
+		agents, buildErr = agentclient.AgentsFromDir(agentDir)
 	})
 	if buildErr != nil {
 		tb.Fatal(buildErr)

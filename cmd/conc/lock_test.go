@@ -17,7 +17,7 @@ import (
 
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/config"
-	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/internal/testnode"
 	"github.com/rs/zerolog"
 )
@@ -405,8 +405,8 @@ func TestSkippedOpenBundle(t *testing.T) {
 	}
 	nodes, _ := f.Targets([]string{"node1"})
 	var out bytes.Buffer
-	rep := controller.NewReporter(&out, nil, false, false)
-	d, err := controller.New(&controller.Options{File: f, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
+	rep := deploy.NewReporter(&out, nil, false, false)
+	d, err := deploy.New(&deploy.Options{File: f, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
 		Step: &prompter{in: bufio.NewReader(strings.NewReader("n\ny\n")), out: io.Discard}, Verb: "deploy", Invocation: "conc"}, nodes)
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 
-	"github.com/concdeploy/conc/controller"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/nodelock"
 	"github.com/spf13/cobra"
 )
 
@@ -47,7 +47,7 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 					code = jobs.WorseExit(code, jobs.ExitFailed)
 					continue
 				}
-				st, err := controller.ReadStatus(cmd.Context(), c, agents, n)
+				st, err := nodelock.ReadStatus(cmd.Context(), c, agents, n)
 				c.Close()
 				if err != nil {
 					fmt.Fprintf(a.stdout, "%s: unknown: %v\n", n.Name, err)

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -16,24 +16,24 @@ type prompter struct {
 	out io.Writer
 }
 
-// Ask implements controller.Stepper.
-func (p *prompter) Ask(node string, step, steps int, job jobs.Job) controller.StepAnswer {
+// Ask implements deploy.Stepper.
+func (p *prompter) Ask(node string, step, steps int, job jobs.Job) deploy.StepAnswer {
 	for {
 		fmt.Fprintf(p.out, "[%d/%d] %s %s  run it? [y]es, [n]o skip, [s]top here, [c]ontinue without asking: ", step, steps, hostName(node, job.Host), job)
 		line, err := p.in.ReadString('\n')
 		if err != nil {
 			fmt.Fprintln(p.out)
-			return controller.StepStop // the terminal went away: stop, never guess
+			return deploy.StepStop // the terminal went away: stop, never guess
 		}
 		switch strings.ToLower(strings.TrimSpace(line)) {
 		case "y", "yes":
-			return controller.StepRun
+			return deploy.StepRun
 		case "n", "no":
-			return controller.StepSkip
+			return deploy.StepSkip
 		case "s", "stop":
-			return controller.StepStop
+			return deploy.StepStop
 		case "c", "continue":
-			return controller.StepAll
+			return deploy.StepAll
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/concdeploy/conc/config"
-	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/internal/testnode"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/rs/zerolog"
@@ -34,8 +34,8 @@ step = remote close_bundle
 	}
 	nodes, _ := f.Targets([]string{"node1"})
 	var out bytes.Buffer
-	rep := controller.NewReporter(&out, nil, false, false)
-	d, err := controller.New(&controller.Options{File: f, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
+	rep := deploy.NewReporter(&out, nil, false, false)
+	d, err := deploy.New(&deploy.Options{File: f, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
 		Step: prompts, Verb: "deploy", Invocation: "conc"}, nodes)
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/nodetest"
 	"github.com/concdeploy/conc/nodetest/report"
+	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
@@ -89,10 +91,10 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 		fmt.Fprint(a.stdout, s)
 	}
 	var results report.Collector
-	opts := &controller.TestOptions{
+	opts := &deploy.TestOptions{
 		File: f, Agents: agents, Filter: o.run, Log: log, Parallel: o.parallel,
-		Dial: controller.DialOptions{AcceptNewHostKeys: a.acceptNew},
-		Header: func(node string, st *controller.NodeStatus, err error) {
+		Dial: sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew},
+		Header: func(node string, st *nodelock.NodeStatus, err error) {
 			results.Node(node)
 			if o.json {
 				return
@@ -132,7 +134,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 			out(fmt.Sprintf("%s: %s\n", node, sum))
 		},
 	}
-	run, err := controller.NewTestRun(opts, nodes)
+	run, err := deploy.NewTestRun(opts, nodes)
 	if err != nil {
 		return usageErr(err)
 	}

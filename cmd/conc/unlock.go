@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/concdeploy/conc/controller"
+	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/nodelock"
 	"github.com/spf13/cobra"
 )
 
@@ -64,7 +65,7 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 		return err
 	}
 	defer c.Close()
-	st, err := controller.ReadStatus(cmd.Context(), c, agents, n)
+	st, err := nodelock.ReadStatus(cmd.Context(), c, agents, n)
 	if err != nil {
 		return err
 	}
@@ -76,12 +77,12 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 	if err := st.Unlockable(o.force); err != nil {
 		return &exitError{code: jobs.ExitBlocked, err: err}
 	}
-	deploy := "unknown, no lock record"
+	deployID := "unknown, no lock record"
 	if st.Lock != nil && st.Lock.DeployID != "" {
-		deploy = st.Lock.DeployID
+		deployID = st.Lock.DeployID
 	}
 	if !o.yes {
-		ok, err := a.confirm(fmt.Sprintf("remove ~/%s on %s, giving up deploy %s? [y/N] ", st.Bundle, name, deploy))
+		ok, err := a.confirm(fmt.Sprintf("remove ~/%s on %s, giving up deploy %s? [y/N] ", st.Bundle, name, deployID))
 		if err != nil {
 			return err
 		}
@@ -89,12 +90,12 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 			return &exitError{code: jobs.ExitStopped, err: errors.New("not unlocked")}
 		}
 	}
-	did, err := controller.Unlock(cmd.Context(), c, agents, n, st, o.force)
+	did, err := nodelock.Unlock(cmd.Context(), c, agents, n, st, o.force)
 	switch {
-	case errors.Is(err, controller.ErrFree):
+	case errors.Is(err, nodelock.ErrFree):
 		fmt.Fprintf(a.stdout, "%s is not locked any more: %v\n", name, err)
 		return nil
-	case errors.Is(err, controller.ErrLive), errors.Is(err, controller.ErrChanged), errors.Is(err, controller.ErrBusy):
+	case errors.Is(err, nodelock.ErrLive), errors.Is(err, nodelock.ErrChanged), errors.Is(err, nodelock.ErrBusy):
 		return &exitError{code: jobs.ExitBlocked, err: err}
 	case err != nil:
 		return err
@@ -106,10 +107,10 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 	if st.Lock != nil {
 		holder = st.Lock.Holder
 	}
-	log.Warn().Str("node", name).Str("deploy_id", deploy).Str("holder", holder).
+	log.Warn().Str("node", name).Str("deploy_id", deployID).Str("holder", holder).
 		Bool("alive", st.Live).Msg("unlocked: removed the bundle of a run conc did not hold")
-	fmt.Fprintf(a.stdout, "%s: unlocked (removed ~/%s of deploy %s)\n", name, st.Bundle, deploy)
-	msg, err := controller.ReleaseLocal(cmd.Context(), f, n)
+	fmt.Fprintf(a.stdout, "%s: unlocked (removed ~/%s of deploy %s)\n", name, st.Bundle, deployID)
+	msg, err := deploy.ReleaseLocal(cmd.Context(), f, n)
 	if msg != "" {
 		fmt.Fprintf(a.stdout, "%s: %s\n", name, msg)
 	}

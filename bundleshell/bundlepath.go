@@ -1,4 +1,4 @@
-package controller
+package bundleshell
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func (e *OutsideError) Unwrap() error { return ErrOutsideBundle }
 // refusing any path that leaves the bundle. Every symlink on the way is
 // followed, and the last one too with follow; a part that does not exist
 // yet is kept as it is, so only its existing parent counts.
-func (s *BundleShell) resolve(p string, follow bool) (string, error) {
+func (s *Shell) resolve(p string, follow bool) (string, error) {
 	rel, err := bundlePath(s.root, s.cwd, p)
 	if err != nil {
 		return "", err

@@ -1,4 +1,7 @@
-package controller
+// Package bundleshell is conc bundle: a shell of its own over SFTP, rooted
+// at a node's bundle, with ls, cd, get, put, rm, cat and edit, that no path
+// can leave. It never creates a bundle, so it cannot lock a node.
+package bundleshell
 
 import (
 	"bufio"
@@ -14,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/bundlefs"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/pkg/sftp"
 )
@@ -24,15 +28,15 @@ const maxLinks = 40
 
 // Errors of the bundle shell.
 var (
-	// ErrNoBundle is returned by NewBundleShell when the node has no
+	// ErrNoBundle is returned by New when the node has no
 	// bundle: it is not locked, and the shell does not create one.
 	ErrNoBundle = errors.New("there is no bundle")
 	// ErrOutsideBundle is the cause of every *OutsideError.
 	ErrOutsideBundle = errors.New("outside the bundle")
 )
 
-// BundleShellConfig configures NewBundleShell.
-type BundleShellConfig struct {
+// Config configures New.
+type Config struct {
 	Node    string // the node's name, for the prompt and messages
 	Bundle  string // the bundle's path relative to the admin's home, as SFTP resolves it
 	Stdin   io.Reader
@@ -43,21 +47,21 @@ type BundleShellConfig struct {
 	TempDir string    // where edit keeps its local copy; "" for os.TempDir
 }
 
-// BundleShell is an SFTP shell rooted at a node's bundle: ls, cd, pwd,
+// Shell is an SFTP shell rooted at a node's bundle: ls, cd, pwd,
 // get, put, rm, mkdir, cat and edit, on paths that never leave the bundle,
 // neither by ".." nor through a symlink. Run reads commands line by line,
 // so a script can pipe them in; Exec runs one.
-type BundleShell struct {
+type Shell struct {
 	c    *sftp.Client
-	cfg  BundleShellConfig
+	cfg  Config
 	in   *bufio.Reader
 	root string // the bundle's real path on the node
 	cwd  string // relative to root; "." at the top
 }
 
-// NewBundleShell opens the shell on the bundle cfg.Bundle. A missing
+// New opens the shell on the bundle cfg.Bundle. A missing
 // bundle is an error wrapping ErrNoBundle; it is not created.
-func NewBundleShell(c *sftp.Client, cfg BundleShellConfig) (*BundleShell, error) {
+func New(c *sftp.Client, cfg Config) (*Shell, error) {
 	if err := bundle.CheckName(cfg.Bundle); err != nil {
 		return nil, err
 	}
@@ -82,14 +86,14 @@ func NewBundleShell(c *sftp.Client, cfg BundleShellConfig) (*BundleShell, error)
 	if cfg.Stdin == nil {
 		cfg.Stdin = strings.NewReader("")
 	}
-	return &BundleShell{c: c, cfg: cfg, in: bufio.NewReader(cfg.Stdin), root: root, cwd: "."}, nil
+	return &Shell{c: c, cfg: cfg, in: bufio.NewReader(cfg.Stdin), root: root, cwd: "."}, nil
 }
 
 // Run reads commands from stdin until exit, quit or the end of the input.
 // A failed command prints "conc: ..." on stderr and the shell goes on;
 // when there is no prompt (a script), Run then returns an error at the
 // end, so that the failure shows in the exit code.
-func (s *BundleShell) Run(ctx context.Context) error {
+func (s *Shell) Run(ctx context.Context) error {
 	if s.cfg.Prompt {
 		fmt.Fprintf(s.cfg.Stdout, "SFTP shell in ~/%s on %s; help lists the commands.\n", s.cfg.Bundle, s.cfg.Node)
 	}
@@ -133,7 +137,7 @@ func (s *BundleShell) Run(ctx context.Context) error {
 }
 
 // shellCommands are the commands of the bundle shell, for help and for
-// CheckBundleCommand.
+// CheckCommand.
 var shellCommands = []struct {
 	name, args, help string
 	min, max         int
@@ -152,9 +156,9 @@ var shellCommands = []struct {
 	{"exit", "", "leave the shell; so do quit and the end of the input", 0, 0, false},
 }
 
-// CheckBundleCommand checks a command's name and number of arguments;
+// CheckCommand checks a command's name and number of arguments;
 // oneShot also requires a command that makes sense on its own.
-func CheckBundleCommand(args []string, oneShot bool) error {
+func CheckCommand(args []string, oneShot bool) error {
 	if len(args) == 0 {
 		return errors.New("no command")
 	}
@@ -176,8 +180,8 @@ func CheckBundleCommand(args []string, oneShot bool) error {
 func isRecursive(flag string) bool { return flag == "-r" || flag == "-R" }
 
 // Exec runs one command, its words already split.
-func (s *BundleShell) Exec(ctx context.Context, args []string) error {
-	if err := CheckBundleCommand(args, false); err != nil {
+func (s *Shell) Exec(ctx context.Context, args []string) error {
+	if err := CheckCommand(args, false); err != nil {
 		return err
 	}
 	var err error
@@ -209,21 +213,21 @@ func (s *BundleShell) Exec(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (s *BundleShell) help() {
+func (s *Shell) help() {
 	for _, c := range shellCommands {
 		fmt.Fprintf(s.cfg.Stdout, "  %-22s %s\n", strings.TrimSpace(c.name+" "+c.args), c.help)
 	}
 	fmt.Fprintln(s.cfg.Stdout, "Paths are relative to the directory; / is the top of the bundle. Quote a name with spaces.")
 }
 
-func (s *BundleShell) pwd() string {
+func (s *Shell) pwd() string {
 	if s.cwd == "." {
 		return "/"
 	}
 	return "/" + s.cwd
 }
 
-func (s *BundleShell) ls(args []string) error {
+func (s *Shell) ls(args []string) error {
 	p := "."
 	if len(args) == 1 {
 		p = args[0]
@@ -253,7 +257,7 @@ func (s *BundleShell) ls(args []string) error {
 
 // printEntry prints one line of ls: directories end in "/", symlinks show
 // their target.
-func (s *BundleShell) printEntry(full string, fi fs.FileInfo, name string) {
+func (s *Shell) printEntry(full string, fi fs.FileInfo, name string) {
 	switch {
 	case fi.IsDir():
 		name += "/"
@@ -285,7 +289,7 @@ func modeString(m fs.FileMode) string {
 	return t + m.Perm().String()[1:]
 }
 
-func (s *BundleShell) cd(args []string) error {
+func (s *Shell) cd(args []string) error {
 	if len(args) == 0 {
 		s.cwd = "."
 		return nil
@@ -306,7 +310,7 @@ func (s *BundleShell) cd(args []string) error {
 }
 
 // regular resolves p and checks that it is a regular file.
-func (s *BundleShell) regular(p string) (string, fs.FileInfo, error) {
+func (s *Shell) regular(p string) (string, fs.FileInfo, error) {
 	real, err := s.resolve(p, true)
 	if err != nil {
 		return "", nil, err
@@ -321,7 +325,7 @@ func (s *BundleShell) regular(p string) (string, fs.FileInfo, error) {
 	return real, fi, nil
 }
 
-func (s *BundleShell) cat(ctx context.Context, p string) error {
+func (s *Shell) cat(ctx context.Context, p string) error {
 	real, _, err := s.regular(p)
 	if err != nil {
 		return err
@@ -337,7 +341,7 @@ func (s *BundleShell) cat(ctx context.Context, p string) error {
 	return ctxErr(ctx, err)
 }
 
-func (s *BundleShell) get(ctx context.Context, args []string) error {
+func (s *Shell) get(ctx context.Context, args []string) error {
 	real, fi, err := s.regular(args[0])
 	if err != nil {
 		return err
@@ -354,7 +358,7 @@ func (s *BundleShell) get(ctx context.Context, args []string) error {
 
 // download copies src on the node to the local file dst, with pkg/sftp's
 // concurrent reads, through a temporary file renamed over dst.
-func (s *BundleShell) download(ctx context.Context, src, dst string, mode fs.FileMode) error {
+func (s *Shell) download(ctx context.Context, src, dst string, mode fs.FileMode) error {
 	in, err := s.c.Open(src)
 	if err != nil {
 		return err
@@ -383,7 +387,7 @@ func (s *BundleShell) download(ctx context.Context, src, dst string, mode fs.Fil
 	return nil
 }
 
-func (s *BundleShell) put(ctx context.Context, args []string) error {
+func (s *Shell) put(ctx context.Context, args []string) error {
 	lf, err := os.Open(args[0])
 	if err != nil {
 		return err
@@ -416,11 +420,11 @@ func (s *BundleShell) put(ctx context.Context, args []string) error {
 }
 
 // upload writes r to dst atomically, see writeRemote.
-func (s *BundleShell) upload(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) error {
-	return ctxErr(ctx, writeRemote(ctx, s.c, dst, r, mode))
+func (s *Shell) upload(ctx context.Context, dst string, r io.Reader, mode fs.FileMode) error {
+	return ctxErr(ctx, bundlefs.WriteAtomic(ctx, s.c, dst, r, mode))
 }
 
-func (s *BundleShell) rm(args []string) error {
+func (s *Shell) rm(args []string) error {
 	recursive := len(args) == 2
 	p := args[len(args)-1]
 	real, err := s.resolve(p, false)
@@ -445,7 +449,7 @@ func (s *BundleShell) rm(args []string) error {
 	return s.c.RemoveAll(real)
 }
 
-func (s *BundleShell) mkdir(p string) error {
+func (s *Shell) mkdir(p string) error {
 	real, err := s.resolve(p, false)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package controller
+package deploy
 
 import (
 	"context"
@@ -6,9 +6,11 @@ import (
 	"io"
 	"path"
 
+	"github.com/rs/zerolog"
+
+	"github.com/concdeploy/conc/bundlefs"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
-	"github.com/rs/zerolog"
 )
 
 // localEnv is a local job's view of the workstation, and of the node's
@@ -55,7 +57,7 @@ func (e *localEnv) Remote(ctx context.Context) (jobs.RemoteFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bundleFS{c: s, bundle: e.n.node.Get(config.KeyBundle), terminal: e.n.opts.Terminal}, nil
+	return bundlefs.New(s, e.n.node.Get(config.KeyBundle), e.n.opts.Terminal), nil
 }
 
 var _ jobs.MountTracker = (*localEnv)(nil)
@@ -88,7 +90,7 @@ func (e *nodeSideEnv) Host() jobs.Host { return jobs.Remote }
 // Home is the node's home directory, as the agent reported it.
 func (e *nodeSideEnv) Home() string {
 	if e.n.agent != nil {
-		return e.n.agent.ready.Home
+		return e.n.agent.Ready().Home
 	}
 	return ""
 }

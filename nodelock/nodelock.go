@@ -1,16 +1,25 @@
-package controller
+// Package nodelock is the workstation's side of the node's lock: it asks
+// the node's agent whether the bundle exists, who holds it and whether the
+// holder is alive, and removes a lock for conc unlock, only if it is still
+// the one the operator confirmed. The guarantees themselves are kept on the
+// node, by the agent (docs/stop-and-resume.md, "The lock").
+package nodelock
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
 	"strings"
 	"time"
 
+	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/sshconn"
 )
 
 // The ways a lock refuses an unlock.
@@ -41,8 +50,8 @@ type NodeStatus struct {
 // Locked reports whether the node has a bundle.
 func (s NodeStatus) Locked() bool { return s.Held }
 
-// statusOf reads the bundle's state from an agent's ready.
-func statusOf(n *config.Node, r *channel.Ready) NodeStatus {
+// StatusOf reads the bundle's state from an agent's ready.
+func StatusOf(n *config.Node, r *channel.Ready) NodeStatus {
 	st := NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle), Held: r.Locked, Live: r.Live, Lock: r.Lock}
 	if st.Held && r.Status == string(jobs.OK) {
 		st.Note = r.Message
@@ -50,9 +59,9 @@ func statusOf(n *config.Node, r *channel.Ready) NodeStatus {
 	return st
 }
 
-// expect names the record the operator saw, for attach and unlock to
+// Expect names the record the operator saw, for attach and unlock to
 // compare with the one they find.
-func (s NodeStatus) expect() *channel.Expect {
+func (s NodeStatus) Expect() *channel.Expect {
 	if s.Lock == nil {
 		return &channel.Expect{}
 	}
@@ -63,26 +72,26 @@ func (s NodeStatus) expect() *channel.Expect {
 // its record, and whether a live agent holds it. It reads the node, not
 // the local journal, since another workstation may hold the lock, and it
 // takes no lock: it never stands in the way of a run.
-func ReadStatus(ctx context.Context, c *Conn, agents Agents, n *config.Node) (NodeStatus, error) {
+func ReadStatus(ctx context.Context, c *sshconn.Conn, agents agentclient.Agents, n *config.Node) (NodeStatus, error) {
 	r, err := lockSession(ctx, c, agents, n, channel.LockInspect, nil, false)
 	if err != nil {
 		return NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle)}, err
 	}
-	r.close()
-	if r.ready.Status != string(jobs.OK) {
-		return statusOf(n, r.ready), fmt.Errorf("read the lock on %s: %s", n.Name, r.ready.Message)
+	r.Close()
+	if r.Ready().Status != string(jobs.OK) {
+		return StatusOf(n, r.Ready()), fmt.Errorf("read the lock on %s: %s", n.Name, r.Ready().Message)
 	}
-	return statusOf(n, r.ready), nil
+	return StatusOf(n, r.Ready()), nil
 }
 
 // lockSession starts an agent that does one thing to the bundle, as mode
 // says, and answers in its ready.
-func lockSession(ctx context.Context, c *Conn, agents Agents, n *config.Node, mode string, expect *channel.Expect, force bool) (*remote, error) {
+func lockSession(ctx context.Context, c *sshconn.Conn, agents agentclient.Agents, n *config.Node, mode string, expect *channel.Expect, force bool) (*agentclient.Client, error) {
 	hello := &channel.Hello{
 		Version: channel.Version, Node: n.Name, Bundle: n.Get(config.KeyBundle), LockMode: mode,
-		Lock: &bundle.Lock{Holder: holder(), Node: n.Name}, Expect: expect, Force: force,
+		Lock: &bundle.Lock{Holder: Holder(), Node: n.Name}, Expect: expect, Force: force,
 	}
-	r, err := openRemote(ctx, c, agents, hello, nil, nil)
+	r, err := agentclient.Open(ctx, c, agents, hello, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("start the agent on %s: %w", n.Name, err)
 	}
@@ -165,14 +174,14 @@ func (s NodeStatus) Unlockable(force bool) error {
 // the one in st, moves the bundle aside and removes it; a live holder is
 // refused without force, and with it stopped first. It returns what the
 // agent did, for the operator.
-func Unlock(ctx context.Context, c *Conn, agents Agents, n *config.Node, st NodeStatus, force bool) (string, error) {
-	r, err := lockSession(ctx, c, agents, n, channel.LockUnlock, st.expect(), force)
+func Unlock(ctx context.Context, c *sshconn.Conn, agents agentclient.Agents, n *config.Node, st NodeStatus, force bool) (string, error) {
+	r, err := lockSession(ctx, c, agents, n, channel.LockUnlock, st.Expect(), force)
 	if err != nil {
 		return "", err
 	}
-	r.close()
-	ready := r.ready
-	now := statusOf(n, ready)
+	r.Close()
+	ready := r.Ready()
+	now := StatusOf(n, ready)
 	switch {
 	case ready.Status == string(jobs.OK):
 		return ready.Message, nil
@@ -200,4 +209,14 @@ func sameRecord(a, b *bundle.Lock) bool {
 		return a == nil && b == nil
 	}
 	return a.DeployID == b.DeployID && a.Session == b.Session
+}
+
+// Holder names this controller: user@host.
+func Holder() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
 }

@@ -1,24 +1,27 @@
-// Package controller is the local side of conc: it dials nodes over SSH,
-// starts the agent, steps through a plan's jobs in order (local ones itself,
-// remote ones through the agent), keeps the journal, and says what to do
-// when a run stops.
-package controller
+// Package deploy runs plans: for each node it steps through the jobs in
+// order, local ones here and remote ones through the agent, journals each,
+// stops where it must, and says what to do next. It carries out a resume
+// that runstate decided, and runs node tests (conc test) the same way.
+package deploy
 
 import (
 	"io"
 
+	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/sshconn"
+
+	"github.com/rs/zerolog"
 
 	"github.com/concdeploy/conc/config"
-	"github.com/rs/zerolog"
 )
 
 // Options configure a run of one plan over one or more nodes.
 type Options struct {
 	File     *config.File
 	Plan     string
-	Agents   Agents
-	Dial     DialOptions
+	Agents   agentclient.Agents
+	Dial     sshconn.DialOptions
 	Reporter *Reporter
 	Log      zerolog.Logger // diagnostics: the agent's stderr, connection events
 	Verbose  bool

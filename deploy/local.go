@@ -1,4 +1,4 @@
-package controller
+package deploy
 
 import (
 	"context"
@@ -8,10 +8,11 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/rs/zerolog"
+
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/jobs/localops"
-	"github.com/rs/zerolog"
 )
 
 // ReleaseLocal unmounts and removes a node's local bundle after its lock
@@ -22,7 +23,7 @@ import (
 func ReleaseLocal(ctx context.Context, f *config.File, n *config.Node) (string, error) {
 	opts := &Options{File: f, Log: zerolog.Nop()}
 	r := &nodeRun{opts: opts, node: n, log: zerolog.Nop()}
-	dir, err := localPath(n.Get(config.KeyLocal), f.Dir)
+	dir, err := config.LocalPath(n.Get(config.KeyLocal), f.Dir)
 	if err != nil || dir == "" {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package controller
+package bundleshell
 
 import (
 	"bytes"
@@ -192,11 +192,11 @@ func TestBundleWalkLinks(t *testing.T) {
 
 // newTestShell opens a bundle shell on the bundle of linkedHome, reading
 // the script from stdin.
-func newTestShell(tb testing.TB, script string, edit EditFunc) (sh *BundleShell, stdout, stderr *bytes.Buffer, root string) {
+func newTestShell(tb testing.TB, script string, edit EditFunc) (sh *Shell, stdout, stderr *bytes.Buffer, root string) {
 	tb.Helper()
 	home, root := linkedHome(tb)
 	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
-	sh, err := NewBundleShell(pipeSFTP(tb, home), BundleShellConfig{
+	sh, err := New(pipeSFTP(tb, home), Config{
 		Node: "node1", Bundle: ".conc-bundle", Stdin: strings.NewReader(script),
 		Stdout: stdout, Stderr: stderr, Edit: edit, TempDir: tb.TempDir(),
 	})
@@ -295,9 +295,9 @@ func TestCheckBundleCommand(t *testing.T) {
 		{args: []string{"frob"}, want: `unknown command "frob"`},
 	}
 	for _, tt := range tests {
-		err := CheckBundleCommand(tt.args, tt.oneShot)
+		err := CheckCommand(tt.args, tt.oneShot)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("CheckBundleCommand(%q, %v) = %v; want %q", tt.args, tt.oneShot, err, tt.want)
+			t.Errorf("CheckCommand(%q, %v) = %v; want %q", tt.args, tt.oneShot, err, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package controller
+package sshconn
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -70,33 +69,4 @@ func loadKey(path string) (ssh.Signer, error) {
 		return nil, fmt.Errorf("parse SSH key %s: %w", path, err)
 	}
 	return s, nil
-}
-
-// expandHome expands a leading ~/ to the local home directory.
-func expandHome(p string) (string, error) {
-	if p != "~" && !strings.HasPrefix(p, "~/") {
-		return p, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("expand %s: %w", p, err)
-	}
-	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
-}
-
-// localPath resolves a local path from the deploy file: ~/ is the home
-// directory, and a relative path is relative to the deploy file's
-// directory, wherever conc runs from.
-func localPath(p, dir string) (string, error) {
-	if p == "" {
-		return "", nil
-	}
-	p, err := expandHome(p)
-	if err != nil {
-		return "", err
-	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(dir, p)
-	}
-	return p, nil
 }

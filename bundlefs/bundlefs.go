@@ -1,4 +1,9 @@
-package controller
+// Package bundlefs is the node's bundle as the workstation reaches it, over
+// SFTP: the files local jobs deliver into it (put, copy_product), the files
+// template writes, and the bundle shell. Every path is taken relative to the
+// bundle, and a path that leaves it, by its text or through a symbolic
+// link, is refused.
+package bundlefs
 
 import (
 	"bytes"
@@ -16,22 +21,29 @@ import (
 	"github.com/pkg/sftp"
 )
 
-// bundleFS is the node's bundle over SFTP, for local jobs that deliver
+// FS is the node's bundle over SFTP, for local jobs that deliver
 // files. Paths are relative to the bundle.
-type bundleFS struct {
+type FS struct {
 	c        *sftp.Client
 	bundle   string    // relative to the home directory, as SFTP resolves it
 	terminal io.Writer // where a progress bar goes; nil for none
 }
 
 // Progress implements jobs.RemoteFS.
-func (b *bundleFS) Progress(what string, total int64) jobs.Progress {
+func (b *FS) Progress(what string, total int64) jobs.Progress {
 	return newProgress(b.terminal, what, total)
 }
 
-var _ jobs.RemoteFS = (*bundleFS)(nil)
+var _ jobs.RemoteFS = (*FS)(nil)
 
-func (b *bundleFS) path(p string) (string, error) {
+// New returns the bundle at bundle (relative to the admin's home, as SFTP
+// resolves it) over c. A progress bar, when a job asks for one, goes to
+// terminal; nil for none.
+func New(c *sftp.Client, bundle string, terminal io.Writer) *FS {
+	return &FS{c: c, bundle: bundle, terminal: terminal}
+}
+
+func (b *FS) path(p string) (string, error) {
 	rel, err := jobs.InsideBundle(p)
 	if err != nil {
 		return "", err
@@ -43,7 +55,7 @@ func (b *bundleFS) path(p string) (string, error) {
 // creates directories below the bundle only, never the bundle itself: a
 // bundle that is gone is another run's business, and one made here would
 // lock the node with no record.
-func (b *bundleFS) MkdirAll(dir string, mode fs.FileMode) error {
+func (b *FS) MkdirAll(dir string, mode fs.FileMode) error {
 	p, err := b.path(dir)
 	if err != nil {
 		return err
@@ -72,7 +84,7 @@ func (b *bundleFS) MkdirAll(dir string, mode fs.FileMode) error {
 }
 
 // Upload implements jobs.RemoteFS.
-func (b *bundleFS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error {
+func (b *FS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error {
 	p, err := b.path(dst)
 	if err != nil {
 		return err
@@ -86,23 +98,23 @@ func (b *bundleFS) Upload(ctx context.Context, src, dst string, mode fs.FileMode
 	if progress != nil {
 		r = &progressReader{r: in, f: progress}
 	}
-	return writeRemote(ctx, b.c, p, r, mode)
+	return WriteAtomic(ctx, b.c, p, r, mode)
 }
 
 // WriteFile implements jobs.RemoteFS: path is relative to the node's home
 // directory, as SFTP resolves it, or absolute.
-func (b *bundleFS) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
+func (b *FS) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
 	if err := b.c.MkdirAll(path.Dir(p)); err != nil {
 		return fmt.Errorf("create %s on the node: %w", path.Dir(p), err)
 	}
-	return writeRemote(ctx, b.c, p, bytes.NewReader(data), mode)
+	return WriteAtomic(ctx, b.c, p, bytes.NewReader(data), mode)
 }
 
-// writeRemote writes r to p on the node under a temporary name in the same
+// WriteAtomic writes r to p on the node under a temporary name in the same
 // directory, with pkg/sftp's concurrent writes (for a reader whose size it
 // can learn), then renames it over p with PosixRename, so that a reader on
 // the node never sees half a file. The temporary file is removed on error.
-func writeRemote(ctx context.Context, c *sftp.Client, p string, r io.Reader, mode fs.FileMode) error {
+func WriteAtomic(ctx context.Context, c *sftp.Client, p string, r io.Reader, mode fs.FileMode) error {
 	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(6)+"-"+path.Base(p))
 	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {

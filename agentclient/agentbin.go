@@ -1,4 +1,4 @@
-package controller
+package agentclient
 
 import (
 	"crypto/sha256"

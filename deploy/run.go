@@ -1,4 +1,4 @@
-package controller
+package deploy
 
 import (
 	"context"
@@ -10,14 +10,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/jobs/localops"
+	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/nodetest"
-	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
+	"github.com/concdeploy/conc/runstate"
+	"github.com/concdeploy/conc/sshconn"
 )
 
 // Deploy is a plan resolved for a set of nodes, ready to run.
@@ -93,17 +98,18 @@ type nodeRun struct {
 	params      map[string]string
 	localHome   string
 	localBundle string
-	target      Target
+	target      sshconn.Target
 	log         zerolog.Logger
 	rep         *Reporter
 	procs       jobs.Procs
-	journal     *Journal
+	journal     *runstate.Journal
 
 	connMu     sync.Mutex
-	conn       *Conn
-	agent      *remote
-	locked     bool // this run holds the node's bundle
-	lostBundle bool // it held it, and the agent found it removed or replaced
+	conn       *sshconn.Conn
+	agent      *agentclient.Client
+	locked     bool                // this run holds the node's bundle
+	lostBundle bool                // it held it, and the agent found it removed or replaced
+	lockSeen   nodelock.NodeStatus // the node's lock as a resume read it
 
 	mountMu sync.Mutex
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
@@ -127,11 +133,11 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find the local home directory: %w", err)
 	}
-	lb, err := localPath(n.Get(config.KeyLocal), opts.File.Dir)
+	lb, err := config.LocalPath(n.Get(config.KeyLocal), opts.File.Dir)
 	if err != nil {
 		return nil, err
 	}
-	target, err := TargetOf(n, opts.File.Dir)
+	target, err := sshconn.TargetOf(n, opts.File.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +223,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		if d == 0 {
 			d = time.Since(t0)
 		}
-		if n.agent != nil && n.agent.bundleLost {
+		if n.agent != nil && n.agent.BundleLost() {
 			n.locked, n.lostBundle = false, true
 		}
 		n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op, res, d)
@@ -254,16 +260,16 @@ func (n *nodeRun) skip(st *config.Step) {
 }
 
 func (n *nodeRun) startJournal() error {
-	st := State{
+	st := runstate.State{
 		Lock: bundle.Lock{
-			DeployID: newDeployID(), Holder: holder(), PID: os.Getpid(),
+			DeployID: runstate.NewDeployID(), Holder: nodelock.Holder(), PID: os.Getpid(),
 			Node: n.node.Name, Plan: n.plan.Name, PlanHash: n.plan.Hash, Steps: len(n.plan.Steps),
 			Started: time.Now(),
 		},
 		Files:  n.opts.File.Paths,
-		Status: stateRunning,
+		Status: runstate.Running,
 	}
-	j, err := NewJournal(n.stateDir(), st)
+	j, err := runstate.NewJournal(n.stateDir(), st)
 	if err != nil {
 		return err
 	}
@@ -276,10 +282,6 @@ func (n *nodeRun) stateDir() string {
 		return n.opts.StateDir
 	}
 	return filepath.Join(n.opts.File.Dir, ".conc", "state")
-}
-
-func newDeployID() string {
-	return time.Now().UTC().Format("20060102T150405Z") + "-" + randHex(3)
 }
 
 // step runs one job and returns its result, and its duration when the
@@ -299,7 +301,7 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 		if st.Job.Op == nodetest.OpName {
 			input = n.tests
 		}
-		r := n.agent.run(ctx, st.Number, n.seq, st.Job, input)
+		r := n.agent.Run(ctx, st.Number, n.seq, st.Job, input)
 		return r.Result, r.Duration
 	}
 	if _, ok := st.Action.(jobs.BundleUser); ok {
@@ -330,12 +332,12 @@ func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) j
 		// shape and the resume decision keep these jobs under the lock.
 		return jobs.Resultf(jobs.Error, "this run does not hold %s's bundle, which the job writes into (remote open_bundle did not run); nothing was done", n.node.Name)
 	}
-	if res := n.agent.fence(ctx); res.Status != jobs.OK {
+	if res := n.agent.Fence(ctx); res.Status != jobs.OK {
 		return res
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := context.AfterFunc(n.agent.gone, func() { cancel(context.Cause(n.agent.gone)) })
+	stop := context.AfterFunc(n.agent.Gone(), func() { cancel(context.Cause(n.agent.Gone())) })
 	defer stop()
 	return n.runHere(ctx, st, onNode)
 }
@@ -361,13 +363,13 @@ func (n *nodeRun) runHere(ctx context.Context, st *config.Step, onNode bool) job
 }
 
 // connect dials the node once; later calls reuse the connection.
-func (n *nodeRun) connect(ctx context.Context) (*Conn, error) {
+func (n *nodeRun) connect(ctx context.Context) (*sshconn.Conn, error) {
 	n.connMu.Lock()
 	defer n.connMu.Unlock()
 	if n.conn != nil {
 		return n.conn, nil
 	}
-	c, err := Dial(ctx, n.target, n.opts.Dial)
+	c, err := sshconn.Dial(ctx, n.target, n.opts.Dial)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +387,7 @@ func (n *nodeRun) openBundle(ctx context.Context) jobs.Result {
 func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, expect *channel.Expect) jobs.Result {
 	c, err := n.connect(ctx)
 	if err != nil {
-		var hk *HostKeyError
+		var hk *sshconn.HostKeyError
 		if errors.As(err, &hk) {
 			return jobs.Resultf(jobs.Blocked, "%v", err)
 		}
@@ -394,7 +396,7 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 	if n.agent != nil {
 		// A plan that closed the bundle opens it again: the agent that
 		// served the first has nothing left to hold.
-		n.agent.close()
+		n.agent.Close()
 		n.agent = nil
 	}
 	rec.Journal = nil
@@ -403,27 +405,27 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: &rec, Expect: expect,
 		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo,
 	}
-	r, err := openRemote(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput)
+	r, err := agentclient.Open(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput)
 	if err != nil {
 		return jobs.Resultf(jobs.Error, "start the agent on %s: %v", n.node.Name, err)
 	}
-	switch jobs.Status(r.ready.Status) {
+	switch jobs.Status(r.Ready().Status) {
 	case jobs.OK:
 		n.agent = r
 		return jobs.Resultf(jobs.OK, "~/%s", n.node.Get(config.KeyBundle))
 	case jobs.Blocked:
-		r.close()
-		msg := r.ready.Message
-		if r.ready.Lock != nil {
-			msg += "; held by " + r.ready.Lock.String()
+		r.Close()
+		msg := r.Ready().Message
+		if r.Ready().Lock != nil {
+			msg += "; held by " + r.Ready().Lock.String()
 		}
-		if r.ready.Live {
+		if r.Ready().Live {
 			msg += " (alive: its agent holds the lock now)"
 		}
 		return jobs.Resultf(jobs.Blocked, "%s", msg)
 	default:
-		r.close()
-		return jobs.Resultf(jobs.Status(r.ready.Status), "%s", r.ready.Message)
+		r.Close()
+		return jobs.Resultf(jobs.Status(r.Ready().Status), "%s", r.Ready().Message)
 	}
 }
 
@@ -453,7 +455,7 @@ func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
 	if n.agent != nil && (st.Job.Host == jobs.Local || here) {
 		// Jobs the controller ran itself reach the node's journal with the
 		// next message to the agent.
-		n.agent.journal(e)
+		n.agent.Journal(e)
 	}
 	if st.Job.Host == jobs.Remote && res.Status == jobs.OK {
 		switch st.Job.Op {
@@ -518,8 +520,8 @@ func (n *nodeRun) env(out io.Writer, log zerolog.Logger) *localEnv {
 
 func (n *nodeRun) disconnect() {
 	if n.agent != nil {
-		n.agent.close()
-		n.log.Debug().Int64("agent_max_rss_kb", n.agent.maxRSS).Msg("agent said bye")
+		n.agent.Close()
+		n.log.Debug().Int64("agent_max_rss_kb", n.agent.MaxRSS()).Msg("agent said bye")
 		n.agent = nil
 	}
 	if n.conn != nil {

@@ -1,4 +1,9 @@
-package controller
+// Package agentclient is the workstation's end of the agent: it starts the
+// agent on a node in one SSH exec, uploading it when the node's cache lacks
+// it, checks that the agent is the one conc carries, and speaks the channel
+// to it as its client: hello and ready, jobs and their results, fences,
+// cancels and bye.
+package agentclient
 
 import (
 	"context"
@@ -10,6 +15,7 @@ import (
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/sshconn"
 )
 
 // Grace periods for the agent's answers.
@@ -19,11 +25,11 @@ const (
 	byeTimeout  = 10 * time.Second
 )
 
-// remote is the controller's end of a running agent. It is used by one
+// Client is the controller's end of a running agent. It is used by one
 // goroutine, the node's work loop, which also reads the channel while it
 // waits for a result: no reader goroutine stands between the agent's answer
 // and the next job.
-type remote struct {
+type Client struct {
 	start *agentStart
 	ready *channel.Ready
 
@@ -44,9 +50,9 @@ type remote struct {
 	bundleLost bool
 }
 
-// openRemote starts the agent and completes the handshake. ready.Status
+// Open starts the agent and completes the handshake. ready.Status
 // may be BLOCKED; the caller decides.
-func openRemote(ctx context.Context, c *Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte)) (*remote, error) {
+func Open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte)) (*Client, error) {
 	st, err := startAgent(ctx, c.Client, agents, &channel.Message{Type: channel.THello, Hello: hello}, logLine)
 	if err != nil {
 		return nil, err
@@ -70,7 +76,7 @@ func openRemote(ctx context.Context, c *Conn, agents Agents, hello *channel.Hell
 		return nil, fmt.Errorf("the agent on %s has sha256 %.12s, not the %s agent this conc carries; remove ~/%s on the node and run again",
 			c.Target.Name, ready.Agent, ready.Arch, bundle.CacheDir)
 	}
-	r := &remote{start: st, ready: ready, onOutput: onOutput}
+	r := &Client{start: st, ready: ready, onOutput: onOutput}
 	gone, lost := context.WithCancelCause(context.Background())
 	r.gone = gone
 	go func() {
@@ -94,27 +100,27 @@ func recvTimeout(ctx context.Context, st *agentStart, d time.Duration) (*channel
 	return m, err
 }
 
-// journal queues the entry of a job the controller ran, for the lock
+// Journal queues the entry of a job the controller ran, for the lock
 // record.
-func (r *remote) journal(e bundle.Entry) { r.pending = append(r.pending, e) }
+func (r *Client) Journal(e bundle.Entry) { r.pending = append(r.pending, e) }
 
-func (r *remote) takePending() []bundle.Entry {
+func (r *Client) takePending() []bundle.Entry {
 	p := r.pending
 	r.pending = nil
 	return p
 }
 
-// remoteResult is a job's result as the agent reported it.
-type remoteResult struct {
+// Result is a job's result as the agent reported it.
+type Result struct {
 	jobs.Result
 	Duration time.Duration
 }
 
-// run sends one job and waits for its result, passing output on as it
+// Run sends one job and waits for its result, passing output on as it
 // comes. When ctx ends (the operator pressed Ctrl-C) it sends cancel and
 // waits for the STOPPED result; an agent that does not answer in time has
 // its session closed, which makes it kill the job.
-func (r *remote) run(ctx context.Context, step int, seq int64, j jobs.Job, input []byte) remoteResult {
+func (r *Client) Run(ctx context.Context, step int, seq int64, j jobs.Job, input []byte) Result {
 	if r.dead != nil {
 		return r.lost(r.dead)
 	}
@@ -124,7 +130,7 @@ func (r *remote) run(ctx context.Context, step int, seq int64, j jobs.Job, input
 		ID: id, Step: step, Seq: seq, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: r.takePending(),
 	}}
 	if err := r.start.conn.Send(msg); err != nil {
-		return remoteResult{Result: r.sendFailed(err)}
+		return Result{Result: r.sendFailed(err)}
 	}
 	w := r.watch(ctx, id, j.Timeout)
 	defer w.stop()
@@ -133,7 +139,7 @@ func (r *remote) run(ctx context.Context, step int, seq int64, j jobs.Job, input
 		if err != nil {
 			r.dead = err
 			if w.expired.Load() {
-				return remoteResult{Result: jobs.Resultf(jobs.Error, "the agent did not answer in time; the session was closed, which makes the agent kill the job")}
+				return Result{Result: jobs.Resultf(jobs.Error, "the agent did not answer in time; the session was closed, which makes the agent kill the job")}
 			}
 			return r.lost(err)
 		}
@@ -144,7 +150,7 @@ func (r *remote) run(ctx context.Context, step int, seq int64, j jobs.Job, input
 			}
 			res := m.Result
 			r.bundleLost = r.bundleLost || res.Lost
-			return remoteResult{
+			return Result{
 				Result:   jobs.Result{Status: jobs.Status(res.Status), Message: res.Message, ExitCode: res.ExitCode, Output: res.Output},
 				Duration: time.Duration(res.Duration),
 			}
@@ -155,7 +161,7 @@ func (r *remote) run(ctx context.Context, step int, seq int64, j jobs.Job, input
 		case channel.TLog:
 			r.start.stderr.Write([]byte(m.Log.Message + "\n"))
 		case channel.TBye:
-			return remoteResult{Result: r.agentBye(m.Bye)}
+			return Result{Result: r.agentBye(m.Bye)}
 		default:
 			r.dead = fmt.Errorf("%w: %s from the agent during a job", channel.ErrUnexpected, m.Type)
 			r.start.sess.Close()
@@ -164,9 +170,9 @@ func (r *remote) run(ctx context.Context, step int, seq int64, j jobs.Job, input
 	}
 }
 
-// fence asks the agent whether the bundle at its path is still the one it
+// Fence asks the agent whether the bundle at its path is still the one it
 // holds; OK, or ERROR saying why not.
-func (r *remote) fence(ctx context.Context) jobs.Result {
+func (r *Client) Fence(ctx context.Context) jobs.Result {
 	if r.dead != nil {
 		return r.lost(r.dead).Result
 	}
@@ -198,7 +204,7 @@ func (r *remote) fence(ctx context.Context) jobs.Result {
 // sendFailed is the result of a message that could not be sent: the
 // session is over. An agent that was stopped said why in a bye of its own,
 // which may still wait to be read.
-func (r *remote) sendFailed(err error) jobs.Result {
+func (r *Client) sendFailed(err error) jobs.Result {
 	r.dead = err
 	t := time.AfterFunc(byeTimeout, func() { r.start.sess.Close() })
 	defer t.Stop()
@@ -210,7 +216,7 @@ func (r *remote) sendFailed(err error) jobs.Result {
 
 // agentBye takes the bye of an agent that was stopped between or during
 // jobs: the session is over, for the reason it gives.
-func (r *remote) agentBye(b *channel.Bye) jobs.Result {
+func (r *Client) agentBye(b *channel.Bye) jobs.Result {
 	r.bundleLost = r.bundleLost || b.Lost
 	r.dead = fmt.Errorf("the agent ended the session: %s", b.Reason)
 	return jobs.Resultf(jobs.Error, "%v", r.dead)
@@ -225,7 +231,7 @@ type watcher struct {
 	expired atomic.Bool
 }
 
-func (r *remote) watch(ctx context.Context, id uint32, timeout time.Duration) *watcher {
+func (r *Client) watch(ctx context.Context, id uint32, timeout time.Duration) *watcher {
 	w := &watcher{}
 	expire := func(d time.Duration) {
 		w.mu.Lock()
@@ -261,20 +267,20 @@ func (w *watcher) stop() {
 	}
 }
 
-func (r *remote) lost(err error) remoteResult {
+func (r *Client) lost(err error) Result {
 	msg := "the connection to the agent was lost"
 	if err != nil {
 		msg += ": " + err.Error()
 	}
 	if tail := r.start.stderr.Bytes(); len(tail) > 0 {
-		return remoteResult{Result: jobs.Result{Status: jobs.Error, Message: msg, Output: tail}}
+		return Result{Result: jobs.Result{Status: jobs.Error, Message: msg, Output: tail}}
 	}
-	return remoteResult{Result: jobs.Result{Status: jobs.Error, Message: msg}}
+	return Result{Result: jobs.Result{Status: jobs.Error, Message: msg}}
 }
 
-// close says bye with the last journal entries, waits briefly for the
+// Close says bye with the last journal entries, waits briefly for the
 // agent's bye (it writes the lock record first), and closes the session.
-func (r *remote) close() {
+func (r *Client) Close() {
 	defer r.start.sess.Close()
 	if r.ready.Status != string(jobs.OK) || r.dead != nil {
 		return
@@ -296,3 +302,17 @@ func (r *remote) close() {
 		}
 	}
 }
+
+// Ready is the agent's answer to hello: its version, and what it found of
+// the bundle or did with it.
+func (r *Client) Ready() *channel.Ready { return r.ready }
+
+// Gone ends, with the cause, when the agent's session does.
+func (r *Client) Gone() context.Context { return r.gone }
+
+// BundleLost reports whether the agent said the bundle at its path is not
+// the one it holds: the run no longer holds the node.
+func (r *Client) BundleLost() bool { return r.bundleLost }
+
+// MaxRSS is the agent's peak memory in KiB, from its bye.
+func (r *Client) MaxRSS() int64 { return r.maxRSS }

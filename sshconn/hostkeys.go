@@ -1,4 +1,4 @@
-package controller
+package sshconn
 
 import (
 	"crypto/ed25519"

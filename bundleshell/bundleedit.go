@@ -1,4 +1,4 @@
-package controller
+package bundleshell
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func EditorRunner(getenv func(string) string, stdin io.Reader, stdout, stderr io
 // mode (0600 for a new file). The local copy is removed afterwards, except
 // when the file changed on the node during the edit: then it is kept, and
 // nothing is written.
-func (s *BundleShell) edit(ctx context.Context, p string) error {
+func (s *Shell) edit(ctx context.Context, p string) error {
 	if s.cfg.Edit == nil {
 		return errors.New("no editor here")
 	}
@@ -113,7 +113,7 @@ func (s *BundleShell) edit(ctx context.Context, p string) error {
 
 // fetchForEdit copies the remote file, if there is one, into the local
 // temporary file tmp and closes it; it returns the content's sha256.
-func (s *BundleShell) fetchForEdit(ctx context.Context, real string, fi fs.FileInfo, tmp *os.File) ([sha256.Size]byte, error) {
+func (s *Shell) fetchForEdit(ctx context.Context, real string, fi fs.FileInfo, tmp *os.File) ([sha256.Size]byte, error) {
 	h := sha256.New()
 	var err error
 	if fi != nil {

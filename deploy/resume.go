@@ -1,4 +1,4 @@
-package controller
+package deploy
 
 import (
 	"context"
@@ -6,17 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strings"
 
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/nodelock"
+	"github.com/concdeploy/conc/runstate"
+	"github.com/concdeploy/conc/sshconn"
 )
-
-// ErrPlanChanged is returned when a resume finds the plan changed since the
-// run began: the journal's step numbers may no longer mean the same jobs.
-var ErrPlanChanged = errors.New("the plan changed since the run began")
 
 // resume carries out a --resume or --from: it reads the node's bundle
 // and this workstation's runs, decides (decideResume), joins the bundle if
@@ -38,7 +36,7 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	}
 	c, err := n.connect(ctx)
 	if err != nil {
-		var hk *HostKeyError
+		var hk *sshconn.HostKeyError
 		if errors.As(err, &hk) {
 			return fail(jobs.Blocked, "%v", err)
 		}
@@ -48,19 +46,19 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	if err != nil {
 		return fail(jobs.Error, "%v", err)
 	}
-	d := decideResume(f)
-	switch d.kind {
-	case resumeRefused:
-		return fail(d.status, "%s", d.message)
-	case resumeDone:
+	d := runstate.Decide(f)
+	switch d.Kind {
+	case runstate.Refused:
+		return fail(d.Status, "%s", d.Message)
+	case runstate.Done:
 		return n.resumeDone(d)
 	}
-	d.run.Holder, d.run.PID = holder(), os.Getpid()
-	if d.attach {
+	d.Run.Holder, d.Run.PID = nodelock.Holder(), os.Getpid()
+	if d.Attach {
 		// Join the bundle before anything else: the kernel lock makes
 		// this the one run that continues, and from now on the node shows
 		// it alive and takes the journal of its local jobs.
-		if res := n.startAgent(ctx, channel.LockAttach, d.run.Lock, f.status.expect()); res.Status != jobs.OK {
+		if res := n.startAgent(ctx, channel.LockAttach, d.Run.Lock, n.lockSeen.Expect()); res.Status != jobs.OK {
 			return fail(res.Status, "%s", res.Message)
 		}
 		n.locked = true
@@ -73,34 +71,35 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 		// is unmounted if this run ends other than STOPPED.
 		n.env(io.Discard, n.log).Mounted(n.localBundle)
 	}
-	n.rep.Printf("%s: resuming deploy %s of plan %s at step %d/%d", n.node.Name, d.run.DeployID, n.plan.Name, d.first, len(n.plan.Steps))
-	return d.first, jobs.OK
+	n.rep.Printf("%s: resuming deploy %s of plan %s at step %d/%d", n.node.Name, d.Run.DeployID, n.plan.Name, d.First, len(n.plan.Steps))
+	return d.First, jobs.OK
 }
 
 // resumeFacts reads what a resume decides from: the node's bundle, through
 // an agent that takes no lock, and the local run it concerns.
-func (n *nodeRun) resumeFacts(ctx context.Context, c *Conn) (resumeFacts, error) {
-	f := resumeFacts{
-		node: n.node.Name, plan: n.plan.Name, planHash: n.plan.Hash, steps: len(n.plan.Steps),
-		underLock: map[int]bool{}, opens: map[int]bool{},
-		from: n.from, force: n.opts.ForcePlanChange, invocation: n.opts.Invocation, verb: n.opts.Verb,
+func (n *nodeRun) resumeFacts(ctx context.Context, c *sshconn.Conn) (runstate.Facts, error) {
+	f := runstate.Facts{
+		Node: n.node.Name, Plan: n.plan.Name, PlanHash: n.plan.Hash, Steps: len(n.plan.Steps),
+		UnderLock: map[int]bool{}, Opens: map[int]bool{},
+		From: n.from, Force: n.opts.ForcePlanChange, Invocation: n.opts.Invocation, Verb: n.opts.Verb,
 	}
 	for _, st := range n.plan.Steps {
-		f.underLock[st.Number] = needsLock(st)
-		f.opens[st.Number] = st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle
+		f.UnderLock[st.Number] = needsLock(st)
+		f.Opens[st.Number] = st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle
 	}
-	st, err := ReadStatus(ctx, c, n.opts.Agents, n.node)
+	st, err := nodelock.ReadStatus(ctx, c, n.opts.Agents, n.node)
 	if err != nil {
 		return f, err
 	}
-	f.status = st
-	runs, err := Runs(n.stateDir(), n.node.Name)
+	n.lockSeen = st
+	f.Lock = runstate.NodeLock{Held: st.Held, Live: st.Live, Record: st.Lock, Note: st.Note}
+	runs, err := runstate.Runs(n.stateDir(), n.node.Name)
 	if err != nil {
 		return f, err
 	}
-	if r, ok := candidate(runs, st); ok {
-		f.run = &r
-		if f.local, err = ReadEntries(n.stateDir(), n.node.Name, r.DeployID); err != nil {
+	if r, ok := runstate.Candidate(runs, f.Lock); ok {
+		f.Run = &r
+		if f.Local, err = runstate.ReadEntries(n.stateDir(), n.node.Name, r.DeployID); err != nil {
 			return f, err
 		}
 	}
@@ -109,17 +108,17 @@ func (n *nodeRun) resumeFacts(ctx context.Context, c *Conn) (resumeFacts, error)
 
 // resumeDone ends a resume that has nothing left to run, as when the run
 // stopped at a pause that was its last step.
-func (n *nodeRun) resumeDone(d resumeDecision) (int, jobs.Status) {
-	n.rep.Printf("%s: every step of deploy %s is done; nothing to resume", n.node.Name, d.run.DeployID)
-	if d.attach {
+func (n *nodeRun) resumeDone(d runstate.Decision) (int, jobs.Status) {
+	n.rep.Printf("%s: every step of deploy %s is done; nothing to resume", n.node.Name, d.Run.DeployID)
+	if d.Attach {
 		n.rep.Printf("  The bundle ~/%s stays on %s and keeps it locked: the plan does not remove it after its last step.\n  release it: %s",
 			n.node.Get(config.KeyBundle), n.node.Name, strings.TrimSpace(n.opts.Invocation+" unlock "+n.node.Name))
 	}
 	n.disconnect()
-	if d.fromNode {
+	if d.FromNode {
 		return 0, jobs.OK
 	}
-	j, err := OpenJournal(n.stateDir(), n.node.Name, d.run.DeployID)
+	j, err := runstate.OpenJournal(n.stateDir(), n.node.Name, d.Run.DeployID)
 	if err == nil && j != nil {
 		err = j.End(string(jobs.OK))
 	}
@@ -132,37 +131,27 @@ func (n *nodeRun) resumeDone(d resumeDecision) (int, jobs.Status) {
 // takeJournal makes the resumed run's journal this run's: the local one,
 // or a new one rebuilt from the node's when the run began elsewhere, with
 // the node's entries merged in.
-func (n *nodeRun) takeJournal(d resumeDecision) error {
-	var j *Journal
+func (n *nodeRun) takeJournal(d runstate.Decision) error {
+	var j *runstate.Journal
 	var err error
-	if d.fromNode {
-		st := d.run
-		st.Files, st.Status = n.opts.File.Paths, stateRunning
-		j, err = NewJournal(n.stateDir(), st)
+	if d.FromNode {
+		st := d.Run
+		st.Files, st.Status = n.opts.File.Paths, runstate.Running
+		j, err = runstate.NewJournal(n.stateDir(), st)
 	} else {
-		j, err = OpenJournal(n.stateDir(), n.node.Name, d.run.DeployID)
+		j, err = runstate.OpenJournal(n.stateDir(), n.node.Name, d.Run.DeployID)
 	}
 	if err != nil {
 		return err
 	}
 	if j == nil {
-		return fmt.Errorf("the journal of deploy %s is gone from %s", d.run.DeployID, n.stateDir())
+		return fmt.Errorf("the journal of deploy %s is gone from %s", d.Run.DeployID, n.stateDir())
 	}
-	if err := j.Adopt(d.entries); err != nil {
+	if err := j.Adopt(d.Entries); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
-	j.State.PID, j.State.Holder = d.run.PID, d.run.Holder
+	j.State.PID, j.State.Holder = d.Run.PID, d.Run.Holder
 	n.journal = j
-	n.seq = lastSeq(d.entries)
+	n.seq = runstate.LastSeq(d.Entries)
 	return j.Reopen()
-}
-
-// holder names this controller: user@host.
-func holder() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
 }

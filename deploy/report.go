@@ -1,4 +1,4 @@
-package controller
+package deploy
 
 import (
 	"bytes"
@@ -7,9 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/jobs"
-	"github.com/rs/zerolog"
 )
 
 // Field names of the job events in the JSON log.

@@ -1,6 +1,12 @@
-package controller
+// Package runstate is a run's state on the workstation: the local journal
+// of each node's runs, and the resume decision, which says from the
+// journals and the node's lock what a --resume or --from does. The
+// decision does no I/O, so every shape of journal is a row in a table test.
+package runstate
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +29,8 @@ type State struct {
 	Ended  time.Time `json:"ended,omitzero"`
 }
 
-// stateRunning marks a run that has not ended, or whose controller died.
-const stateRunning = "RUNNING"
+// Running marks a run that has not ended, or whose controller died.
+const Running = "RUNNING"
 
 // Journal is the local journal of one node: the State header, rewritten
 // atomically when the run starts and ends, and the entries, appended one
@@ -147,6 +153,14 @@ func (j *Journal) writeHeader() error {
 	return nil
 }
 
+// NewDeployID names a new run: its start time in UTC and a random suffix,
+// so that ids sort by time and two runs started in one second differ.
+func NewDeployID() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
 // Runs lists a node's runs in the state directory, newest first.
 func Runs(dir, node string) ([]State, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, node, "*.json"))
@@ -184,7 +198,7 @@ func (j *Journal) Adopt(entries []bundle.Entry) error {
 
 // Reopen marks a run as running again, for a resume.
 func (j *Journal) Reopen() error {
-	j.State.Status = stateRunning
+	j.State.Status = Running
 	j.State.Ended = time.Time{}
 	return j.writeHeader()
 }

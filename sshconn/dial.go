@@ -1,4 +1,8 @@
-package controller
+// Package sshconn connects to nodes: it dials SSH with a context and a
+// timeout, authenticates with the deploy file's identity or ssh-agent, and
+// checks every host key against known_hosts, refusing unknown keys unless
+// the operator accepts them and changed keys always.
+package sshconn
 
 import (
 	"context"
@@ -57,14 +61,14 @@ type Target struct {
 func TargetOf(n *config.Node, dir string) (Target, error) {
 	t := Target{Name: n.Name, Addr: n.Addr(), User: n.Admin()}
 	var err error
-	if t.KnownHosts, err = localPath(n.Get(config.KeyKnownHosts), dir); err != nil {
+	if t.KnownHosts, err = config.LocalPath(n.Get(config.KeyKnownHosts), dir); err != nil {
 		return t, err
 	}
 	id := n.Get(config.KeyIdentity)
 	if id == "" && n.Get(config.KeyOpKey) != "" {
 		id = "~/.ssh/id_rsa-" + n.Get(config.KeyOpKey)
 	}
-	t.Identity, err = localPath(id, dir)
+	t.Identity, err = config.LocalPath(id, dir)
 	return t, err
 }
 

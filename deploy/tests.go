@@ -1,4 +1,4 @@
-package controller
+package deploy
 
 import (
 	"context"
@@ -8,12 +8,16 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/nodetest"
-	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
+	"github.com/concdeploy/conc/sshconn"
 )
 
 // CompileTests compiles the [test NAME] sections that apply to a node.
@@ -42,8 +46,8 @@ func CompileTests(f *config.File, n *config.Node) ([]nodetest.Spec, error) {
 // TestOptions configure conc test.
 type TestOptions struct {
 	File     *config.File
-	Agents   Agents
-	Dial     DialOptions
+	Agents   agentclient.Agents
+	Dial     sshconn.DialOptions
 	Filter   string // --run
 	Sudo     []byte // set after NewTestRun, when it NeedsSudo
 	Log      zerolog.Logger
@@ -51,7 +55,7 @@ type TestOptions struct {
 	// Header is called once per node before its tests, with the lock the
 	// node is under, if any. Event is called as each test starts and ends.
 	// Both may be called from several goroutines.
-	Header func(node string, st *NodeStatus, err error)
+	Header func(node string, st *nodelock.NodeStatus, err error)
 	Event  func(node string, e nodetest.Event)
 	// Done is called with a node's summary, or the error that kept its
 	// tests from running.
@@ -128,7 +132,7 @@ func testNode(ctx context.Context, o *TestOptions, n *config.Node, specs []nodet
 	if err != nil {
 		return nodetest.Summary{}, err
 	}
-	c, err := Connect(ctx, o.File, n, o.Dial)
+	c, err := sshconn.Connect(ctx, o.File, n, o.Dial)
 	if err != nil {
 		o.Header(n.Name, nil, err)
 		return nodetest.Summary{}, err
@@ -164,24 +168,24 @@ func testNode(ctx context.Context, o *TestOptions, n *config.Node, specs []nodet
 		o.Event(n.Name, e)
 
 	}
-	r, err := openRemote(ctx, c, o.Agents, hello, func(line string) { log.Debug().Msg("agent: " + line) }, onOutput)
+	r, err := agentclient.Open(ctx, c, o.Agents, hello, func(line string) { log.Debug().Msg("agent: " + line) }, onOutput)
 	if err != nil {
 		o.Header(n.Name, nil, err)
 		return sum, err
 	}
-	defer r.close()
+	defer r.Close()
 	// The agent looked at the bundle without taking it: the tests say
 	// whether the node was locked while they ran.
-	st := statusOf(n, r.ready)
+	st := nodelock.StatusOf(n, r.Ready())
 	o.Header(n.Name, &st, nil)
-	if r.ready.Status != string(jobs.OK) {
-		return sum, errors.New(r.ready.Message)
+	if r.Ready().Status != string(jobs.OK) {
+		return sum, errors.New(r.Ready().Message)
 	}
 	var args []string
 	if o.Filter != "" {
 		args = []string{"--run", o.Filter}
 	}
-	res := r.run(ctx, 0, 0, jobs.Job{Host: jobs.Remote, Op: nodetest.OpName, Args: args}, input)
+	res := r.Run(ctx, 0, 0, jobs.Job{Host: jobs.Remote, Op: nodetest.OpName, Args: args}, input)
 	switch res.Status {
 	case jobs.OK, jobs.Failed:
 	default:
