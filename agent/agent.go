@@ -39,10 +39,36 @@ const (
 	byeGrace        = 2 * time.Second  // for a stopped agent's bye to be taken
 )
 
+// Options are what an agent is given of its world, instead of reading
+// the process's: its tests run many agents in one process, in parallel.
+type Options struct {
+	Ops  *jobs.Catalogue  // the ops it runs
+	Home string           // the admin's home directory, where bundles and the cache are
+	Exe  string           // its own executable: hashed for ready, linked into the bundle
+	PID  int              // its own process id, written into the lock record
+	Now  func() time.Time // the clock of the record's and the journal's times
+	Log  zerolog.Logger   // only to stderr: stdout is the channel
+}
+
+// ProcessOptions are the Options of an agent that is its own process, as
+// on a node.
+func ProcessOptions(ops *jobs.Catalogue, log zerolog.Logger) (Options, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return Options{}, fmt.Errorf("find the home directory: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return Options{}, fmt.Errorf("find the agent's own executable: %w", err)
+	}
+	return Options{Ops: ops, Home: home, Exe: exe, PID: os.Getpid(), Now: time.Now, Log: log}, nil
+}
+
 // Agent serves one channel.
 type Agent struct {
 	conn  *channel.Conn
 	log   zerolog.Logger
+	opt   Options
 	procs jobs.Procs
 
 	hello  *channel.Hello
@@ -66,10 +92,13 @@ type running struct {
 	cancel context.CancelCauseFunc
 }
 
-// New returns an agent that speaks over rwc and logs to log.
-func New(rwc io.ReadWriteCloser, log zerolog.Logger) *Agent {
-	a := &Agent{conn: channel.New(rwc), log: log, hash: make(chan string, 1)}
-	go func() { a.hash <- selfHash() }()
+// New returns an agent that speaks over rwc.
+func New(rwc io.ReadWriteCloser, opt Options) *Agent {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	a := &Agent{conn: channel.New(rwc), log: opt.Log, opt: opt, home: opt.Home, hash: make(chan string, 1)}
+	go func() { a.hash <- fileHash(opt.Exe) }()
 	return a
 }
 
@@ -188,18 +217,13 @@ func (a *Agent) handshake(ctx context.Context) (bool, error) {
 	if m.Type != channel.THello {
 		return false, fmt.Errorf("%w: %s before hello", channel.ErrUnexpected, m.Type)
 	}
-	ready := &channel.Ready{Version: channel.Version, Arch: runtime.GOARCH, PID: os.Getpid(), Agent: <-a.hash}
+	ready := &channel.Ready{Version: channel.Version, Arch: runtime.GOARCH, PID: a.opt.PID, Agent: <-a.hash}
 	if err := channel.CheckVersion(m.Hello.Version); err != nil {
 		ready.Status, ready.Message = string(jobs.Error), err.Error()
 		a.send(&channel.Message{Type: channel.TReady, Ready: ready})
 		return false, err
 	}
 	a.hello = m.Hello
-	a.home, err = os.UserHomeDir()
-	if err != nil {
-		ready.Status, ready.Message = string(jobs.Error), fmt.Sprintf("find the home directory: %v", err)
-		return false, a.send(&channel.Message{Type: channel.TReady, Ready: ready})
-	}
 	ready.Home = a.home
 	a.takeLock(ready)
 	if err := a.send(&channel.Message{Type: channel.TReady, Ready: ready}); err != nil {
@@ -234,10 +258,10 @@ func (a *Agent) recvHello(ctx context.Context) (*channel.Message, error) {
 	return m, err
 }
 
-// selfHash is the sha256 of the running executable, which the controller
+// fileHash is the sha256 of the agent's executable, which the controller
 // compares with the agent it meant to start.
-func selfHash() string {
-	f, err := os.Open("/proc/self/exe")
+func fileHash(exe string) string {
+	f, err := os.Open(exe)
 	if err != nil {
 		return ""
 	}

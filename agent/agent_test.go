@@ -12,7 +12,6 @@ import (
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
-	"github.com/rs/zerolog"
 )
 
 // session runs an agent over net.Pipe in a temporary home and returns the
@@ -20,9 +19,8 @@ import (
 func session(t *testing.T) (*channel.Conn, string, <-chan error) {
 	t.Helper()
 	home := t.TempDir()
-	t.Setenv("HOME", home)
 	a, b := net.Pipe()
-	ag := New(b, zerolog.Nop())
+	ag := New(b, testOptions(home))
 	// errc yields Serve's error once, then is closed, so the cleanup can
 	// wait for the agent whether or not the test read the error.
 	errc := make(chan error, 1)
@@ -57,6 +55,7 @@ func roundTrip(t *testing.T, c *channel.Conn, m *channel.Message) *channel.Messa
 }
 
 func TestOpenRunBye(t *testing.T) {
+	t.Parallel()
 	c, home, errc := session(t)
 	r := roundTrip(t, c, hello(channel.LockOpen, "d1"))
 	if r.Ready.Status != "OK" || r.Ready.Version != channel.Version || len(r.Ready.Agent) != 64 {
@@ -107,6 +106,7 @@ func recordAt(t *testing.T, dir string) *bundle.Lock {
 }
 
 func TestBlockedChangesNothing(t *testing.T) {
+	t.Parallel()
 	c, home, errc := session(t)
 	dir := filepath.Join(home, ".conc-bundle")
 	os.Mkdir(dir, 0o700)
@@ -141,6 +141,7 @@ func listDir(t *testing.T, dir string) string {
 }
 
 func TestAttach(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name              string
 		deployID, session string
@@ -181,6 +182,7 @@ func TestAttach(t *testing.T) {
 }
 
 func TestVersionMismatch(t *testing.T) {
+	t.Parallel()
 	c, _, errc := session(t)
 	m := hello(channel.LockNone, "")
 	m.Hello.Version = channel.Version + 1
@@ -194,6 +196,7 @@ func TestVersionMismatch(t *testing.T) {
 }
 
 func TestCancelAndEOF(t *testing.T) {
+	t.Parallel()
 	c, home, errc := session(t)
 	roundTrip(t, c, hello(channel.LockNone, ""))
 	pidFile := filepath.Join(home, "pid")

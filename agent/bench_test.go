@@ -6,15 +6,14 @@ import (
 	"testing"
 
 	"github.com/concdeploy/conc/channel"
-	"github.com/rs/zerolog"
 )
 
 // BenchmarkPing measures a ping job through the agent over net.Pipe, with
 // the lock record kept: the agent's share of the per-job overhead.
 func BenchmarkPing(b *testing.B) {
-	b.Setenv("HOME", b.TempDir())
+
 	x, y := net.Pipe()
-	ag := New(y, zerolog.Nop())
+	ag := New(y, testOptions(b.TempDir()))
 	done := make(chan error, 1)
 	go func() { done <- ag.Serve(context.Background()) }()
 	c := channel.New(x)

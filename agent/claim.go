@@ -135,12 +135,12 @@ func (a *Agent) attach(r *channel.Ready) {
 // and the keeper for the journal.
 func (a *Agent) claim(h *hold) error {
 	rec := *a.hello.Lock
-	rec.AgentPID = os.Getpid()
+	rec.AgentPID = a.opt.PID
 	rec.Session = randHex(8)
-	rec.Attached = time.Now()
+	rec.Attached = a.opt.Now()
 	rec.Detached = time.Time{}
 	linkSelf(h, a)
-	k, err := newKeeper(h, rec, a.log)
+	k, err := newKeeper(h, rec, a.opt.Now, a.log)
 	if err != nil {
 		return err
 	}
@@ -162,12 +162,8 @@ func (a *Agent) held() (*hold, *keeper) {
 // linkSelf points the bundle's agent link at this executable, so an
 // operator looking into the bundle sees which agent serves it.
 func linkSelf(h *hold, a *Agent) {
-	exe, err := os.Executable()
-	if err != nil {
-		return
-	}
 	h.root.Remove(bundle.AgentLink)
-	if err := h.root.Symlink(exe, bundle.AgentLink); err != nil {
+	if err := h.root.Symlink(a.opt.Exe, bundle.AgentLink); err != nil {
 		a.log.Warn().Err(err).Msg("link the agent into the bundle")
 	}
 }
@@ -302,7 +298,7 @@ func (a *Agent) logUnlock(rec *bundle.Lock) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "%s %s removed ~/%s of deploy %q held by %s\n",
-		time.Now().UTC().Format(time.RFC3339), who, a.hello.Bundle, deploy, holder)
+		a.opt.Now().UTC().Format(time.RFC3339), who, a.hello.Bundle, deploy, holder)
 }
 
 // fence is the check before every job: the bundle at its path must still

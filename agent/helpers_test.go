@@ -8,6 +8,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/nodeops"
+	"github.com/concdeploy/conc/nodetest"
+	"github.com/rs/zerolog"
 )
 
 // waitForFile waits, bounded, for a job to write a file: the job's own
@@ -43,4 +48,14 @@ func processGone(pid int) error {
 		}
 	}
 	return fmt.Errorf("process %d is still alive", pid)
+}
+
+// testOps are the ops the agent on a node runs.
+var testOps = jobs.MustCatalogue(nodeops.Ops(), []jobs.Op{nodetest.Op()})
+
+// testOptions are an agent's options for a test: its home is home, so
+// that tests need not share $HOME and can run in parallel.
+func testOptions(home string) Options {
+	exe, _ := os.Executable()
+	return Options{Ops: testOps, Home: home, Exe: exe, PID: os.Getpid(), Now: time.Now, Log: zerolog.Nop()}
 }

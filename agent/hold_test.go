@@ -14,13 +14,13 @@ import (
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
-	"github.com/rs/zerolog"
 )
 
 // TestLiveLock checks the kernel lock the liveness rests on: a second open
 // of the file cannot take it, a read-only open sees it held without taking
 // it, and it goes with the open file that held it.
 func TestLiveLock(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), bundle.LiveFile)
 	holder, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -62,9 +62,8 @@ func agentAt(t *testing.T, home string) *channel.Conn {
 // and waits for the agent to have let go of everything.
 func agentStop(t *testing.T, home string) (*channel.Conn, func()) {
 	t.Helper()
-	t.Setenv("HOME", home)
 	a, b := net.Pipe()
-	ag := New(b, zerolog.Nop())
+	ag := New(b, testOptions(home))
 	done := make(chan struct{})
 	go func() {
 		ag.Serve(context.Background())
@@ -92,6 +91,7 @@ func writeRecord(t *testing.T, dir string, rec bundle.Lock) {
 // times: every round exactly one joins the bundle, and the other is
 // BLOCKED naming the live holder.
 func TestAttachRace(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	dir := filepath.Join(home, ".conc-bundle")
 	for round := range 50 {
@@ -142,6 +142,7 @@ func TestAttachRace(t *testing.T) {
 // journal and record never reach the new bundle, and its close_bundle
 // removes nothing.
 func TestFence(t *testing.T) {
+	t.Parallel()
 	c, home, errc := session(t)
 	if r := roundTrip(t, c, hello(channel.LockOpen, "A")); r.Ready.Status != "OK" {
 		t.Fatalf("open: %+v", r.Ready)
@@ -181,6 +182,7 @@ func TestFence(t *testing.T) {
 // TestCloseBundleRemovesOwn: close_bundle removes the bundle it holds and
 // frees the path.
 func TestCloseBundleRemovesOwn(t *testing.T) {
+	t.Parallel()
 	c, home, _ := session(t)
 	roundTrip(t, c, hello(channel.LockOpen, "A"))
 	res := roundTrip(t, c, &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: 1, Step: 2, Op: "close_bundle"}})
@@ -202,6 +204,7 @@ func exists(p string) bool {
 // operator confirmed, refuses a live one without force, and removes a
 // link at the bundle's path without following it.
 func TestUnlock(t *testing.T) {
+	t.Parallel()
 	unlock := func(t *testing.T, home string, want *channel.Expect) *channel.Ready {
 		t.Helper()
 		m := hello(channel.LockUnlock, "")
@@ -289,6 +292,7 @@ func undeletable(t *testing.T, dir string) {
 // bundle goes back to its path with its lock file, record and journal, and
 // the agent still holds it; no one else can take it.
 func TestCloseBundleFails(t *testing.T) {
+	t.Parallel()
 	c, home, _ := session(t)
 	roundTrip(t, c, hello(channel.LockOpen, "A"))
 	dir := filepath.Join(home, ".conc-bundle")
@@ -316,11 +320,11 @@ func TestCloseBundleFails(t *testing.T) {
 // of the bundle with the record saying so; go test -race checks that the
 // clean-up does not race the jobs.
 func TestEvictWhileBusy(t *testing.T) {
+	t.Parallel()
 	for round := range 30 {
 		home := t.TempDir()
-		t.Setenv("HOME", home)
 		a, b := net.Pipe()
-		ag := New(b, zerolog.Nop())
+		ag := New(b, testOptions(home))
 		ctx, evict := context.WithCancelCause(context.Background())
 		served := make(chan struct{})
 		go func() { ag.Serve(ctx); close(served) }()

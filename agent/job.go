@@ -47,7 +47,7 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 	}
 	tail := jobs.NewTail(stream)
 	var res jobs.Result
-	act, err := jobs.Prepare(jobs.Job{Host: jobs.Remote, Op: r.Op, Args: r.Args})
+	act, err := a.opt.Ops.Prepare(jobs.Job{Host: jobs.Remote, Op: r.Op, Args: r.Args})
 	if ir, ok := act.(jobs.InputReceiver); ok && err == nil {
 		act, err = ir.WithInput(r.Input)
 	}
@@ -79,7 +79,7 @@ func (a *Agent) finish(r *channel.Run, res *channel.Result) {
 	if _, k := a.held(); k != nil {
 		k.record(bundle.Entry{
 			Step: r.Step, Seq: r.Seq, Host: string(jobs.Remote), Op: r.Op, Status: res.Status,
-			Message: res.Message, Duration: bundle.Duration(res.Duration), Ended: time.Now(),
+			Message: res.Message, Duration: bundle.Duration(res.Duration), Ended: a.opt.Now(),
 		})
 	}
 }

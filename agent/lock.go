@@ -20,6 +20,7 @@ import (
 // another run's.
 type keeper struct {
 	h   *hold
+	now func() time.Time
 	log zerolog.Logger
 
 	mu       sync.Mutex
@@ -29,13 +30,13 @@ type keeper struct {
 }
 
 // newKeeper writes the record and opens the journal for appending.
-func newKeeper(h *hold, rec bundle.Lock, log zerolog.Logger) (*keeper, error) {
+func newKeeper(h *hold, rec bundle.Lock, now func() time.Time, log zerolog.Logger) (*keeper, error) {
 	j, err := h.root.OpenFile(bundle.JournalFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open the journal: %w", err)
 	}
 	rec.Journal = nil
-	k := &keeper{h: h, rec: rec, log: log, journal: j}
+	k := &keeper{h: h, rec: rec, now: now, log: log, journal: j}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.writeRecord(); err != nil {
@@ -120,7 +121,7 @@ func (k *keeper) detach() {
 	if k.released {
 		return
 	}
-	k.rec.Detached = time.Now()
+	k.rec.Detached = k.now()
 	if err := k.writeRecord(); err != nil {
 		k.log.Warn().Err(err).Msg("final lock record")
 	}

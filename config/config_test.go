@@ -6,6 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/localops"
+	"github.com/concdeploy/conc/jobs/nodeops"
+	"github.com/concdeploy/conc/nodetest"
 )
 
 // write puts a deploy file in a temporary directory and returns its path.
@@ -83,7 +88,7 @@ func TestPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, _ := f.Node("node2")
-	p, err := f.Plan("deploy", n)
+	p, err := f.Plan(testOps, "deploy", n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +105,7 @@ func TestPlan(t *testing.T) {
 		t.Errorf("step 4 at line %d, want 24", p.Steps[3].Pos.Line)
 	}
 	n1, _ := f.Node("node1")
-	p1, _ := f.Plan("deploy", n1)
+	p1, _ := f.Plan(testOps, "deploy", n1)
 	if p1.Hash == p.Hash {
 		t.Error("plans that resolve differently have the same hash")
 	}
@@ -139,7 +144,7 @@ func TestErrors(t *testing.T) {
 				var n *Node
 				n, err = f.Node(tt.node)
 				if err == nil && tt.plan != "" {
-					_, err = f.Plan(tt.plan, n)
+					_, err = f.Plan(testOps, tt.plan, n)
 				}
 			}
 			if err == nil && tt.plan != "" && tt.node == "" {
@@ -215,7 +220,7 @@ func TestDollarsStayLiteral(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, _ := f.Node("a")
-	p, err := f.Plan("p", n)
+	p, err := f.Plan(testOps, "p", n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,3 +238,6 @@ func TestNodeOfGroupName(t *testing.T) {
 		t.Errorf("Node(group) = %v", err)
 	}
 }
+
+// testOps are conc's own ops, as cmd/conc hands them to the loader.
+var testOps = jobs.MustCatalogue(nodeops.Ops(), localops.Ops(), []jobs.Op{nodetest.Op()})

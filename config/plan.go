@@ -25,8 +25,13 @@ type Step struct {
 	Pos    Pos
 	Line   string // as written in the deploy file
 	Job    jobs.Job
+	Info   jobs.Info // the op's description, from the catalogue
 	Action jobs.Action
 }
+
+// UnderLock reports whether the step works in the node's bundle, so that
+// the run must hold it (jobs.Info.UnderLock).
+func (st Step) UnderLock() bool { return st.Info.UnderLock(st.Job.Host) }
 
 // RawStep is a step as written, for conc plan without a node.
 type RawStep struct {
@@ -56,8 +61,9 @@ func (f *File) unknownPlan(name string) error {
 	return errorf(Pos{File: f.Paths[0]}, "no plan %q (%s)", name, hint)
 }
 
-// Plan resolves the named plan for node n.
-func (f *File) Plan(name string, n *Node) (*Plan, error) {
+// Plan resolves the named plan for node n, preparing each step with the
+// ops in the catalogue.
+func (f *File) Plan(ops *jobs.Catalogue, name string, n *Node) (*Plan, error) {
 	s, ok := f.plans[name]
 	if !ok {
 		return nil, f.unknownPlan(name)
@@ -65,7 +71,7 @@ func (f *File) Plan(name string, n *Node) (*Plan, error) {
 	p := &Plan{Name: name, Pos: s.pos}
 	h := sha256.New()
 	for i, raw := range s.values["step"] {
-		st, err := f.step(i+1, raw, n)
+		st, err := f.step(ops, i+1, raw, n)
 		if err != nil {
 			return nil, err
 		}
@@ -82,13 +88,13 @@ func (f *File) Plan(name string, n *Node) (*Plan, error) {
 func (p *Plan) checkShape() error {
 	open, closed := false, false
 	for _, st := range p.Steps {
-		_, usesBundle := st.Action.(jobs.BundleUser)
-		if st.Job.Host != jobs.Remote && !usesBundle {
+		opens := st.Info.Opens(st.Job.Host)
+		if !opens && !st.UnderLock() {
 			continue
 		}
 		where := fmt.Sprintf("step %d (%s %s)", st.Number, st.Job.Host, st.Job.Op)
 		switch {
-		case st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle:
+		case opens:
 			if open && !closed {
 				return &Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d opens the bundle a second time", st.Number)}
 			}
@@ -97,14 +103,14 @@ func (p *Plan) checkShape() error {
 			return &Error{Pos: st.Pos, Msg: where + " works in the node's bundle, which remote open_bundle creates and locks; put `step = remote open_bundle` before it"}
 		case closed:
 			return &Error{Pos: st.Pos, Msg: where + " comes after remote close_bundle has removed the bundle and released the node"}
-		case st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpCloseBundle:
+		case st.Info.Closes(st.Job.Host):
 			closed = true
 		}
 	}
 	return nil
 }
 
-func (f *File) step(num int, raw Param, n *Node) (Step, error) {
+func (f *File) step(ops *jobs.Catalogue, num int, raw Param, n *Node) (Step, error) {
 	line, err := expand(raw.Value, raw.Pos, n.Name, func(key string) (string, bool, error) {
 		p, ok := n.Params[key]
 		return p.Value, ok, nil
@@ -116,9 +122,9 @@ func (f *File) step(num int, raw Param, n *Node) (Step, error) {
 	if err != nil {
 		return Step{}, &Error{Pos: raw.Pos, Msg: "step " + strconv.Itoa(num), Err: err}
 	}
-	act, err := jobs.Prepare(job)
+	act, err := ops.Prepare(job)
 	if err != nil {
 		return Step{}, &Error{Pos: raw.Pos, Msg: "step " + strconv.Itoa(num), Err: err}
 	}
-	return Step{Number: num, Pos: raw.Pos, Line: raw.Value, Job: job, Action: act}, nil
+	return Step{Number: num, Pos: raw.Pos, Line: raw.Value, Job: job, Info: ops.Info(job.Op), Action: act}, nil
 }

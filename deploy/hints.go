@@ -38,7 +38,7 @@ func (n *nodeRun) stopMessage(st *config.Step, res jobs.Result, where string) st
 		fmt.Fprintf(&b, "  look:     %s    %s\n", cmd("bundle "+name), cmd("ssh "+name))
 		fmt.Fprintf(&b, "  continue: %s\n", resume)
 		fmt.Fprintf(&b, "  give up:  %s\n", cmd("unlock "+name))
-	case res.Status == jobs.Blocked && st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle:
+	case res.Status == jobs.Blocked && st.Info.Opens(st.Job.Host):
 		fmt.Fprintf(&b, "  Nothing was changed on %s.\n", name)
 		fmt.Fprintf(&b, "  look:     %s\n", cmd("status "+name))
 		fmt.Fprintf(&b, "  if its holder is gone: %s, then run again\n", cmd("unlock "+name))

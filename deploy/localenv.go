@@ -80,7 +80,7 @@ func (e *localEnv) Unmounted(dir string) {
 }
 
 // nodeSideEnv is the Env of a remote job that the controller runs itself
-// (jobs.InController): the job is about the node, its files reached over
+// (jobs.Info.InController): the job is about the node, its files reached over
 // SFTP, while its inputs are the application's files next to the deploy
 // file.
 type nodeSideEnv struct{ *localEnv }

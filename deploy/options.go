@@ -19,6 +19,7 @@ import (
 // Options configure a run of one plan over one or more nodes.
 type Options struct {
 	File     *config.File
+	Ops      *jobs.Catalogue // the ops the plan's steps use
 	Plan     string
 	Agents   agentclient.Agents
 	Dial     sshconn.DialOptions

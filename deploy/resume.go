@@ -79,13 +79,13 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 // an agent that takes no lock, and the local run it concerns.
 func (n *nodeRun) resumeFacts(ctx context.Context, c *sshconn.Conn) (runstate.Facts, error) {
 	f := runstate.Facts{
-		Node: n.node.Name, Plan: n.plan.Name, PlanHash: n.plan.Hash, Steps: len(n.plan.Steps),
+		Ops: n.opts.Ops, Node: n.node.Name, Plan: n.plan.Name, PlanHash: n.plan.Hash, Steps: len(n.plan.Steps),
 		UnderLock: map[int]bool{}, Opens: map[int]bool{},
 		From: n.from, Force: n.opts.ForcePlanChange, Invocation: n.opts.Invocation, Verb: n.opts.Verb,
 	}
 	for _, st := range n.plan.Steps {
-		f.UnderLock[st.Number] = needsLock(st)
-		f.Opens[st.Number] = st.Job.Host == jobs.Remote && st.Job.Op == jobs.OpOpenBundle
+		f.UnderLock[st.Number] = st.UnderLock()
+		f.Opens[st.Number] = st.Info.Opens(st.Job.Host)
 	}
 	st, err := nodelock.ReadStatus(ctx, c, n.opts.Agents, n.node)
 	if err != nil {

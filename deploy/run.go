@@ -125,7 +125,7 @@ type nodeRun struct {
 // newNodeRun resolves the plan for the node; every error is the deploy
 // file's and names its line.
 func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
-	plan, err := opts.File.Plan(opts.Plan, n)
+	plan, err := opts.File.Plan(opts.Ops, opts.Plan, n)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 // nodetest steps' input, and says whether one of them needs sudo.
 func planTests(f *config.File, plan *config.Plan, n *config.Node) ([]byte, bool, error) {
 	for _, st := range plan.Steps {
-		if st.Job.Op != nodetest.OpName {
+		if st.Info.Input != jobs.NodeTests {
 			continue
 		}
 		specs, err := CompileTests(f, n)
@@ -287,38 +287,23 @@ func (n *nodeRun) stateDir() string {
 // step runs one job and returns its result, and its duration when the
 // agent measured it.
 func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.Duration) {
-	if st.Job.Host == jobs.Remote {
-		if st.Job.Op == jobs.OpOpenBundle {
-			return n.openBundle(ctx), 0
-		}
-		if _, ok := st.Action.(jobs.InController); ok {
-			return n.runFenced(ctx, st, true), 0
-		}
-		if n.agent == nil {
-			return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
-		}
-		var input []byte
-		if st.Job.Op == nodetest.OpName {
-			input = n.tests
-		}
-		r := n.agent.Run(ctx, st.Number, n.seq, st.Job, input)
-		return r.Result, r.Duration
+	remote := st.Job.Host == jobs.Remote
+	switch {
+	case st.Info.Opens(st.Job.Host):
+		return n.openBundle(ctx), 0
+	case st.Info.Here(st.Job.Host) && st.UnderLock():
+		return n.runFenced(ctx, st, remote), 0
+	case !remote:
+		return n.runHere(ctx, st, false), 0
+	case n.agent == nil:
+		return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
 	}
-	if _, ok := st.Action.(jobs.BundleUser); ok {
-		return n.runFenced(ctx, st, false), 0
+	var input []byte
+	if st.Info.Input == jobs.NodeTests {
+		input = n.tests
 	}
-	return n.runHere(ctx, st, false), 0
-}
-
-// needsLock reports whether a step works in the node's bundle, so that the
-// run must hold it: remote jobs but open_bundle, and local jobs that write
-// into the bundle.
-func needsLock(st config.Step) bool {
-	if st.Job.Host == jobs.Remote {
-		return st.Job.Op != jobs.OpOpenBundle
-	}
-	_, ok := st.Action.(jobs.BundleUser)
-	return ok
+	r := n.agent.Run(ctx, st.Number, n.seq, st.Job, input)
+	return r.Result, r.Duration
 }
 
 // runFenced runs here a job that writes into the node's bundle by its path
@@ -344,7 +329,7 @@ func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) j
 
 // runHere runs a job in the controller, with its output kept for the
 // result and streamed with -v. onNode is for a remote job the controller
-// runs itself (jobs.InController).
+// runs itself (jobs.Info.InController).
 func (n *nodeRun) runHere(ctx context.Context, st *config.Step, onNode bool) jobs.Result {
 	var stream io.Writer
 	if n.opts.Verbose {
@@ -451,17 +436,16 @@ func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
 	if err := n.journal.Record(e); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
-	_, here := st.Action.(jobs.InController)
-	if n.agent != nil && (st.Job.Host == jobs.Local || here) {
+	if n.agent != nil && st.Info.Here(st.Job.Host) {
 		// Jobs the controller ran itself reach the node's journal with the
 		// next message to the agent.
 		n.agent.Journal(e)
 	}
-	if st.Job.Host == jobs.Remote && res.Status == jobs.OK {
-		switch st.Job.Op {
-		case jobs.OpOpenBundle:
+	if res.Status == jobs.OK {
+		switch {
+		case st.Info.Opens(st.Job.Host):
 			n.locked = true
-		case jobs.OpCloseBundle:
+		case st.Info.Closes(st.Job.Host):
 			n.locked = false
 		}
 	}

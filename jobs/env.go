@@ -64,13 +64,6 @@ type Progress interface {
 	Done()
 }
 
-// InController is implemented by actions that the controller runs itself
-// even as remote jobs, because they need what only it has: the deploy
-// file's directory and SFTP. Remote open_bundle and template are such.
-type InController interface {
-	InController()
-}
-
 // InputReceiver is implemented by actions that take input from the
 // controller besides their arguments: the node tests' definitions. The
 // agent gives it the run message's input before running the action.
@@ -82,14 +75,6 @@ type InputReceiver interface {
 // progress to the controller as it happens (node test results).
 type EventEmitter interface {
 	Emit(data []byte)
-}
-
-// BundleUser is implemented by local actions that work in the node's
-// bundle (copying into it, mounting it): like remote jobs, they belong
-// between remote open_bundle and remote close_bundle, where the bundle
-// exists and is this run's.
-type BundleUser interface {
-	UsesNodeBundle()
 }
 
 // MountTracker is implemented by an Env that unmounts, at the end of a run

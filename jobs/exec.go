@@ -130,3 +130,15 @@ func PeakRSSKB() int64 {
 	}
 	return 0
 }
+
+// ExitResult turns a command's exit into a job result: OK on 0, FAILED with
+// the exit code otherwise.
+func ExitResult(code int, err error) Result {
+	switch {
+	case err != nil:
+		return Result{Status: Failed, Message: err.Error(), ExitCode: code}
+	case code != 0:
+		return Result{Status: Failed, Message: fmt.Sprintf("exit status %d", code), ExitCode: code}
+	}
+	return Result{Status: OK}
+}

@@ -14,7 +14,8 @@ import (
 // conc test runs on its own.
 const OpName = "nodetest"
 
-func init() { jobs.Register(op{}) }
+// Op is the nodetest op, for a catalogue (jobs.NewCatalogue).
+func Op() jobs.Op { return op{} }
 
 type op struct{}
 
@@ -23,6 +24,7 @@ func (op) Info() jobs.Info {
 		Name: OpName, Usage: "[--run REGEX]",
 		Doc:   "run the node's tests ([test NAME] sections, then registered Go tests) on the node; OK when none fails, FAILED naming those that did",
 		Hosts: []jobs.Host{jobs.Remote},
+		Input: jobs.NodeTests,
 	}
 }
 

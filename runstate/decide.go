@@ -35,9 +35,10 @@ type Facts struct {
 	// x.ini", "deploy"), for hints that work as they stand.
 	Invocation, Verb string
 
-	Lock  NodeLock       // the node's bundle, as its agent found it
-	Run   *State         // the local run it concerns (see Candidate), or nil
-	Local []bundle.Entry // that run's local journal, in the order written
+	Ops   *jobs.Catalogue // what the journal's ops are and do
+	Lock  NodeLock        // the node's bundle, as its agent found it
+	Run   *State          // the local run it concerns (see Candidate), or nil
+	Local []bundle.Entry  // that run's local journal, in the order written
 }
 
 // NodeLock is the node's bundle as its agent found it.
@@ -112,7 +113,7 @@ func Decide(f Facts) Decision {
 		d = Decision{Run: st, Attach: true, FromNode: true, Entries: MergeLatest(nil, held.Journal)}
 	case f.Run == nil:
 		return refuse("", "no unfinished run of %s to resume; start one with `%s %s %s`", f.Node, f.Invocation, f.Verb, f.Node)
-	case HeldLock(f.Local):
+	case HeldLock(f.Local, f.Ops):
 		return refuse(jobs.Blocked, "deploy %s held %s, but the node's bundle is gone (removed by conc unlock, or by hand); start a new deploy", f.Run.DeployID, f.Node)
 	default:
 		d = Decision{Run: *f.Run, Entries: MergeLatest(f.Local, nil)}
@@ -125,7 +126,7 @@ func Decide(f Facts) Decision {
 	}
 	d.First = f.From
 	if d.First == 0 {
-		d.First = FirstUndone(d.Entries, f.Steps)
+		d.First = FirstUndone(d.Entries, f.Steps, f.Ops)
 	}
 	d.Kind = At
 	if d.First == 0 {
@@ -176,8 +177,9 @@ func LastSeq(entries []bundle.Entry) int64 {
 
 // FirstUndone returns the first step, from 1, that is not done, or 0 when
 // every step of an n-step plan is. OK and skipped steps are done, and so
-// is a pause that stopped the run: resuming goes on after it.
-func FirstUndone(entries []bundle.Entry, n int) int {
+// is a pause that stopped the run (jobs.Info.Pauses): resuming goes on
+// after it.
+func FirstUndone(entries []bundle.Entry, n int, ops *jobs.Catalogue) int {
 	latest := map[int]bundle.Entry{}
 	for _, e := range entries {
 		latest[e.Step] = e
@@ -185,7 +187,7 @@ func FirstUndone(entries []bundle.Entry, n int) int {
 	for s := 1; s <= n; s++ {
 		e, ok := latest[s]
 		done := ok && (e.Status == string(jobs.OK) || e.Status == bundle.Skipped ||
-			e.Op == jobs.OpPause && e.Status == string(jobs.Stopped))
+			e.Status == string(jobs.Stopped) && ops.Info(e.Op).Pauses)
 		if !done {
 			return s
 		}
@@ -194,17 +196,19 @@ func FirstUndone(entries []bundle.Entry, n int) int {
 }
 
 // HeldLock reports whether, by a journal, the run holds the node's bundle:
-// remote open_bundle went OK and remote close_bundle has not.
-func HeldLock(entries []bundle.Entry) bool {
+// the job that takes the lock (remote open_bundle) went OK, and the one
+// that releases it (remote close_bundle) has not.
+func HeldLock(entries []bundle.Entry, ops *jobs.Catalogue) bool {
 	held := false
 	for _, e := range bundle.Fold(entries) {
-		if e.Host != string(jobs.Remote) || e.Status != string(jobs.OK) {
+		if e.Status != string(jobs.OK) {
 			continue
 		}
-		switch e.Op {
-		case jobs.OpOpenBundle:
+		info, host := ops.Info(e.Op), jobs.Host(e.Host)
+		switch {
+		case info.Opens(host):
 			held = true
-		case jobs.OpCloseBundle:
+		case info.Closes(host):
 			held = false
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/nodeops"
 )
 
 // journal builds entries "step:op:status" in the order they ended.
@@ -96,7 +97,7 @@ func TestDecideResume(t *testing.T) {
 		run: run("d1", "FAILED"), local: skewLocal, kind: At, first: 2, attach: true})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := Facts{Node: "node1", Plan: "deploy", PlanHash: "h1", Steps: tt.steps, From: tt.from, Force: tt.force,
+			f := Facts{Ops: testOps, Node: "node1", Plan: "deploy", PlanHash: "h1", Steps: tt.steps, From: tt.from, Force: tt.force,
 				UnderLock: tt.underLock, Opens: map[int]bool{1: true},
 				Invocation: "conc", Verb: "deploy", Lock: tt.lock, Run: tt.run, Local: tt.local}
 			if f.UnderLock == nil {
@@ -148,3 +149,6 @@ func TestCandidate(t *testing.T) {
 		t.Error("node held by a run this workstation has no journal of: want none")
 	}
 }
+
+// testOps are conc's own node ops: what the journals' entries name.
+var testOps = jobs.MustCatalogue(nodeops.Ops())

@@ -11,7 +11,9 @@ import (
 	"syscall"
 
 	"github.com/concdeploy/conc/agent"
-	_ "github.com/concdeploy/conc/nodetest" // the nodetest op
+	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/nodeops"
+	"github.com/concdeploy/conc/nodetest"
 	"github.com/rs/zerolog"
 )
 
@@ -34,7 +36,12 @@ func main() {
 		log.Error().Err(err).Msg("set up stdio")
 		os.Exit(1)
 	}
-	if err := agent.New(ch, log).Serve(ctx); err != nil {
+	opt, err := agent.ProcessOptions(jobs.MustCatalogue(nodeops.Ops(), []jobs.Op{nodetest.Op()}), log)
+	if err != nil {
+		log.Error().Err(err).Msg("start")
+		os.Exit(1)
+	}
+	if err := agent.New(ch, opt).Serve(ctx); err != nil {
 		log.Error().Err(err).Msg("agent stopped")
 		os.Exit(1)
 	}

@@ -12,6 +12,9 @@ import (
 	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/localops"
+	"github.com/concdeploy/conc/jobs/nodeops"
+	"github.com/concdeploy/conc/nodetest"
 	"github.com/concdeploy/conc/sshconn"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -46,6 +49,10 @@ type app struct {
 	// terminal: tests decide when and how the operator answers.
 	ask func(question string) (bool, error)
 }
+
+// ops is the catalogue of every op conc knows: those the agent runs on the
+// node, those only the controller runs, and the node tests.
+var ops = jobs.MustCatalogue(nodeops.Ops(), localops.Ops(), []jobs.Op{nodetest.Op()})
 
 // exitError carries an exit code out of a command; a nil err prints
 // nothing more.

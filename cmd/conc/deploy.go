@@ -108,6 +108,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	rep := deploy.NewReporter(a.stdout, logFile, a.verbose, isTerminal(a.stdout))
 	defer rep.Close()
 	opts := &deploy.Options{
+		Ops:  ops,
 		File: f, Plan: o.plan, Agents: agents, Reporter: rep, Log: log, Verbose: a.verbose,
 		StateDir: a.stateDir, Parallel: o.parallel, Invocation: a.invocation(), Verb: verb,
 		Dial:   sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew},

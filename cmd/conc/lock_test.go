@@ -406,7 +406,7 @@ func TestSkippedOpenBundle(t *testing.T) {
 	nodes, _ := f.Targets([]string{"node1"})
 	var out bytes.Buffer
 	rep := deploy.NewReporter(&out, nil, false, false)
-	d, err := deploy.New(&deploy.Options{File: f, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
+	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
 		Step: &prompter{in: bufio.NewReader(strings.NewReader("n\ny\n")), out: io.Discard}, Verb: "deploy", Invocation: "conc"}, nodes)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/concdeploy/conc/jobs"
 	"github.com/spf13/cobra"
 )
 
@@ -16,7 +15,7 @@ func (a *app) opsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			for _, op := range jobs.All() {
+			for _, op := range ops.All() {
 				i := op.Info()
 				hosts := make([]string, len(i.Hosts))
 				for k, h := range i.Hosts {

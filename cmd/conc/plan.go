@@ -36,7 +36,7 @@ with the numbers that --from, --stop-before and --stop-after take. With
 				if err != nil {
 					return usageErr(err)
 				}
-				p, err := f.Plan(args[0], n)
+				p, err := f.Plan(ops, args[0], n)
 				if err != nil {
 					return usageErr(err)
 				}

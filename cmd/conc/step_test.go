@@ -35,7 +35,7 @@ step = remote close_bundle
 	nodes, _ := f.Targets([]string{"node1"})
 	var out bytes.Buffer
 	rep := deploy.NewReporter(&out, nil, false, false)
-	d, err := deploy.New(&deploy.Options{File: f, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
+	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
 		Step: prompts, Verb: "deploy", Invocation: "conc"}, nodes)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/nodeops"
 	"github.com/rs/zerolog"
 )
 
@@ -96,7 +97,7 @@ func (noProgress) Done()     {}
 
 func runOp(tb testing.TB, env jobs.Env, args ...string) jobs.Result {
 	tb.Helper()
-	a, err := jobs.Prepare(jobs.Job{Host: env.Host(), Op: args[0], Args: args[1:]})
+	a, err := testOps.Prepare(jobs.Job{Host: env.Host(), Op: args[0], Args: args[1:]})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -120,9 +121,12 @@ func TestPrepareErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.job.String(), func(t *testing.T) {
-			if _, err := jobs.Prepare(tt.job); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			if _, err := testOps.Prepare(tt.job); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Prepare(%s) = %v, want an error containing %q", tt.job, err, tt.wantErr)
 			}
 		})
 	}
 }
+
+// testOps are the ops a deploy file's steps may use.
+var testOps = jobs.MustCatalogue(nodeops.Ops(), Ops())

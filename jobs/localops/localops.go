@@ -3,3 +3,10 @@
 // jobs so that the agent, which links jobs, does not carry their code
 // (SFTP transfer, sshfs, text/template) and stays small.
 package localops
+
+import "github.com/concdeploy/conc/jobs"
+
+// Ops are the ops of this package, for a catalogue (jobs.NewCatalogue).
+func Ops() []jobs.Op {
+	return []jobs.Op{put{}, copyProduct{}, templateOp{}, mountSSHFS{}, unmountSSHFS{}}
+}

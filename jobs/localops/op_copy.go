@@ -19,15 +19,13 @@ import (
 // small files go fastest side by side.
 const copyParallel = 16
 
-func init() { jobs.Register(copyProduct{}) }
-
 type copyProduct struct{}
 
 func (copyProduct) Info() jobs.Info {
 	return jobs.Info{
 		Name: "copy_product", Usage: "GLOB... [--to DIR]",
 		Doc:   "copy local files and directories (globs relative to the deploy file) into the node's bundle over SFTP, keeping relative paths and modes",
-		Hosts: []jobs.Host{jobs.Local},
+		Hosts: []jobs.Host{jobs.Local}, Bundle: jobs.WritesBundle,
 	}
 }
 
@@ -54,9 +52,6 @@ func parseTransfer(op string, args []string) (copyAction, error) {
 	}
 	return copyAction{globs: fs.Args(), to: dir}, nil
 }
-
-// UsesNodeBundle implements jobs.BundleUser.
-func (copyAction) UsesNodeBundle() {}
 
 type copyAction struct {
 	globs     []string

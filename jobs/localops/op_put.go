@@ -4,8 +4,6 @@ import (
 	"github.com/concdeploy/conc/jobs"
 )
 
-func init() { jobs.Register(put{}) }
-
 // put is copy_product for files only: each lands in the bundle (or --to)
 // under its own name.
 type put struct{}
@@ -14,7 +12,7 @@ func (put) Info() jobs.Info {
 	return jobs.Info{
 		Name: "put", Usage: "GLOB... [--to DIR]",
 		Doc:   "upload local files matching the globs into the node's bundle (or DIR inside it) over SFTP; directories are copy_product's",
-		Hosts: []jobs.Host{jobs.Local},
+		Hosts: []jobs.Host{jobs.Local}, Bundle: jobs.WritesBundle,
 	}
 }
 

@@ -21,18 +21,13 @@ const (
 	paramBundle     = "bundle"
 )
 
-func init() {
-	jobs.Register(mountSSHFS{})
-	jobs.Register(unmountSSHFS{})
-}
-
 type mountSSHFS struct{}
 
 func (mountSSHFS) Info() jobs.Info {
 	return jobs.Info{
 		Name: "mount_sshfs", Usage: "[--optional]",
 		Doc:   "mount the node's bundle on the local bundle with sshfs, with the node's key, port and known_hosts (BLOCKED without sshfs; --optional makes that OK)",
-		Hosts: []jobs.Host{jobs.Local},
+		Hosts: []jobs.Host{jobs.Local}, Bundle: jobs.WritesBundle,
 	}
 }
 
@@ -49,9 +44,6 @@ func (mountSSHFS) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
 }
 
 type mountAction struct{ optional bool }
-
-// UsesNodeBundle implements jobs.BundleUser.
-func (mountAction) UsesNodeBundle() {}
 
 func (a mountAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	sshfs, _, missing := fuseTools()

@@ -13,8 +13,6 @@ import (
 	"github.com/concdeploy/conc/jobs"
 )
 
-func init() { jobs.Register(templateOp{}) }
-
 // templateOp renders a Go text/template with the node's params. The
 // template is always a file of the application, next to the deploy file;
 // for a remote job the controller renders it and writes the result on the
@@ -26,6 +24,9 @@ func (templateOp) Info() jobs.Info {
 		Name: "template", Usage: "SRC DEST [--mode MODE]",
 		Doc:   `render the Go template SRC (next to the deploy file) with the node's params ({{.admin}}, {{index . "sshd.ip"}}; an unknown key fails) and write DEST (relative to the home directory) atomically, mode 0600 unless --mode`,
 		Hosts: []jobs.Host{jobs.Local, jobs.Remote},
+		// A remote template is rendered here, from the deploy file's
+		// directory, and written over SFTP.
+		InController: true,
 	}
 }
 
@@ -49,10 +50,6 @@ type templateAction struct {
 	src, dest string
 	mode      fs.FileMode
 }
-
-// InController implements jobs.InController: a remote template is
-// rendered here and written over SFTP.
-func (templateAction) InController() {}
 
 func (a templateAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	src := a.src

@@ -1,4 +1,4 @@
-package jobs
+package nodeops
 
 import (
 	"archive/zip"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concdeploy/conc/jobs"
 )
 
 // writeWheel builds a pure-Python wheel by hand in dir: one module, name,
@@ -92,7 +94,7 @@ type pythonCase struct {
 	name       string
 	args       []string // after the op's name; VENV is replaced with the venv
 	noParam    bool     // run without the venv param
-	wantStatus Status
+	wantStatus jobs.Status
 	wantCode   int
 	wantMsg    string
 	wantOut    string
@@ -113,7 +115,7 @@ func runPythonCases(t *testing.T, op, venv string, setup func(tb testing.TB, bun
 			for _, a := range tt.args {
 				args = append(args, strings.ReplaceAll(a, "VENV", venv))
 			}
-			res := runStep(t, env, context.Background(), pythonTimeout, Remote, args...)
+			res := runStep(t, env, context.Background(), pythonTimeout, jobs.Remote, args...)
 			out := string(env.out.Bytes())
 			if res.Status != tt.wantStatus || res.ExitCode != tt.wantCode || !strings.Contains(res.Message, tt.wantMsg) {
 				t.Errorf("got %s code %d %q, want %s code %d %q\n%s", res.Status, res.ExitCode, res.Message, tt.wantStatus, tt.wantCode, tt.wantMsg, out)
@@ -146,21 +148,21 @@ func TestSetupInstall(t *testing.T) {
 	}
 	runPythonCases(t, "setup_install", venv, setup, []pythonCase{
 		{name: "one directory, the archive ignored", args: []string{"greeting-*"},
-			wantStatus: OK, wantMsg: "installed greeting-1.0 into " + venv, wantImport: "greeting"},
+			wantStatus: jobs.OK, wantMsg: "installed greeting-1.0 into " + venv, wantImport: "greeting"},
 		{name: "--venv", args: []string{"other-*", "--venv", "VENV"}, noParam: true,
-			wantStatus: OK, wantImport: "other"},
+			wantStatus: jobs.OK, wantImport: "other"},
 		{name: "no match", args: []string{"nothing-*"},
-			wantStatus: Failed, wantMsg: `"nothing-*" matches no directory with a setup.py in `},
+			wantStatus: jobs.Failed, wantMsg: `"nothing-*" matches no directory with a setup.py in `},
 		{name: "directory without setup.py", args: []string{"empty-*"},
-			wantStatus: Failed, wantMsg: "directories without one: empty-1.0"},
+			wantStatus: jobs.Failed, wantMsg: "directories without one: empty-1.0"},
 		{name: "several", args: []string{"twin-*"},
-			wantStatus: Failed, wantMsg: `"twin-*" matches 2 directories with a setup.py in `},
+			wantStatus: jobs.Failed, wantMsg: `"twin-*" matches 2 directories with a setup.py in `},
 		{name: "setup.py fails", args: []string{"broken-*"},
-			wantStatus: Failed, wantCode: 3, wantMsg: "exit status 3", wantOut: "setup.py: broken"},
+			wantStatus: jobs.Failed, wantCode: 3, wantMsg: "exit status 3", wantOut: "setup.py: broken"},
 		{name: "no venv", args: []string{"greeting-*"}, noParam: true,
-			wantStatus: Failed, wantMsg: "no venv: set venv = PATH in the deploy file or pass --venv"},
+			wantStatus: jobs.Failed, wantMsg: "no venv: set venv = PATH in the deploy file or pass --venv"},
 		{name: "venv not created", args: []string{"greeting-*", "--venv", "VENV-not-there"},
-			wantStatus: Failed, wantMsg: "no venv at " + venv + "-not-there (create_venv first)"},
+			wantStatus: jobs.Failed, wantMsg: "no venv at " + venv + "-not-there (create_venv first)"},
 	})
 }
 
@@ -175,23 +177,23 @@ func TestPipInstall(t *testing.T) {
 	}
 	runPythonCases(t, "pip_install", venv, setup, []pythonCase{
 		{name: "glob over the bundle", args: []string{"alpha-*.whl"},
-			wantStatus: OK, wantMsg: "installed into " + venv, wantImport: "alpha"},
+			wantStatus: jobs.OK, wantMsg: "installed into " + venv, wantImport: "alpha"},
 		{name: "name from --find-links", args: []string{"beta", "--venv", "VENV"}, noParam: true,
-			wantStatus: OK, wantImport: "beta"},
+			wantStatus: jobs.OK, wantImport: "beta"},
 		{name: "file name", args: []string{"delta-1.0-py3-none-any.whl"},
-			wantStatus: OK, wantImport: "delta"},
+			wantStatus: jobs.OK, wantImport: "delta"},
 		{name: "--requirements", args: []string{"--requirements", "requirements.txt"},
-			wantStatus: OK, wantImport: "gamma"},
+			wantStatus: jobs.OK, wantImport: "gamma"},
 		{name: "glob matches nothing", args: []string{"app-*.whl"},
-			wantStatus: Failed, wantMsg: `"app-*.whl" matches no file in `},
+			wantStatus: jobs.Failed, wantMsg: `"app-*.whl" matches no file in `},
 		{name: "not in the bundle", args: []string{"notinbundle"},
-			wantStatus: Failed, wantCode: 1, wantMsg: "exit status 1", wantOut: "No matching distribution found for notinbundle"},
+			wantStatus: jobs.Failed, wantCode: 1, wantMsg: "exit status 1", wantOut: "No matching distribution found for notinbundle"},
 		{name: "requirements name a URL", args: []string{"--requirements", "url.txt"},
-			wantStatus: Failed, wantMsg: "url.txt:2 names a URL"},
+			wantStatus: jobs.Failed, wantMsg: "url.txt:2 names a URL"},
 		{name: "requirements missing", args: []string{"--requirements", "nope.txt"},
-			wantStatus: Failed, wantMsg: "nope.txt: no such file"},
+			wantStatus: jobs.Failed, wantMsg: "nope.txt: no such file"},
 		{name: "no venv", args: []string{"alpha"}, noParam: true,
-			wantStatus: Failed, wantMsg: "no venv: set venv = PATH in the deploy file or pass --venv"},
+			wantStatus: jobs.Failed, wantMsg: "no venv: set venv = PATH in the deploy file or pass --venv"},
 	})
 }
 
@@ -210,8 +212,8 @@ func TestPipInstallNoIndex(t *testing.T) {
 	t.Setenv("PIP_NO_INDEX", "0")
 	env := newTestEnv(t)
 	env.params = map[string]string{"venv": venv}
-	res := runStep(t, env, context.Background(), time.Minute, Remote, "pip_install", "notinbundle")
-	if res.Status != Failed || res.ExitCode != 1 {
+	res := runStep(t, env, context.Background(), time.Minute, jobs.Remote, "pip_install", "notinbundle")
+	if res.Status != jobs.Failed || res.ExitCode != 1 {
 		t.Errorf("got %s code %d %q, want FAILED code 1", res.Status, res.ExitCode, res.Message)
 	}
 	if out := string(env.out.Bytes()); !strings.Contains(out, "No matching distribution found") || strings.Contains(out, ln.Addr().String()) {
@@ -227,10 +229,10 @@ func TestPipInstallNoIndex(t *testing.T) {
 // recordEnv records the commands it is asked to run and runs none.
 type recordEnv struct {
 	*testEnv
-	cmds []Command
+	cmds []jobs.Command
 }
 
-func (e *recordEnv) Exec(_ context.Context, c Command) (int, error) {
+func (e *recordEnv) Exec(_ context.Context, c jobs.Command) (int, error) {
 	e.cmds = append(e.cmds, c)
 	return 0, nil
 }
@@ -260,8 +262,8 @@ func TestPipInstallArgv(t *testing.T) {
 				}
 			}
 			env.params = map[string]string{"venv": "venv"}
-			res := runStep(t, env, context.Background(), 0, Remote, append([]string{"pip_install"}, tt.args...)...)
-			if res.Status != OK || len(env.cmds) != 1 {
+			res := runStep(t, env, context.Background(), 0, jobs.Remote, append([]string{"pip_install"}, tt.args...)...)
+			if res.Status != jobs.OK || len(env.cmds) != 1 {
 				t.Fatalf("got %s %q with %d commands, want OK and one", res.Status, res.Message, len(env.cmds))
 			}
 			c := env.cmds[0]
@@ -305,7 +307,7 @@ func TestPythonPrepareErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Prepare(Job{Host: Remote, Op: tt.args[0], Args: tt.args[1:]})
+			_, err := Prepare(jobs.Job{Host: jobs.Remote, Op: tt.args[0], Args: tt.args[1:]})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got error %v, want one containing %q", err, tt.want)
 			}

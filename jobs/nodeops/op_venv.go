@@ -1,4 +1,4 @@
-package jobs
+package nodeops
 
 import (
 	"bytes"
@@ -10,26 +10,25 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/concdeploy/conc/jobs"
 	"github.com/spf13/pflag"
 )
-
-func init() { Register(createVenv{}) }
 
 // ParamVenv is the node param that ops taking --venv default to.
 const ParamVenv = "venv"
 
 type createVenv struct{}
 
-func (createVenv) Info() Info {
-	return Info{
+func (createVenv) Info() jobs.Info {
+	return jobs.Info{
 		Name: "create_venv", Usage: "PATH [--without-pip]",
 		Doc:   "create a Python virtual environment at PATH (relative to the home directory) with the node's python3, and check that its python runs",
-		Hosts: []Host{Remote},
+		Hosts: []jobs.Host{jobs.Remote},
 	}
 }
 
-func (createVenv) Prepare(_ Host, args []string) (Action, error) {
-	fs := NewFlags("create_venv", true)
+func (createVenv) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
+	fs := jobs.NewFlags("create_venv", true)
 	withoutPip := fs.Bool("without-pip", false, "do not install pip into the venv")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -45,7 +44,7 @@ type createVenvAction struct {
 	withoutPip bool
 }
 
-func (a createVenvAction) Run(ctx context.Context, env Env) Result {
+func (a createVenvAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	dir := homePath(env, a.path)
 	argv := []string{"python3", "-m", "venv"}
 	if a.withoutPip {
@@ -54,24 +53,24 @@ func (a createVenvAction) Run(ctx context.Context, env Env) Result {
 	argv = append(argv, dir)
 	// The output goes to the job's output and a tail is kept here, to
 	// recognise Debian's missing python3-venv.
-	out := NewTail(env.Output())
-	code, err := env.Exec(ctx, Command{Argv: argv, Dir: env.Home(), Stdout: out, Stderr: out})
+	out := jobs.NewTail(env.Output())
+	code, err := env.Exec(ctx, jobs.Command{Argv: argv, Dir: env.Home(), Stdout: out, Stderr: out})
 	switch {
 	case errors.Is(err, exec.ErrNotFound):
-		return Result{Status: Failed, ExitCode: code, Message: "python3 is missing on the node: install python3 and python3-venv (apt-get install python3 python3-venv)"}
+		return jobs.Result{Status: jobs.Failed, ExitCode: code, Message: "python3 is missing on the node: install python3 and python3-venv (apt-get install python3 python3-venv)"}
 	case err != nil:
-		return Result{Status: Failed, ExitCode: code, Message: fmt.Sprintf("python3 -m venv %s: %v", dir, err)}
+		return jobs.Result{Status: jobs.Failed, ExitCode: code, Message: fmt.Sprintf("python3 -m venv %s: %v", dir, err)}
 	case code != 0:
 		msg := fmt.Sprintf("python3 -m venv %s: exit status %d", dir, code)
 		if noEnsurepip(out.Bytes()) {
 			msg += ": ensurepip is not available; install python3-venv on the node (apt-get install python3-venv), or pass --without-pip"
 		}
-		return Result{Status: Failed, ExitCode: code, Message: msg}
+		return jobs.Result{Status: jobs.Failed, ExitCode: code, Message: msg}
 	}
 	if res := checkVenv(ctx, env, dir); res != nil {
 		return *res
 	}
-	return Resultf(OK, "%s", dir)
+	return jobs.Resultf(jobs.OK, "%s", dir)
 }
 
 // noEnsurepip recognises Debian's python3 without python3-venv in the
@@ -82,21 +81,21 @@ func noEnsurepip(out []byte) bool {
 
 // checkVenv runs the venv's own python and checks that it knows it is in
 // the venv: a venv whose python does not run is no venv.
-func checkVenv(ctx context.Context, env Env, dir string) *Result {
+func checkVenv(ctx context.Context, env jobs.Env, dir string) *jobs.Result {
 	py := filepath.Join(dir, "bin", "python")
 	var stdout bytes.Buffer
-	code, err := env.Exec(ctx, Command{
+	code, err := env.Exec(ctx, jobs.Command{
 		Argv: []string{py, "-c", "import sys; print(sys.prefix)"},
 		Dir:  env.Home(), Stdout: &stdout, Stderr: env.Output(),
 	})
 	if err != nil || code != 0 {
-		r := ExitResult(code, err)
+		r := jobs.ExitResult(code, err)
 		r.Message = fmt.Sprintf("the venv's python %s does not run: %s", py, r.Message)
 		return &r
 	}
 	got := strings.TrimSpace(stdout.String())
 	if !samePath(got, dir) {
-		r := Resultf(Failed, "the venv's python %s reports prefix %q, not %s", py, got, dir)
+		r := jobs.Resultf(jobs.Failed, "the venv's python %s reports prefix %q, not %s", py, got, dir)
 		return &r
 	}
 	return nil
@@ -114,7 +113,7 @@ func samePath(a, b string) bool {
 }
 
 // homePath resolves p against the home directory unless it is absolute.
-func homePath(env Env, p string) string {
+func homePath(env jobs.Env, p string) string {
 	if filepath.IsAbs(p) {
 		return filepath.Clean(p)
 	}
@@ -123,7 +122,7 @@ func homePath(env Env, p string) string {
 
 // venvPython returns the python of the venv at venv, which is relative to
 // the home directory unless absolute.
-func venvPython(env Env, venv string) string {
+func venvPython(env jobs.Env, venv string) string {
 	return filepath.Join(homePath(env, venv), "bin", "python")
 }
 
@@ -144,18 +143,18 @@ func checkVenvFlag(fs *pflag.FlagSet, venv string) error {
 // resolveVenv returns the venv's python: from --venv when it was given,
 // else from the node's venv param. No venv, or one without a python, is a
 // FAILED result.
-func resolveVenv(env Env, flag string) (string, *Result) {
+func resolveVenv(env jobs.Env, flag string) (string, *jobs.Result) {
 	venv := flag
 	if venv == "" {
 		venv = env.Params()[ParamVenv]
 	}
 	if venv == "" {
-		r := Resultf(Failed, "no venv: set venv = PATH in the deploy file or pass --venv")
+		r := jobs.Resultf(jobs.Failed, "no venv: set venv = PATH in the deploy file or pass --venv")
 		return "", &r
 	}
 	py := venvPython(env, venv)
 	if _, err := os.Stat(py); err != nil {
-		r := Resultf(Failed, "no venv at %s (create_venv first)", homePath(env, venv))
+		r := jobs.Resultf(jobs.Failed, "no venv at %s (create_venv first)", homePath(env, venv))
 		return "", &r
 	}
 	return py, nil

@@ -1,4 +1,4 @@
-package jobs
+package nodeops
 
 import (
 	"archive/tar"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concdeploy/conc/jobs"
 )
 
 // tarEntry is an archive member for tests.
@@ -100,9 +102,9 @@ func treeOf(tb testing.TB, dir string) map[string]string {
 	return s
 }
 
-func untarStep(tb testing.TB, env *testEnv, args ...string) Result {
+func untarStep(tb testing.TB, env *testEnv, args ...string) jobs.Result {
 	tb.Helper()
-	return runStep(tb, env, context.Background(), time.Minute, Remote, append([]string{"untar"}, args...)...)
+	return runStep(tb, env, context.Background(), time.Minute, jobs.Remote, append([]string{"untar"}, args...)...)
 }
 
 func TestUntarGood(t *testing.T) {
@@ -128,7 +130,7 @@ func TestUntarGood(t *testing.T) {
 				}
 				res := untarStep(t, env, args...)
 				wantMsg := fmt.Sprintf("1 archive(s), 9 member(s) into %s", cmp.Or(into, "."))
-				if res.Status != OK || res.Message != wantMsg {
+				if res.Status != jobs.OK || res.Message != wantMsg {
 					t.Fatalf("got %s %q, want OK %q", res.Status, res.Message, wantMsg)
 				}
 				got := treeOf(t, filepath.Join(env.dir, into, "app"))
@@ -164,20 +166,20 @@ func TestUntarMatches(t *testing.T) {
 		archives   []string
 		dirs       []string
 		args       []string
-		wantStatus Status
+		wantStatus jobs.Status
 		wantMsg    []string
 	}{
-		{"none", nil, nil, []string{"app-*.tgz"}, Failed,
+		{"none", nil, nil, []string{"app-*.tgz"}, jobs.Failed,
 			[]string{`"app-*.tgz" matches no archive in `}},
-		{"only a directory", nil, []string{"app-1.tgz"}, []string{"app-*.tgz"}, Failed,
+		{"only a directory", nil, []string{"app-1.tgz"}, []string{"app-*.tgz"}, jobs.Failed,
 			[]string{`"app-*.tgz" matches no archive`}},
-		{"one, and an unpacked directory", []string{"app-1.tgz"}, []string{"app-1"}, []string{"app-*"}, OK,
+		{"one, and an unpacked directory", []string{"app-1.tgz"}, []string{"app-1"}, []string{"app-*"}, jobs.OK,
 			[]string{"1 archive(s), 1 member(s)"}},
-		{"several", []string{"app-1.tgz", "app-2.tar"}, nil, []string{"app-*"}, Failed,
+		{"several", []string{"app-1.tgz", "app-2.tar"}, nil, []string{"app-*"}, jobs.Failed,
 			[]string{`"app-*" matches 2 archives`, "app-1.tgz, app-2.tar", "--all"}},
-		{"several with --all", []string{"app-1.tgz", "app-2.tar"}, nil, []string{"app-*", "--all"}, OK,
+		{"several with --all", []string{"app-1.tgz", "app-2.tar"}, nil, []string{"app-*", "--all"}, jobs.OK,
 			[]string{"2 archive(s), 2 member(s) into ."}},
-		{"not an archive", []string{"app-1.zip"}, nil, []string{"app-*"}, Failed,
+		{"not an archive", []string{"app-1.zip"}, nil, []string{"app-*"}, jobs.Failed,
 			[]string{"app-1.zip is not a .tar.gz, .tgz or .tar"}},
 	}
 	for _, tt := range tests {
@@ -266,7 +268,7 @@ func TestUntarRejects(t *testing.T) {
 			}
 			before := treeOf(t, env.dir)
 			res := untarStep(t, env, "app.tar.gz")
-			if res.Status != Failed || !strings.HasPrefix(res.Message, tt.want) {
+			if res.Status != jobs.Failed || !strings.HasPrefix(res.Message, tt.want) {
 				t.Errorf("got %s %q, want FAILED %q", res.Status, res.Message, tt.want)
 			}
 			if after := treeOf(t, env.dir); !maps.Equal(after, before) {
@@ -297,7 +299,7 @@ func TestUntarReplacesSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeArchive(t, filepath.Join(env.dir, "app.tgz"), tarFile("conf", 0o600, "new\n"), tarDir("d", 0o700))
-	if res := untarStep(t, env, "app.tgz"); res.Status != OK {
+	if res := untarStep(t, env, "app.tgz"); res.Status != jobs.OK {
 		t.Fatalf("got %s %q, want OK", res.Status, res.Message)
 	}
 	if b, _ := os.ReadFile(outside); string(b) != "original\n" {
@@ -320,7 +322,7 @@ func TestUntarIntoSymlinkOutside(t *testing.T) {
 	}
 	writeArchive(t, filepath.Join(env.dir, "app.tgz"), tarFile("f", 0o644, "x"))
 	res := untarStep(t, env, "app.tgz", "--into", "sub")
-	if res.Status != Failed || !strings.Contains(res.Message, "sub") {
+	if res.Status != jobs.Failed || !strings.Contains(res.Message, "sub") {
 		t.Errorf("got %s %q, want FAILED naming sub", res.Status, res.Message)
 	}
 	if got := treeOf(t, out); len(got) != 1 {
@@ -344,13 +346,13 @@ func TestUntarPrepareErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Prepare(Job{Host: Remote, Op: "untar", Args: tt.args})
+			_, err := Prepare(jobs.Job{Host: jobs.Remote, Op: "untar", Args: tt.args})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got error %v, want one containing %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := Prepare(Job{Host: Local, Op: "untar", Args: []string{"a.tgz"}}); err == nil {
+	if _, err := Prepare(jobs.Job{Host: jobs.Local, Op: "untar", Args: []string{"a.tgz"}}); err == nil {
 		t.Errorf("local untar prepared, want an error")
 	}
 }
@@ -362,7 +364,7 @@ func TestUntarRejectsBeforeInto(t *testing.T) {
 	writeArchive(t, filepath.Join(env.dir, "app.tgz"), tarFile("ok", 0o644, ""), tarFile("../x", 0o644, ""))
 	before := treeOf(t, env.dir)
 	res := untarStep(t, env, "app.tgz", "--into", "new/dir")
-	if res.Status != Failed || !strings.Contains(res.Message, `member "../x"`) {
+	if res.Status != jobs.Failed || !strings.Contains(res.Message, `member "../x"`) {
 		t.Errorf("got %s %q, want FAILED naming ../x", res.Status, res.Message)
 	}
 	if after := treeOf(t, env.dir); !maps.Equal(after, before) {

@@ -1,4 +1,4 @@
-package jobs
+package nodeops
 
 import (
 	"bytes"
@@ -13,14 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concdeploy/conc/jobs"
 	"github.com/rs/zerolog"
 )
 
 // testEnv is a jobs.Env over a temporary directory.
 type testEnv struct {
 	dir   string
-	out   *Tail
-	procs Procs
+	out   *jobs.Tail
+	procs jobs.Procs
 	sudo  []byte
 	// params are the node's params; tests may replace them.
 	params map[string]string
@@ -28,12 +29,12 @@ type testEnv struct {
 
 func newTestEnv(tb testing.TB) *testEnv {
 	tb.Helper()
-	e := &testEnv{dir: tb.TempDir(), out: NewTail(nil), params: map[string]string{"admin": "deploy"}}
+	e := &testEnv{dir: tb.TempDir(), out: jobs.NewTail(nil), params: map[string]string{"admin": "deploy"}}
 	tb.Cleanup(e.procs.KillAll)
 	return e
 }
 
-func (e *testEnv) Host() Host                { return Remote }
+func (e *testEnv) Host() jobs.Host           { return jobs.Remote }
 func (e *testEnv) Node() string              { return "node1" }
 func (e *testEnv) Params() map[string]string { return e.params }
 func (e *testEnv) Home() string              { return e.dir }
@@ -42,10 +43,10 @@ func (e *testEnv) Dir() string               { return e.dir }
 func (e *testEnv) Output() io.Writer         { return e.out }
 func (e *testEnv) SudoPassword() []byte      { return e.sudo }
 func (e *testEnv) Log() *zerolog.Logger      { l := zerolog.Nop(); return &l }
-func (e *testEnv) Remote(context.Context) (RemoteFS, error) {
+func (e *testEnv) Remote(context.Context) (jobs.RemoteFS, error) {
 	return nil, errors.New("no remote in tests")
 }
-func (e *testEnv) Exec(ctx context.Context, c Command) (int, error) {
+func (e *testEnv) Exec(ctx context.Context, c jobs.Command) (int, error) {
 	if c.Stdout == nil {
 		c.Stdout = e.out
 	}
@@ -55,33 +56,33 @@ func (e *testEnv) Exec(ctx context.Context, c Command) (int, error) {
 	return e.procs.Exec(ctx, c)
 }
 
-func runStep(tb testing.TB, env Env, ctx context.Context, timeout time.Duration, host Host, args ...string) Result {
+func runStep(tb testing.TB, env jobs.Env, ctx context.Context, timeout time.Duration, host jobs.Host, args ...string) jobs.Result {
 	tb.Helper()
-	a, err := Prepare(Job{Host: host, Op: args[0], Args: args[1:]})
+	a, err := Prepare(jobs.Job{Host: host, Op: args[0], Args: args[1:]})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return Execute(ctx, a, env, timeout)
+	return jobs.Execute(ctx, a, env, timeout)
 }
 
 func TestRunResults(t *testing.T) {
 	tests := []struct {
 		name       string
 		args       []string
-		wantStatus Status
+		wantStatus jobs.Status
 		wantCode   int
 		wantOut    string
 		wantMsg    string
 	}{
-		{"ok", []string{"run", "echo", "hello"}, OK, 0, "hello", ""},
-		{"shell string", []string{"run", "echo one; echo two >&2; exit 0"}, OK, 0, "one\ntwo", ""},
-		{"exit code", []string{"run", "echo bad output; exit 7"}, Failed, 7, "bad output", "exit status 7"},
-		{"not found", []string{"run", "/no/such/program", "arg"}, Failed, -1, "", "no such file"},
+		{"ok", []string{"run", "echo", "hello"}, jobs.OK, 0, "hello", ""},
+		{"shell string", []string{"run", "echo one; echo two >&2; exit 0"}, jobs.OK, 0, "one\ntwo", ""},
+		{"exit code", []string{"run", "echo bad output; exit 7"}, jobs.Failed, 7, "bad output", "exit status 7"},
+		{"not found", []string{"run", "/no/such/program", "arg"}, jobs.Failed, -1, "", "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newTestEnv(t)
-			res := runStep(t, env, context.Background(), 0, Remote, tt.args...)
+			res := runStep(t, env, context.Background(), 0, jobs.Remote, tt.args...)
 			if res.Status != tt.wantStatus || res.ExitCode != tt.wantCode {
 				t.Errorf("status %s code %d, want %s %d (%s)", res.Status, res.ExitCode, tt.wantStatus, tt.wantCode, res.Message)
 			}
@@ -134,8 +135,8 @@ func groupScript(dir string) string {
 
 func TestTimeoutKillsGroup(t *testing.T) {
 	env := newTestEnv(t)
-	res := runStep(t, env, context.Background(), 300*time.Millisecond, Remote, "run", groupScript(env.dir))
-	if res.Status != TimedOut {
+	res := runStep(t, env, context.Background(), 300*time.Millisecond, jobs.Remote, "run", groupScript(env.dir))
+	if res.Status != jobs.TimedOut {
 		t.Fatalf("status %s (%s), want TIMED OUT", res.Status, res.Message)
 	}
 	for _, pid := range pidsIn(t, filepath.Join(env.dir, "pids")) {
@@ -146,18 +147,18 @@ func TestTimeoutKillsGroup(t *testing.T) {
 func TestCancelStops(t *testing.T) {
 	env := newTestEnv(t)
 	ready := make(chan struct{})
-	env.out = NewTail(&signalWriter{match: "ready", ch: ready})
+	env.out = jobs.NewTail(&signalWriter{match: "ready", ch: ready})
 	ctx, cancel := context.WithCancelCause(context.Background())
-	done := make(chan Result)
-	go func() { done <- runStep(t, env, ctx, 0, Remote, "run", groupScript(env.dir)) }()
+	done := make(chan jobs.Result)
+	go func() { done <- runStep(t, env, ctx, 0, jobs.Remote, "run", groupScript(env.dir)) }()
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the job never said it was ready")
 	}
-	cancel(ErrCanceled)
+	cancel(jobs.ErrCanceled)
 	res := <-done
-	if res.Status != Stopped {
+	if res.Status != jobs.Stopped {
 		t.Fatalf("status %s (%s), want STOPPED", res.Status, res.Message)
 	}
 	for _, pid := range pidsIn(t, filepath.Join(env.dir, "pids")) {
@@ -198,8 +199,8 @@ func assertGone(tb testing.TB, pid int) {
 
 func TestKillAll(t *testing.T) {
 	env := newTestEnv(t)
-	res := runStep(t, env, context.Background(), 0, Remote, "run", "sleep 300 & echo $! > "+env.dir+"/pids")
-	if res.Status != OK {
+	res := runStep(t, env, context.Background(), 0, jobs.Remote, "run", "sleep 300 & echo $! > "+env.dir+"/pids")
+	if res.Status != jobs.OK {
 		t.Fatalf("status %s: %s", res.Status, res.Message)
 	}
 	pids := pidsIn(t, filepath.Join(env.dir, "pids"))
@@ -212,19 +213,19 @@ func TestKillAll(t *testing.T) {
 
 type panicky struct{}
 
-func (panicky) Run(context.Context, Env) Result { panic("boom") }
+func (panicky) Run(context.Context, jobs.Env) jobs.Result { panic("boom") }
 
 func TestExecutePanicIsError(t *testing.T) {
-	res := Execute(context.Background(), panicky{}, newTestEnv(t), 0)
-	if res.Status != Error || !strings.Contains(res.Message, "boom") {
+	res := jobs.Execute(context.Background(), panicky{}, newTestEnv(t), 0)
+	if res.Status != jobs.Error || !strings.Contains(res.Message, "boom") {
 		t.Errorf("got %s %q, want ERROR naming the panic", res.Status, res.Message)
 	}
 }
 
 func TestTail(t *testing.T) {
 	var next bytes.Buffer
-	tl := NewTail(&next)
-	big := bytes.Repeat([]byte("x"), TailSize)
+	tl := jobs.NewTail(&next)
+	big := bytes.Repeat([]byte("x"), jobs.TailSize)
 	tl.Write([]byte("head\n"))
 	tl.Write(big)
 	tl.Write([]byte("end"))
@@ -232,7 +233,13 @@ func TestTail(t *testing.T) {
 	if !bytes.HasSuffix(got, []byte("xend")) || !bytes.Contains(got, []byte("[... 8 bytes before this]")) {
 		t.Errorf("tail = %.60q...%q", got, got[len(got)-10:])
 	}
-	if next.Len() != 5+TailSize+3 {
-		t.Errorf("next writer got %d bytes, want all %d", next.Len(), 5+TailSize+3)
+	if next.Len() != 5+jobs.TailSize+3 {
+		t.Errorf("next writer got %d bytes, want all %d", next.Len(), 5+jobs.TailSize+3)
 	}
 }
+
+// testOps are this package's ops, as a program's catalogue holds them.
+var testOps = jobs.MustCatalogue(Ops())
+
+// Prepare prepares a job with testOps.
+func Prepare(j jobs.Job) (jobs.Action, error) { return testOps.Prepare(j) }

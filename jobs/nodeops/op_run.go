@@ -1,15 +1,11 @@
-package jobs
+package nodeops
 
 import (
 	"context"
 	"fmt"
-)
 
-func init() {
-	Register(runOp{name: "run"})
-	Register(runOp{name: "sudo", sudo: true})
-	Register(ping{})
-}
+	"github.com/concdeploy/conc/jobs"
+)
 
 // runOp is both run and sudo; sudo is run --sudo.
 type runOp struct {
@@ -17,23 +13,23 @@ type runOp struct {
 	sudo bool
 }
 
-func (o runOp) Info() Info {
+func (o runOp) Info() jobs.Info {
 	if o.sudo {
-		return Info{
+		return jobs.Info{
 			Name: "sudo", Usage: "COMMAND [ARG...]",
 			Doc:   "run a command on the node as root through sudo; the password is asked once per run and sent only to sudo",
-			Hosts: []Host{Remote},
+			Hosts: []jobs.Host{jobs.Remote},
 		}
 	}
-	return Info{
+	return jobs.Info{
 		Name: "run", Usage: "[--sudo] COMMAND [ARG...]",
 		Doc:   "run a command (argv; one quoted string runs with sh -c); FAILED with its exit code and output tail when it exits non-zero",
-		Hosts: []Host{Remote, Local},
+		Hosts: []jobs.Host{jobs.Remote, jobs.Local},
 	}
 }
 
-func (o runOp) Prepare(h Host, args []string) (Action, error) {
-	fs := NewFlags(o.name, false)
+func (o runOp) Prepare(h jobs.Host, args []string) (jobs.Action, error) {
+	fs := jobs.NewFlags(o.name, false)
 	sudo := o.sudo
 	if !o.sudo {
 		fs.BoolVar(&sudo, "sudo", false, "run through sudo")
@@ -45,7 +41,7 @@ func (o runOp) Prepare(h Host, args []string) (Action, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("needs a command")
 	}
-	if sudo && h != Remote {
+	if sudo && h != jobs.Remote {
 		return nil, fmt.Errorf("--sudo runs on the node only")
 	}
 	if len(argv) == 1 {
@@ -64,33 +60,21 @@ type runAction struct {
 // NeedsSudo implements SudoUser.
 func (a runAction) NeedsSudo() bool { return a.sudo }
 
-func (a runAction) Run(ctx context.Context, env Env) Result {
-	c := Command{Argv: a.argv, Dir: env.Dir(), Stdout: env.Output(), Stderr: env.Output()}
+func (a runAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
+	c := jobs.Command{Argv: a.argv, Dir: env.Dir(), Stdout: env.Output(), Stderr: env.Output()}
 	if a.sudo {
-		return Sudo(ctx, env, c)
+		return jobs.Sudo(ctx, env, c)
 	}
-	return ExitResult(env.Exec(ctx, c))
-}
-
-// ExitResult turns a command's exit into a job result: OK on 0, FAILED with
-// the exit code otherwise.
-func ExitResult(code int, err error) Result {
-	switch {
-	case err != nil:
-		return Result{Status: Failed, Message: err.Error(), ExitCode: code}
-	case code != 0:
-		return Result{Status: Failed, Message: fmt.Sprintf("exit status %d", code), ExitCode: code}
-	}
-	return Result{Status: OK}
+	return jobs.ExitResult(env.Exec(ctx, c))
 }
 
 type ping struct{}
 
-func (ping) Info() Info {
-	return Info{Name: "ping", Doc: "do nothing on the node and return OK: a round trip through the agent", Hosts: []Host{Remote}}
+func (ping) Info() jobs.Info {
+	return jobs.Info{Name: "ping", Doc: "do nothing on the node and return OK: a round trip through the agent", Hosts: []jobs.Host{jobs.Remote}}
 }
 
-func (ping) Prepare(_ Host, args []string) (Action, error) {
+func (ping) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
 	if len(args) > 0 {
 		return nil, fmt.Errorf("takes no arguments")
 	}
@@ -98,4 +82,4 @@ func (ping) Prepare(_ Host, args []string) (Action, error) {
 }
 
 // Run implements Action.
-func (ping) Run(context.Context, Env) Result { return Result{Status: OK} }
+func (ping) Run(context.Context, jobs.Env) jobs.Result { return jobs.Result{Status: jobs.OK} }

@@ -1,4 +1,4 @@
-package jobs
+package nodeops
 
 import (
 	"archive/tar"
@@ -13,22 +13,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-)
 
-func init() { Register(untar{}) }
+	"github.com/concdeploy/conc/jobs"
+)
 
 type untar struct{}
 
-func (untar) Info() Info {
-	return Info{
+func (untar) Info() jobs.Info {
+	return jobs.Info{
 		Name: "untar", Usage: "GLOB [--into DIR] [--all]",
 		Doc:   "unpack the .tar.gz, .tgz or .tar in the bundle matching GLOB (every match with --all) into the bundle or DIR inside it, refusing members that leave it",
-		Hosts: []Host{Remote},
+		Hosts: []jobs.Host{jobs.Remote},
 	}
 }
 
-func (untar) Prepare(_ Host, args []string) (Action, error) {
-	fs := NewFlags("untar", true)
+func (untar) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
+	fs := jobs.NewFlags("untar", true)
 	into := fs.String("into", ".", "directory inside the bundle to unpack into")
 	all := fs.Bool("all", false, "unpack every archive the glob matches")
 	if err := fs.Parse(args); err != nil {
@@ -41,7 +41,7 @@ func (untar) Prepare(_ Host, args []string) (Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := InsideBundle(*into)
+	dir, err := jobs.InsideBundle(*into)
 	if err != nil {
 		return nil, fmt.Errorf("--into: %w", err)
 	}
@@ -50,10 +50,10 @@ func (untar) Prepare(_ Host, args []string) (Action, error) {
 
 // bundleGlob checks a glob that must match inside the bundle.
 func bundleGlob(g string) (string, error) {
-	if err := CheckGlobs([]string{g}); err != nil {
+	if err := jobs.CheckGlobs([]string{g}); err != nil {
 		return "", err
 	}
-	return InsideBundle(g)
+	return jobs.InsideBundle(g)
 }
 
 type untarAction struct {
@@ -62,7 +62,7 @@ type untarAction struct {
 	all  bool
 }
 
-func (a untarAction) Run(ctx context.Context, env Env) Result {
+func (a untarAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	archives, res := a.archives(env.Dir())
 	if res != nil {
 		return *res
@@ -71,24 +71,24 @@ func (a untarAction) Run(ctx context.Context, env Env) Result {
 	chk := newUntarCheck(filepath.Join(env.Dir(), a.into), a.into == ".")
 	for _, ar := range archives {
 		if err := walkArchive(ctx, ar, chk.member); err != nil {
-			return Resultf(Failed, "%s: %v", relTo(env.Dir(), ar), err)
+			return jobs.Resultf(jobs.Failed, "%s: %v", relTo(env.Dir(), ar), err)
 		}
 	}
 	root, err := openInto(env.Dir(), a.into)
 	if err != nil {
-		return Resultf(Failed, "%v", err)
+		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
 	defer root.Close()
 	x := &extractor{root: root}
 	for _, ar := range archives {
 		if err := walkArchive(ctx, ar, x.member); err != nil {
-			return Resultf(Failed, "%s: %v (the archives were checked; the extraction is incomplete)", relTo(env.Dir(), ar), err)
+			return jobs.Resultf(jobs.Failed, "%s: %v (the archives were checked; the extraction is incomplete)", relTo(env.Dir(), ar), err)
 		}
 	}
 	if err := x.finishDirs(); err != nil {
-		return Resultf(Failed, "%v", err)
+		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
-	return Resultf(OK, "%d archive(s), %d member(s) into %s", len(archives), x.n, a.into)
+	return jobs.Resultf(jobs.OK, "%d archive(s), %d member(s) into %s", len(archives), x.n, a.into)
 }
 
 // openInto creates into inside dir and opens it as a root, refusing one
@@ -110,23 +110,23 @@ func openInto(dir, into string) (*os.Root, error) {
 }
 
 // archives returns the files the glob matches, directories left out.
-func (a untarAction) archives(dir string) ([]string, *Result) {
+func (a untarAction) archives(dir string) ([]string, *jobs.Result) {
 	m, err := filesMatching(dir, a.glob, false)
 	if err != nil {
-		r := Resultf(Failed, "%v", err)
+		r := jobs.Resultf(jobs.Failed, "%v", err)
 		return nil, &r
 	}
 	if len(m) == 0 {
-		r := Resultf(Failed, "%q matches no archive in %s", a.glob, dir)
+		r := jobs.Resultf(jobs.Failed, "%q matches no archive in %s", a.glob, dir)
 		return nil, &r
 	}
 	if len(m) > 1 && !a.all {
-		r := Resultf(Failed, "%q matches %d archives in %s: %s; narrow the glob or pass --all", a.glob, len(m), dir, relList(dir, m))
+		r := jobs.Resultf(jobs.Failed, "%q matches %d archives in %s: %s; narrow the glob or pass --all", a.glob, len(m), dir, relList(dir, m))
 		return nil, &r
 	}
 	for _, f := range m {
 		if archiveKind(f) == "" {
-			r := Resultf(Failed, "%s is not a .tar.gz, .tgz or .tar", relTo(dir, f))
+			r := jobs.Resultf(jobs.Failed, "%s is not a .tar.gz, .tgz or .tar", relTo(dir, f))
 			return nil, &r
 		}
 	}

@@ -1,4 +1,4 @@
-package jobs
+package nodeops
 
 import (
 	"bufio"
@@ -7,12 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-)
 
-func init() {
-	Register(setupInstall{})
-	Register(pipInstall{})
-}
+	"github.com/concdeploy/conc/jobs"
+)
 
 // pipEnv keeps pip, and setuptools when it calls pip, off every package
 // index whatever the node's pip configuration and environment say: the
@@ -29,16 +26,16 @@ func pipEnv(bundle string) []string {
 
 type setupInstall struct{}
 
-func (setupInstall) Info() Info {
-	return Info{
+func (setupInstall) Info() jobs.Info {
+	return jobs.Info{
 		Name: "setup_install", Usage: "GLOB [--venv PATH]",
 		Doc:   "run setup.py install with the venv's python in the one bundle directory matching GLOB that holds a setup.py",
-		Hosts: []Host{Remote},
+		Hosts: []jobs.Host{jobs.Remote},
 	}
 }
 
-func (setupInstall) Prepare(_ Host, args []string) (Action, error) {
-	fs := NewFlags("setup_install", true)
+func (setupInstall) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
+	fs := jobs.NewFlags("setup_install", true)
 	venv := venvFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -61,7 +58,7 @@ type setupInstallAction struct {
 	venv string
 }
 
-func (a setupInstallAction) Run(ctx context.Context, env Env) Result {
+func (a setupInstallAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	py, res := resolveVenv(env, a.venv)
 	if res != nil {
 		return *res
@@ -70,19 +67,19 @@ func (a setupInstallAction) Run(ctx context.Context, env Env) Result {
 	if res != nil {
 		return *res
 	}
-	c := Command{Argv: []string{py, "setup.py", "install"}, Dir: src, Env: pipEnv(env.Dir())}
-	r := ExitResult(env.Exec(ctx, c))
-	if r.Status == OK {
+	c := jobs.Command{Argv: []string{py, "setup.py", "install"}, Dir: src, Env: pipEnv(env.Dir())}
+	r := jobs.ExitResult(env.Exec(ctx, c))
+	if r.Status == jobs.OK {
 		r.Message = fmt.Sprintf("installed %s into %s", relTo(env.Dir(), src), filepath.Dir(filepath.Dir(py)))
 	}
 	return r
 }
 
 // source returns the one directory the glob matches that holds a setup.py.
-func (a setupInstallAction) source(dir string) (string, *Result) {
+func (a setupInstallAction) source(dir string) (string, *jobs.Result) {
 	m, err := filesMatching(dir, a.glob, true)
 	if err != nil {
-		r := Resultf(Failed, "%v", err)
+		r := jobs.Resultf(jobs.Failed, "%v", err)
 		return "", &r
 	}
 	var srcs []string
@@ -95,28 +92,28 @@ func (a setupInstallAction) source(dir string) (string, *Result) {
 	case 1:
 		return srcs[0], nil
 	case 0:
-		r := Resultf(Failed, "%q matches no directory with a setup.py in %s (untar the source first?)", a.glob, dir)
+		r := jobs.Resultf(jobs.Failed, "%q matches no directory with a setup.py in %s (untar the source first?)", a.glob, dir)
 		if len(m) > 0 {
 			r.Message += "; directories without one: " + relList(dir, m)
 		}
 		return "", &r
 	}
-	r := Resultf(Failed, "%q matches %d directories with a setup.py in %s: %s; narrow the glob", a.glob, len(srcs), dir, relList(dir, srcs))
+	r := jobs.Resultf(jobs.Failed, "%q matches %d directories with a setup.py in %s: %s; narrow the glob", a.glob, len(srcs), dir, relList(dir, srcs))
 	return "", &r
 }
 
 type pipInstall struct{}
 
-func (pipInstall) Info() Info {
-	return Info{
+func (pipInstall) Info() jobs.Info {
+	return jobs.Info{
 		Name: "pip_install", Usage: "SPEC... [--requirements FILE] [--venv PATH] [--no-build-isolation]",
 		Doc:   "pip install into the venv from the bundle only (--no-index --find-links BUNDLE); a SPEC that matches bundle files as a glob installs those files",
-		Hosts: []Host{Remote},
+		Hosts: []jobs.Host{jobs.Remote},
 	}
 }
 
-func (pipInstall) Prepare(_ Host, args []string) (Action, error) {
-	fs := NewFlags("pip_install", true)
+func (pipInstall) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
+	fs := jobs.NewFlags("pip_install", true)
 	venv := venvFlag(fs)
 	reqs := fs.String("requirements", "", "requirements file in the bundle")
 	noIsolation := fs.Bool("no-build-isolation", false, "build source packages with the venv's own setuptools")
@@ -128,7 +125,7 @@ func (pipInstall) Prepare(_ Host, args []string) (Action, error) {
 	}
 	a := pipInstallAction{specs: fs.Args(), venv: *venv, noIsolation: *noIsolation}
 	if fs.Changed("requirements") {
-		r, err := InsideBundle(*reqs)
+		r, err := jobs.InsideBundle(*reqs)
 		if err != nil || *reqs == "" {
 			return nil, fmt.Errorf("--requirements: %q is not a file in the bundle", *reqs)
 		}
@@ -183,12 +180,12 @@ func checkSpec(s string) error {
 	case hasURL(s):
 		return fmt.Errorf("SPEC %q is a URL; pip_install installs only from the bundle", s)
 	case strings.Contains(s, "/"):
-		if _, err := InsideBundle(s); err != nil {
+		if _, err := jobs.InsideBundle(s); err != nil {
 			return fmt.Errorf("SPEC %w; pip_install installs only from the bundle", err)
 		}
 	}
 	if isGlob(s) {
-		return CheckGlobs([]string{s})
+		return jobs.CheckGlobs([]string{s})
 	}
 	return nil
 }
@@ -207,7 +204,7 @@ type pipInstallAction struct {
 	noIsolation  bool
 }
 
-func (a pipInstallAction) Run(ctx context.Context, env Env) Result {
+func (a pipInstallAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	py, res := resolveVenv(env, a.venv)
 	if res != nil {
 		return *res
@@ -216,8 +213,8 @@ func (a pipInstallAction) Run(ctx context.Context, env Env) Result {
 	if res != nil {
 		return *res
 	}
-	r := ExitResult(env.Exec(ctx, Command{Argv: argv, Dir: env.Dir(), Env: pipEnv(env.Dir())}))
-	if r.Status == OK {
+	r := jobs.ExitResult(env.Exec(ctx, jobs.Command{Argv: argv, Dir: env.Dir(), Env: pipEnv(env.Dir())}))
+	if r.Status == jobs.OK {
 		r.Message = fmt.Sprintf("installed into %s", filepath.Dir(filepath.Dir(py)))
 	}
 	return r
@@ -225,7 +222,7 @@ func (a pipInstallAction) Run(ctx context.Context, env Env) Result {
 
 // argv builds pip's command line: never an index, the bundle as the only
 // place packages come from.
-func (a pipInstallAction) argv(py, bundle string) ([]string, *Result) {
+func (a pipInstallAction) argv(py, bundle string) ([]string, *jobs.Result) {
 	argv := []string{py, "-m", "pip", "install", "--no-index", "--find-links", bundle}
 	if a.noIsolation {
 		argv = append(argv, "--no-build-isolation")
@@ -233,7 +230,7 @@ func (a pipInstallAction) argv(py, bundle string) ([]string, *Result) {
 	if a.requirements != "" {
 		f := filepath.Join(bundle, a.requirements)
 		if err := checkRequirements(f); err != nil {
-			r := Resultf(Failed, "--requirements: %v", err)
+			r := jobs.Resultf(jobs.Failed, "--requirements: %v", err)
 			return nil, &r
 		}
 		argv = append(argv, "-r", f)
@@ -247,7 +244,7 @@ func (a pipInstallAction) argv(py, bundle string) ([]string, *Result) {
 			}
 		}
 		if isGlob(s) {
-			r := Resultf(Failed, "%q matches no file in %s", s, bundle)
+			r := jobs.Resultf(jobs.Failed, "%q matches no file in %s", s, bundle)
 			return nil, &r
 		}
 		argv = append(argv, s)

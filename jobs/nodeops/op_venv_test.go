@@ -1,4 +1,4 @@
-package jobs
+package nodeops
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concdeploy/conc/jobs"
 )
 
 // pythonTimeout bounds a job that runs python: creating a venv with pip
@@ -84,9 +86,9 @@ func TestCreateVenv(t *testing.T) {
 				abs := filepath.Join(t.TempDir(), "abs venv")
 				args, path = []string{abs}, func(string) string { return abs }
 			}
-			res := runStep(t, env, context.Background(), pythonTimeout, Remote, append([]string{"create_venv"}, args...)...)
+			res := runStep(t, env, context.Background(), pythonTimeout, jobs.Remote, append([]string{"create_venv"}, args...)...)
 			want := path(env.Home())
-			if res.Status != OK || res.Message != want {
+			if res.Status != jobs.OK || res.Message != want {
 				t.Fatalf("got %s %q, want OK %q\n%s", res.Status, res.Message, want, env.out.Bytes())
 			}
 			if _, err := os.Stat(filepath.Join(want, "pyvenv.cfg")); err != nil {
@@ -152,8 +154,8 @@ chmod +x "$d/bin/python"
 		t.Run(tt.name, func(t *testing.T) {
 			env := newTestEnv(t)
 			fakeBin(t, tt.scripts)
-			res := runStep(t, env, context.Background(), time.Minute, Remote, "create_venv", "venvs/app")
-			if res.Status != Failed || res.ExitCode != tt.wantCode {
+			res := runStep(t, env, context.Background(), time.Minute, jobs.Remote, "create_venv", "venvs/app")
+			if res.Status != jobs.Failed || res.ExitCode != tt.wantCode {
 				t.Errorf("got %s code %d (%s), want FAILED code %d", res.Status, res.ExitCode, res.Message, tt.wantCode)
 			}
 			for _, w := range tt.wantMsg {
@@ -198,7 +200,7 @@ func TestVenvResolution(t *testing.T) {
 			var gotMsg string
 			if res != nil {
 				gotMsg = res.Message
-				if res.Status != Failed {
+				if res.Status != jobs.Failed {
 					t.Errorf("status %s, want FAILED", res.Status)
 				}
 			}
@@ -212,18 +214,18 @@ func TestVenvResolution(t *testing.T) {
 func TestCreateVenvPrepareErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		host Host
+		host jobs.Host
 		args []string
 		want string
 	}{
-		{"no path", Remote, nil, "needs exactly one PATH"},
-		{"two paths", Remote, []string{"a", "b"}, "needs exactly one PATH"},
-		{"unknown option", Remote, []string{"--system-site-packages", "a"}, "unknown flag"},
-		{"on local", Local, []string{"a"}, "runs on remote"},
+		{"no path", jobs.Remote, nil, "needs exactly one PATH"},
+		{"two paths", jobs.Remote, []string{"a", "b"}, "needs exactly one PATH"},
+		{"unknown option", jobs.Remote, []string{"--system-site-packages", "a"}, "unknown flag"},
+		{"on local", jobs.Local, []string{"a"}, "runs on remote"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Prepare(Job{Host: tt.host, Op: "create_venv", Args: tt.args})
+			_, err := Prepare(jobs.Job{Host: tt.host, Op: "create_venv", Args: tt.args})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got error %v, want one containing %q", err, tt.want)
 			}
