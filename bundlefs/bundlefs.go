@@ -1,8 +1,8 @@
 // Package bundlefs is the node's bundle as the workstation reaches it, over
 // SFTP: the files local jobs deliver into it (put, copy_product), the files
-// template writes, and the bundle shell. Every path is taken relative to the
-// bundle, and a path that leaves it, by its text or through a symbolic
-// link, is refused.
+// template writes, and the bundle shell. Every path is taken relative to a
+// Root, the bundle or the home directory, and a path that leaves it, by its
+// text or through a symbolic link, is refused.
 package bundlefs
 
 import (
@@ -15,17 +15,18 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 
 	"github.com/concdeploy/conc/jobs"
 	"github.com/pkg/sftp"
 )
 
-// FS is the node's bundle over SFTP, for local jobs that deliver
-// files. Paths are relative to the bundle.
+// FS is the node's bundle over SFTP, for local jobs that deliver files.
+// Paths are relative to the bundle and resolved in a Root of it, so none
+// leads out, through a symlink an earlier job made or otherwise.
 type FS struct {
 	c        *sftp.Client
-	bundle   string    // relative to the home directory, as SFTP resolves it
+	bundle   *Root
+	home     *Root     // for WriteFile's relative paths; opened when first needed
 	terminal io.Writer // where a progress bar goes; nil for none
 }
 
@@ -36,48 +37,52 @@ func (b *FS) Progress(what string, total int64) jobs.Progress {
 
 var _ jobs.RemoteFS = (*FS)(nil)
 
-// New returns the bundle at bundle (relative to the admin's home, as SFTP
-// resolves it) over c. A progress bar, when a job asks for one, goes to
+// Open opens the bundle at bundle (relative to the admin's home, as SFTP
+// resolves it) over c. A missing bundle is an error, wrapping ErrNoRoot: it
+// is not created. A progress bar, when a job asks for one, goes to
 // terminal; nil for none.
-func New(c *sftp.Client, bundle string, terminal io.Writer) *FS {
-	return &FS{c: c, bundle: bundle, terminal: terminal}
+func Open(c *sftp.Client, bundle string, terminal io.Writer) (*FS, error) {
+	root, err := OpenRoot(c, bundle, "the bundle")
+	if err != nil {
+		return nil, err
+	}
+	return &FS{c: c, bundle: root, terminal: terminal}, nil
 }
 
+// path resolves p, relative to the bundle, to its real path on the node;
+// a last symlink is not followed, so a write replaces it.
 func (b *FS) path(p string) (string, error) {
 	rel, err := jobs.InsideBundle(p)
 	if err != nil {
 		return "", err
 	}
-	return path.Join(b.bundle, rel), nil
+	return b.bundle.Resolve(rel, false)
 }
 
-// MkdirAll implements jobs.RemoteFS: a directory it creates gets mode. It
-// creates directories below the bundle only, never the bundle itself: a
-// bundle that is gone is another run's business, and one made here would
-// lock the node with no record.
+// MkdirAll implements jobs.RemoteFS: a directory it creates gets mode. Each
+// part is resolved in the bundle before it is made, so a link on the way
+// may lead within the bundle but not out of it.
 func (b *FS) MkdirAll(dir string, mode fs.FileMode) error {
-	p, err := b.path(dir)
+	rel, err := jobs.InsideBundle(dir)
 	if err != nil {
 		return err
 	}
-	if fi, err := b.c.Stat(p); err == nil && fi.IsDir() {
-		return nil // a directory there already keeps its mode
-	}
-	rel, _ := jobs.InsideBundle(dir)
-	if rel == "." {
-		return fmt.Errorf("the bundle ~/%s is not there on the node", b.bundle)
-	}
-	at := b.bundle
-	for _, part := range strings.Split(rel, "/") {
+	at := "."
+	for _, part := range splitPath(rel) {
 		at = path.Join(at, part)
-		err := b.c.Mkdir(at)
+		real, err := b.bundle.Resolve(at, true)
+		if err != nil {
+			return err
+		}
+		if fi, err := b.c.Stat(real); err == nil && fi.IsDir() {
+			continue // a directory there already keeps its mode
+		}
+		err = b.c.Mkdir(real)
 		if err == nil {
-			err = b.c.Chmod(at, mode)
-		} else if fi, serr := b.c.Stat(at); serr == nil && fi.IsDir() {
-			err = nil
+			err = b.c.Chmod(real, mode)
 		}
 		if err != nil {
-			return fmt.Errorf("create %s on the node: %w", at, err)
+			return fmt.Errorf("create %s on the node: %w", real, err)
 		}
 	}
 	return nil
@@ -101,9 +106,25 @@ func (b *FS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, prog
 	return WriteAtomic(ctx, b.c, p, r, mode)
 }
 
-// WriteFile implements jobs.RemoteFS: path is relative to the node's home
-// directory, as SFTP resolves it, or absolute.
+// WriteFile implements jobs.RemoteFS: path is absolute, or relative to
+// the admin's home, in which it then stays: a relative path that leads out
+// of the home, by ".." or through a symlink, is refused. Missing parent
+// directories are made.
 func (b *FS) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
+	if !path.IsAbs(p) {
+		if b.home == nil {
+			home, err := OpenRoot(b.c, ".", "the home directory")
+			if err != nil {
+				return err
+			}
+			b.home = home
+		}
+		real, err := b.home.Resolve(p, false)
+		if err != nil {
+			return err
+		}
+		p = real
+	}
 	if err := b.c.MkdirAll(path.Dir(p)); err != nil {
 		return fmt.Errorf("create %s on the node: %w", path.Dir(p), err)
 	}

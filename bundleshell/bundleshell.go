@@ -22,17 +22,11 @@ import (
 	"github.com/pkg/sftp"
 )
 
-// maxLinks bounds the symlinks followed while resolving one path, as the
-// kernel's ELOOP does.
-const maxLinks = 40
-
 // Errors of the bundle shell.
 var (
 	// ErrNoBundle is returned by New when the node has no
 	// bundle: it is not locked, and the shell does not create one.
 	ErrNoBundle = errors.New("there is no bundle")
-	// ErrOutsideBundle is the cause of every *OutsideError.
-	ErrOutsideBundle = errors.New("outside the bundle")
 )
 
 // Config configures New.
@@ -55,7 +49,7 @@ type Shell struct {
 	c    *sftp.Client
 	cfg  Config
 	in   *bufio.Reader
-	root string // the bundle's real path on the node
+	root *bundlefs.Root
 	cwd  string // relative to root; "." at the top
 }
 
@@ -65,23 +59,12 @@ func New(c *sftp.Client, cfg Config) (*Shell, error) {
 	if err := bundle.CheckName(cfg.Bundle); err != nil {
 		return nil, err
 	}
-	fi, err := c.Stat(cfg.Bundle)
-	if errors.Is(err, fs.ErrNotExist) {
+	root, err := bundlefs.OpenRoot(c, cfg.Bundle, "the bundle")
+	if errors.Is(err, bundlefs.ErrNoRoot) {
 		return nil, fmt.Errorf("%s is not locked: %w ~/%s", cfg.Node, ErrNoBundle, cfg.Bundle)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look for the bundle ~/%s on %s: %w", cfg.Bundle, cfg.Node, err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("the bundle ~/%s on %s is not a directory", cfg.Bundle, cfg.Node)
-	}
-	abs, err := c.RealPath(cfg.Bundle)
-	if err != nil {
-		return nil, fmt.Errorf("resolve the bundle ~/%s on %s: %w", cfg.Bundle, cfg.Node, err)
-	}
-	root, err := walkLinks(c, "/", strings.TrimPrefix(abs, "/"), true)
-	if err != nil {
-		return nil, fmt.Errorf("resolve the bundle ~/%s on %s: %w", cfg.Bundle, cfg.Node, err)
+		return nil, fmt.Errorf("the bundle ~/%s on %s: %w", cfg.Bundle, cfg.Node, err)
 	}
 	if cfg.Stdin == nil {
 		cfg.Stdin = strings.NewReader("")
@@ -305,7 +288,7 @@ func (s *Shell) cd(args []string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", args[0])
 	}
-	s.cwd = relTo(s.root, real)
+	s.cwd = s.root.Rel(real)
 	return nil
 }
 
@@ -431,7 +414,7 @@ func (s *Shell) rm(args []string) error {
 	if err != nil {
 		return err
 	}
-	if real == s.root {
+	if real == s.root.Real() {
 		return fmt.Errorf("%s is the bundle itself, the node's lock; conc unlock removes it", p)
 	}
 	fi, err := s.c.Lstat(real)
@@ -455,4 +438,30 @@ func (s *Shell) mkdir(p string) error {
 		return err
 	}
 	return s.c.Mkdir(real)
+}
+
+// resolve returns the real path on the node of p, as typed in the shell,
+// refusing any path that leaves the bundle (bundlefs.Root.Resolve).
+func (s *Shell) resolve(p string, follow bool) (string, error) {
+	rel, err := s.root.Join(s.cwd, p)
+	if err == nil {
+		var real string
+		if real, err = s.root.Resolve(rel, follow); err == nil {
+			return real, nil
+		}
+	}
+	var oe *bundlefs.OutsideError
+	if errors.As(err, &oe) {
+		oe.Path = p
+	}
+	return "", err
+}
+
+// ctxErr prefers the context's cause to the error a canceled transfer
+// ends with.
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
 }

@@ -57,7 +57,11 @@ func (e *localEnv) Remote(ctx context.Context) (jobs.RemoteFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bundlefs.New(s, e.n.node.Get(config.KeyBundle), e.n.opts.Terminal), nil
+	fs, err := bundlefs.Open(s, e.n.node.Get(config.KeyBundle), e.n.opts.Terminal)
+	if err != nil {
+		return nil, err
+	}
+	return fs, nil
 }
 
 var _ jobs.MountTracker = (*localEnv)(nil)
