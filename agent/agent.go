@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/rs/zerolog"
@@ -287,7 +288,7 @@ func (a *Agent) send(m *channel.Message) error {
 func (a *Agent) bye(b *channel.Bye) error {
 	a.waitJobs()
 	if _, k := a.held(); k != nil {
-		for _, e := range b.Journal {
+		for _, e := range bundle.EntriesFromWire(b.Journal) {
 			k.record(e)
 		}
 	}

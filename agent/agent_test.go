@@ -38,7 +38,7 @@ func session(t *testing.T) (*channel.Conn, string, <-chan error) {
 func hello(mode, deployID string) *channel.Message {
 	return &channel.Message{Type: channel.THello, Hello: &channel.Hello{
 		Version: channel.Version, Node: "node1", Bundle: ".conc-bundle", LockMode: mode,
-		Lock: &bundle.Lock{DeployID: deployID, Holder: "ops@ws", Plan: "deploy"},
+		Lock: &channel.Record{DeployID: deployID, Holder: "ops@ws", Plan: "deploy"},
 	}}
 }
 
@@ -70,7 +70,7 @@ func TestOpenRunBye(t *testing.T) {
 		t.Errorf("result = %+v", res.Result)
 	}
 	res = roundTrip(t, c, &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: 2, Step: 3, Op: "ping",
-		Journal: []bundle.Entry{{Step: 1, Op: "open_bundle", Status: "OK"}}}})
+		Journal: []channel.Entry{{Step: 1, Op: "open_bundle", Status: "OK"}}}})
 	if res.Result.Status != "OK" || res.Result.ID != 2 {
 		t.Errorf("ping result = %+v", res.Result)
 	}

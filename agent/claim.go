@@ -53,7 +53,7 @@ func (a *Agent) takeLock(r *channel.Ready) {
 
 // describe puts what the bundle looks like from outside into r.
 func describe(r *channel.Ready, v view) {
-	r.Locked, r.Live, r.Lock = v.locked, v.live, v.rec
+	r.Locked, r.Live, r.Lock = v.locked, v.live, v.rec.Wire()
 	if v.err != nil && r.Message == "" {
 		r.Message = v.err.Error()
 	}
@@ -124,7 +124,7 @@ func (a *Agent) attach(r *channel.Ready) {
 		blocked(r, "the lock on %s changed hands since it was read", a.bundle)
 		return
 	}
-	r.Locked, r.Lock = true, rec
+	r.Locked, r.Lock = true, rec.Wire()
 	if err := a.claim(h); err != nil {
 		h.release()
 		r.Status, r.Message = string(jobs.Error), err.Error()
@@ -134,7 +134,7 @@ func (a *Agent) attach(r *channel.Ready) {
 // claim makes the agent the bundle's holder: a new session in the record,
 // and the keeper for the journal.
 func (a *Agent) claim(h *hold) error {
-	rec := *a.hello.Lock
+	rec := *bundle.LockFromWire(a.hello.Lock)
 	rec.AgentPID = a.opt.PID
 	rec.Session = randHex(8)
 	rec.Attached = a.opt.Now()
@@ -202,7 +202,7 @@ func (a *Agent) unlock(r *channel.Ready) {
 		rec = nil
 	}
 	if !matches(rec, want.DeployID, want.Session) {
-		r.Lock = rec
+		r.Lock = rec.Wire()
 		blocked(r, "the lock on %s changed hands since it was read", a.bundle)
 		return
 	}

@@ -160,7 +160,7 @@ func TestFence(t *testing.T) {
 			args = []string{"pwd > " + marker}
 		}
 		res := roundTrip(t, c, &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: uint32(i + 1), Step: i + 2, Op: op, Args: args,
-			Journal: []bundle.Entry{{Step: 9, Op: "put", Status: "OK"}}}})
+			Journal: []channel.Entry{{Step: 9, Op: "put", Status: "OK"}}}})
 		if res.Result.Status != string(jobs.Error) || !strings.Contains(res.Result.Message, "another directory") {
 			t.Errorf("%s after the bundle was replaced: %+v, want ERROR saying so", op, res.Result)
 		}
@@ -169,7 +169,7 @@ func TestFence(t *testing.T) {
 	if f.Result == nil || f.Result.ID != 7 || f.Result.Status != string(jobs.Error) {
 		t.Errorf("fence = %+v, want ERROR for id 7", f.Result)
 	}
-	roundTrip(t, c, &channel.Message{Type: channel.TBye, Bye: &channel.Bye{Journal: []bundle.Entry{{Step: 10, Op: "put", Status: "OK"}}}})
+	roundTrip(t, c, &channel.Message{Type: channel.TBye, Bye: &channel.Bye{Journal: []channel.Entry{{Step: 10, Op: "put", Status: "OK"}}}})
 	<-errc
 	if exists(marker) {
 		t.Error("a job ran although its bundle was gone")

@@ -25,7 +25,7 @@ func (a *Agent) start(ctx context.Context, r *channel.Run) (context.Context, fun
 		return nil, nil, errStopping
 	}
 	if a.keeper != nil {
-		for _, e := range r.Journal {
+		for _, e := range bundle.EntriesFromWire(r.Journal) {
 			a.keeper.record(e)
 		}
 	}

@@ -127,7 +127,7 @@ func (r *Client) Run(ctx context.Context, step int, seq int64, j jobs.Job, input
 	r.nextID++
 	id := r.nextID
 	msg := &channel.Message{Type: channel.TRun, Run: &channel.Run{
-		ID: id, Step: step, Seq: seq, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: r.takePending(),
+		ID: id, Step: step, Seq: seq, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: bundle.WireEntries(r.takePending()),
 	}}
 	if err := r.start.conn.Send(msg); err != nil {
 		return Result{Result: r.sendFailed(err)}
@@ -158,8 +158,6 @@ func (r *Client) Run(ctx context.Context, step int, seq int64, j jobs.Job, input
 			if r.onOutput != nil {
 				r.onOutput(m.Output.ID, m.Output.Stream, m.Output.Data)
 			}
-		case channel.TLog:
-			r.start.stderr.Write([]byte(m.Log.Message + "\n"))
 		case channel.TBye:
 			return Result{Result: r.agentBye(m.Bye)}
 		default:
@@ -285,7 +283,7 @@ func (r *Client) Close() {
 	if r.ready.Status != string(jobs.OK) || r.dead != nil {
 		return
 	}
-	msg := &channel.Message{Type: channel.TBye, Bye: &channel.Bye{Journal: r.takePending()}}
+	msg := &channel.Message{Type: channel.TBye, Bye: &channel.Bye{Journal: bundle.WireEntries(r.takePending())}}
 	if r.start.conn.Send(msg) != nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,20 @@ func TestLastIsLatest(t *testing.T) {
 	l := Lock{Journal: []Entry{{Step: 2, Ended: t0.Add(time.Minute)}, {Step: 3, Ended: t0}}}
 	if e, ok := l.Last(); !ok || e.Step != 2 {
 		t.Errorf("Last = step %d, want 2, the job that ended last", e.Step)
+	}
+}
+
+// TestWireRoundTrip: a lock record and its journal cross the channel and
+// come back the same.
+func TestWireRoundTrip(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	l := &Lock{DeployID: "d", Holder: "a@b", PID: 7, Node: "n", Plan: "p", PlanHash: "h", Steps: 3, Started: t0,
+		AgentPID: 9, Session: "s", Attached: t0, Detached: t0.Add(time.Minute),
+		Journal: []Entry{{Step: 1, Seq: 1, Host: "remote", Op: "open_bundle", Status: "OK", Message: "m", Duration: Duration(time.Second), Ended: t0}}}
+	if back := LockFromWire(l.Wire()); !reflect.DeepEqual(back, l) {
+		t.Errorf("round trip:\n%+v\nwant\n%+v", back, l)
+	}
+	if LockFromWire(nil) != nil || (*Lock)(nil).Wire() != nil {
+		t.Error("nil does not stay nil")
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concdeploy/conc/bundle"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -42,20 +41,19 @@ func TestRoundTrip(t *testing.T) {
 		{"hello", &Message{Type: THello, Hello: &Hello{
 			Version: Version, Node: "node1", Params: map[string]string{"venv": "venvs/app"},
 			Bundle: ".conc-bundle", LockMode: LockOpen, Sudo: []byte("pw"),
-			Lock: &bundle.Lock{DeployID: "d1", Holder: "ops@ws", PID: 42, Started: started},
+			Lock: &Record{DeployID: "d1", Holder: "ops@ws", PID: 42, Started: started},
 		}}},
 		{"attach", &Message{Type: THello, Hello: &Hello{
 			Version: Version, Node: "node1", Bundle: ".conc-bundle", LockMode: LockAttach,
-			Lock:   &bundle.Lock{DeployID: "d1", Holder: "ops@ws", PID: 42, Started: started},
+			Lock:   &Record{DeployID: "d1", Holder: "ops@ws", PID: 42, Started: started},
 			Expect: &Expect{DeployID: "d1", Session: "5e55"},
 		}}},
 		{"ready", &Message{Type: TReady, Ready: &Ready{Version: Version, Agent: "ab", Status: "BLOCKED", Locked: true, Live: true,
-			Lock: &bundle.Lock{DeployID: "d0", Session: "5e55", Journal: []bundle.Entry{{Step: 1, Op: "open_bundle", Status: "OK"}}}}}},
+			Lock: &Record{DeployID: "d0", Session: "5e55", Journal: []Entry{{Step: 1, Op: "open_bundle", Status: "OK"}}}}}},
 		{"fence", &Message{Type: TFence, Fence: &Fence{ID: 8}}},
 		{"run", &Message{Type: TRun, Run: &Run{ID: 7, Step: 7, Op: "run", Args: []string{"echo", "hi"}, Timeout: int64(time.Second)}}},
 		{"cancel", &Message{Type: TCancel, Cancel: &Cancel{ID: 7}}},
-		{"output", &Message{Type: TOutput, Output: &Output{ID: 7, Stream: Stderr, Data: []byte("x\x00y")}}},
-		{"log", &Message{Type: TLog, Log: &Log{Level: "warn", Message: "m"}}},
+		{"output", &Message{Type: TOutput, Output: &Output{ID: 7, Stream: Stdout, Data: []byte("x\x00y")}}},
 		{"result", &Message{Type: TResult, Result: &Result{ID: 7, Status: "FAILED", ExitCode: 3, Output: []byte("tail")}}},
 		{"bye", &Message{Type: TBye, Bye: &Bye{Reason: "done"}}},
 	}

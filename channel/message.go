@@ -2,8 +2,7 @@ package channel
 
 import (
 	"fmt"
-
-	"github.com/concdeploy/conc/bundle"
+	"time"
 )
 
 // Version is the protocol version. Both ends refuse a peer that speaks
@@ -20,7 +19,6 @@ const (
 	TRun    Type = "run"    // controller → agent: run one job
 	TCancel Type = "cancel" // controller → agent: stop the running job
 	TOutput Type = "output" // agent → controller: a chunk of a job's output
-	TLog    Type = "log"    // agent → controller: a log line of the agent's
 	TResult Type = "result" // agent → controller: a job has ended
 	TFence  Type = "fence"  // controller → agent: is the bundle still this run's?
 	TBye    Type = "bye"    // either way: the session ends
@@ -35,7 +33,6 @@ type Message struct {
 	Run    *Run    `msgpack:"run,omitempty"`
 	Cancel *Cancel `msgpack:"cancel,omitempty"`
 	Output *Output `msgpack:"output,omitempty"`
-	Log    *Log    `msgpack:"log,omitempty"`
 	Result *Result `msgpack:"result,omitempty"`
 	Fence  *Fence  `msgpack:"fence,omitempty"`
 	Bye    *Bye    `msgpack:"bye,omitempty"`
@@ -68,7 +65,7 @@ type Hello struct {
 	Params   map[string]string `msgpack:"params,omitempty"`
 	Bundle   string            `msgpack:"bundle"` // relative to the home directory
 	LockMode string            `msgpack:"lock_mode"`
-	Lock     *bundle.Lock      `msgpack:"lock,omitempty"`   // the record to write; for unlock, who unlocks
+	Lock     *Record           `msgpack:"lock,omitempty"`   // the record to write; for unlock, who unlocks
 	Expect   *Expect           `msgpack:"expect,omitempty"` // attach and unlock: the record the controller decided on
 	Force    bool              `msgpack:"force,omitempty"`  // unlock: stop a live holder first
 	Verbose  bool              `msgpack:"verbose,omitempty"`
@@ -88,29 +85,29 @@ type Expect struct {
 // or ERROR. Locked, Live and Lock describe the bundle as the agent found it
 // under the kernel lock (inspect: without taking it).
 type Ready struct {
-	Version int          `msgpack:"version"`
-	Agent   string       `msgpack:"agent"` // the agent's sha256, hex
-	Arch    string       `msgpack:"arch"`
-	Home    string       `msgpack:"home"`
-	PID     int          `msgpack:"pid"`
-	Status  string       `msgpack:"status"`
-	Message string       `msgpack:"message,omitempty"`
-	Locked  bool         `msgpack:"locked,omitempty"` // the bundle exists
-	Live    bool         `msgpack:"live,omitempty"`   // an agent other than this one holds it
-	Lock    *bundle.Lock `msgpack:"lock,omitempty"`   // its record, with the journal
+	Version int     `msgpack:"version"`
+	Agent   string  `msgpack:"agent"` // the agent's sha256, hex
+	Arch    string  `msgpack:"arch"`
+	Home    string  `msgpack:"home"`
+	PID     int     `msgpack:"pid"`
+	Status  string  `msgpack:"status"`
+	Message string  `msgpack:"message,omitempty"`
+	Locked  bool    `msgpack:"locked,omitempty"` // the bundle exists
+	Live    bool    `msgpack:"live,omitempty"`   // an agent other than this one holds it
+	Lock    *Record `msgpack:"lock,omitempty"`   // its record, with the journal
 }
 
 // Run asks the agent to run one job. Journal carries the entries of jobs the
 // controller ran itself since its last message, for the lock record.
 type Run struct {
-	ID      uint32         `msgpack:"id"`
-	Step    int            `msgpack:"step"`
-	Seq     int64          `msgpack:"seq,omitempty"` // the job's place in the run, for the journal
-	Op      string         `msgpack:"op"`
-	Args    []string       `msgpack:"args,omitempty"`
-	Timeout int64          `msgpack:"timeout,omitempty"` // nanoseconds; 0 means none
-	Input   []byte         `msgpack:"input,omitempty"`   // op input from the controller, e.g. node test definitions
-	Journal []bundle.Entry `msgpack:"journal,omitempty"`
+	ID      uint32   `msgpack:"id"`
+	Step    int      `msgpack:"step"`
+	Seq     int64    `msgpack:"seq,omitempty"` // the job's place in the run, for the journal
+	Op      string   `msgpack:"op"`
+	Args    []string `msgpack:"args,omitempty"`
+	Timeout int64    `msgpack:"timeout,omitempty"` // nanoseconds; 0 means none
+	Input   []byte   `msgpack:"input,omitempty"`   // op input from the controller, e.g. node test definitions
+	Journal []Entry  `msgpack:"journal,omitempty"`
 }
 
 // Cancel stops the job with this ID; it then ends STOPPED.
@@ -126,11 +123,11 @@ type Fence struct {
 	ID uint32 `msgpack:"id"`
 }
 
-// Output streams: stdout and stderr of a job's commands, and events, which
-// carry an op's structured progress (node test results).
+// Output streams: a job's commands' output, stdout and stderr as one
+// stream in the order they came, and events, which carry an op's
+// structured progress (node test results). 2 is not used.
 const (
 	Stdout = 1
-	Stderr = 2
 	Event  = 3
 )
 
@@ -139,12 +136,6 @@ type Output struct {
 	ID     uint32 `msgpack:"id"`
 	Stream int    `msgpack:"stream"`
 	Data   []byte `msgpack:"data"`
-}
-
-// Log is a line from the agent's own log, forwarded for -v and the log file.
-type Log struct {
-	Level   string `msgpack:"level"`
-	Message string `msgpack:"message"`
 }
 
 // Result ends a job.
@@ -168,10 +159,10 @@ type Result struct {
 // of its own, unasked, with the Reason, and Lost when the run has lost the
 // node's lock, then exits.
 type Bye struct {
-	Journal  []bundle.Entry `msgpack:"journal,omitempty"`
-	Reason   string         `msgpack:"reason,omitempty"`
-	Lost     bool           `msgpack:"lost,omitempty"`
-	MaxRSSKB int64          `msgpack:"max_rss_kb,omitempty"` // the agent's peak memory, in its bye
+	Journal  []Entry `msgpack:"journal,omitempty"`
+	Reason   string  `msgpack:"reason,omitempty"`
+	Lost     bool    `msgpack:"lost,omitempty"`
+	MaxRSSKB int64   `msgpack:"max_rss_kb,omitempty"` // the agent's peak memory, in its bye
 }
 
 // check reports a message whose body does not match its type.
@@ -188,8 +179,6 @@ func (m *Message) check() error {
 		ok = m.Cancel != nil
 	case TOutput:
 		ok = m.Output != nil
-	case TLog:
-		ok = m.Log != nil
 	case TResult:
 		ok = m.Result != nil
 	case TFence:
@@ -203,4 +192,35 @@ func (m *Message) check() error {
 		return fmt.Errorf("%w: %s message without its body", ErrMalformed, m.Type)
 	}
 	return nil
+}
+
+// Record is a lock record as the channel carries it. It is the channel's
+// own type: the lock file's (bundle.Lock) is converted to and from it at
+// the edges, so a change on disk never changes the protocol by accident.
+type Record struct {
+	DeployID string    `msgpack:"deploy_id"`
+	Holder   string    `msgpack:"holder"`
+	PID      int       `msgpack:"pid"`
+	Node     string    `msgpack:"node"`
+	Plan     string    `msgpack:"plan"`
+	PlanHash string    `msgpack:"plan_hash"`
+	Steps    int       `msgpack:"steps"`
+	Started  time.Time `msgpack:"started"`
+	AgentPID int       `msgpack:"agent_pid,omitempty"`
+	Session  string    `msgpack:"session,omitempty"`
+	Attached time.Time `msgpack:"attached,omitempty"`
+	Detached time.Time `msgpack:"detached,omitempty"`
+	Journal  []Entry   `msgpack:"journal,omitempty"`
+}
+
+// Entry is a journal entry as the channel carries it.
+type Entry struct {
+	Step     int       `msgpack:"step"`
+	Seq      int64     `msgpack:"seq,omitempty"`
+	Host     string    `msgpack:"host"`
+	Op       string    `msgpack:"op"`
+	Status   string    `msgpack:"status"`
+	Message  string    `msgpack:"message,omitempty"`
+	Duration int64     `msgpack:"duration"` // nanoseconds
+	Ended    time.Time `msgpack:"ended"`
 }

@@ -387,7 +387,7 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 	rec.Journal = nil
 	hello := &channel.Hello{
 		Version: channel.Version, Node: n.node.Name, Params: n.params,
-		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: &rec, Expect: expect,
+		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: rec.Wire(), Expect: expect,
 		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo,
 	}
 	r, err := agentclient.Open(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput)
@@ -402,7 +402,7 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 		r.Close()
 		msg := r.Ready().Message
 		if r.Ready().Lock != nil {
-			msg += "; held by " + r.Ready().Lock.String()
+			msg += "; held by " + bundle.LockFromWire(r.Ready().Lock).String()
 		}
 		if r.Ready().Live {
 			msg += " (alive: its agent holds the lock now)"

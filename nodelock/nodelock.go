@@ -52,7 +52,7 @@ func (s NodeStatus) Locked() bool { return s.Held }
 
 // StatusOf reads the bundle's state from an agent's ready.
 func StatusOf(n *config.Node, r *channel.Ready) NodeStatus {
-	st := NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle), Held: r.Locked, Live: r.Live, Lock: r.Lock}
+	st := NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle), Held: r.Locked, Live: r.Live, Lock: bundle.LockFromWire(r.Lock)}
 	if st.Held && r.Status == string(jobs.OK) {
 		st.Note = r.Message
 	}
@@ -89,7 +89,7 @@ func ReadStatus(ctx context.Context, c *sshconn.Conn, agents agentclient.Agents,
 func lockSession(ctx context.Context, c *sshconn.Conn, agents agentclient.Agents, n *config.Node, mode string, expect *channel.Expect, force bool) (*agentclient.Client, error) {
 	hello := &channel.Hello{
 		Version: channel.Version, Node: n.Name, Bundle: n.Get(config.KeyBundle), LockMode: mode,
-		Lock: &bundle.Lock{Holder: Holder(), Node: n.Name}, Expect: expect, Force: force,
+		Lock: &channel.Record{Holder: Holder(), Node: n.Name}, Expect: expect, Force: force,
 	}
 	r, err := agentclient.Open(ctx, c, agents, hello, nil, nil)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 )
 
@@ -44,7 +43,7 @@ func BenchmarkPingProcess(b *testing.B) {
 	defer c.Close()
 	hello := &channel.Message{Type: channel.THello, Hello: &channel.Hello{
 		Version: channel.Version, Node: "n", Bundle: ".conc-bundle", LockMode: channel.LockOpen,
-		Lock: &bundle.Lock{DeployID: "d"},
+		Lock: &channel.Record{DeployID: "d"},
 	}}
 	if err := c.Send(hello); err != nil {
 		b.Fatal(err)
