@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/internal/durable"
 	"github.com/rs/zerolog"
 )
 
@@ -25,7 +26,7 @@ type keeper struct {
 
 	mu       sync.Mutex
 	rec      bundle.Lock
-	journal  *os.File
+	journal  *durable.Appender
 	released bool
 }
 
@@ -36,11 +37,11 @@ func newKeeper(h *hold, rec bundle.Lock, now func() time.Time, log zerolog.Logge
 		return nil, fmt.Errorf("open the journal: %w", err)
 	}
 	rec.Journal = nil
-	k := &keeper{h: h, rec: rec, now: now, log: log, journal: j}
+	k := &keeper{h: h, rec: rec, now: now, log: log, journal: durable.NewAppender(j)}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.writeRecord(); err != nil {
-		j.Close()
+		k.journal.Close()
 		return nil, err
 	}
 	return k, nil
@@ -64,9 +65,8 @@ func (k *keeper) record(e bundle.Entry) {
 	}
 }
 
-// writeRecord stores the record: written to a temporary name, synced, and
-// renamed over the lock file, all inside the held directory. The caller
-// holds k.mu.
+// writeRecord stores the record durably (internal/durable), inside the
+// held directory. The caller holds k.mu.
 func (k *keeper) writeRecord() error {
 	if err := k.h.check(); err != nil {
 		return err
@@ -75,31 +75,10 @@ func (k *keeper) writeRecord() error {
 	if err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.tmp-%d", bundle.LockFile, os.Getpid())
-	if err := writeSynced(k.h.root, tmp, b); err != nil {
-		k.h.root.Remove(tmp)
-		return fmt.Errorf("write the lock record: %w", err)
-	}
-	if err := k.h.root.Rename(tmp, bundle.LockFile); err != nil {
-		k.h.root.Remove(tmp)
+	if err := durable.WriteFileIn(k.h.root, bundle.LockFile, b, 0o600); err != nil {
 		return fmt.Errorf("write the lock record: %w", err)
 	}
 	return nil
-}
-
-func writeSynced(root *os.Root, name string, b []byte) error {
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // release stops all writes for good: the bundle is about to be removed.

@@ -24,8 +24,9 @@ const bootTimeout = 2 * time.Minute
 // costs no extra round trip: the agent, exec'd from the cache, reads it.
 // When no cached agent fits, the script throws the hello away, says which
 // architecture it needs, reads "SIZE HASH" and the binary on stdin, checks
-// its sha256, renames it into the cache, and starts it; the controller then
-// sends the hello again.
+// its sha256, fsyncs it (sync FILE; where sync takes no file it syncs all),
+// renames it into the cache, fsyncs the cache directory, and starts it; the
+// controller then sends the hello again.
 const bootScript = `for h in %s; do f="$HOME/%s/%s$h"; if [ -x "$f" ]; then exec "$f"; fi; done
 head -c %d >/dev/null
 echo "conc-boot need $(uname -m)"
@@ -38,7 +39,9 @@ mkdir -p "$d" && chmod 700 "$d" || exit 1
 t="$d/.%[3]s$h.$$"
 head -c "$n" >"$t" || { rm -f "$t"; exit 1; }
 printf '%%s  %%s\n' "$h" "$t" | sha256sum -c --status || { rm -f "$t"; echo 'conc-boot: the uploaded agent does not match its sha256' >&2; exit 1; }
+sync "$t" 2>/dev/null
 chmod 700 "$t" && mv -f "$t" "$d/%[3]s$h" || exit 1
+sync "$d" 2>/dev/null
 echo 'conc-boot installed'
 umask "$u"
 exec "$d/%[3]s$h"`

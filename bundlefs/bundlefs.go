@@ -147,6 +147,11 @@ func WriteAtomic(ctx context.Context, c *sftp.Client, p string, r io.Reader, mod
 	if err == nil {
 		err = f.Chmod(mode)
 	}
+	if _, ok := c.HasExtension("fsync@openssh.com"); ok && err == nil {
+		// On the node's disk before it takes the file's name. A server
+		// without the extension leaves that to its own file system.
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

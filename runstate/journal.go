@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/internal/durable"
 )
 
 // State is the header of the local journal of a node's last run: the lock
@@ -39,7 +40,7 @@ type Journal struct {
 	dir    string
 	State  State
 	latest map[int]bundle.Entry // the latest entry of each step
-	f      *os.File
+	f      *durable.Appender
 }
 
 // journalPaths names a run's files: each run has its own, under a
@@ -60,10 +61,10 @@ func NewJournal(dir string, st State) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create the journal: %w", err)
 	}
-	j := &Journal{dir: dir, State: st, f: f, latest: map[int]bundle.Entry{}}
+	j := &Journal{dir: dir, State: st, f: durable.NewAppender(f), latest: map[int]bundle.Entry{}}
 	j.State.Journal = nil
 	if err := j.writeHeader(); err != nil {
-		f.Close()
+		j.f.Close()
 		return nil, err
 	}
 	return j, nil
@@ -91,10 +92,11 @@ func OpenJournal(dir, node, deployID string) (*Journal, error) {
 	for _, e := range entries {
 		j.latest[e.Step] = e
 	}
-	j.f, err = os.OpenFile(ep, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(ep, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open the journal of %s: %w", node, err)
 	}
+	j.f = durable.NewAppender(f)
 	return j, nil
 }
 
@@ -142,12 +144,7 @@ func (j *Journal) writeHeader() error {
 		return err
 	}
 	hp, _ := journalPaths(j.dir, j.State.Node, j.State.DeployID)
-	tmp := fmt.Sprintf("%s.tmp-%d", hp, os.Getpid())
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write the journal: %w", err)
-	}
-	if err := os.Rename(tmp, hp); err != nil {
-		os.Remove(tmp)
+	if err := durable.WriteFile(hp, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write the journal: %w", err)
 	}
 	return nil

@@ -142,6 +142,11 @@ func appendKnownHost(path, hostname string, key ssh.PublicKey) error {
 		f.Close()
 		return fmt.Errorf("record host key in %s: %w", path, err)
 	}
+	// A key recorded is trusted from now on: it must not be lost.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("record host key in %s: %w", path, err)
+	}
 	return f.Close()
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"text/template"
 
+	"github.com/concdeploy/conc/internal/durable"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -107,35 +108,11 @@ func render(name, text string, params map[string]string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeAtomic writes data to a temporary file next to dest with mode,
-// syncs it and renames it over dest, so that dest is either the old file
-// or the new one. The temporary file is removed on any error.
-func writeAtomic(dest string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(dest)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// writeAtomic writes data to dest atomically and durably (internal/durable),
+// making its directory first.
+func writeAtomic(dest string, data []byte, mode fs.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".conc-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), dest)
+	return durable.WriteFile(dest, data, mode)
 }
