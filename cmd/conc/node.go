@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 
+	"github.com/concdeploy/conc/internal/durable"
 	"github.com/concdeploy/conc/internal/sshtest"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
@@ -99,7 +100,7 @@ local_bundle = %s
 `, o.name, addr.IP, addr.Port, u.Username, filepath.Join(root, "id_ed25519"), kh, filepath.Join(root, "local-bundle"))
 	if o.write == "" {
 		fmt.Fprint(a.stdout, section)
-	} else if err := writeAtomic(o.write, []byte(section)); err != nil {
+	} else if err := durable.WriteFile(o.write, []byte(section), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "conc: serving node %s on %s for %s, home %s; interrupt to stop\n", o.name, addr, u.Username, home)
@@ -129,14 +130,4 @@ func loadOrCreateKey(path string) (ssh.Signer, error) {
 		return nil, err
 	}
 	return k.Signer, nil
-}
-
-// writeAtomic writes a file whole, so a reader never sees half of it: the
-// demo waits for this file to know the node listens.
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

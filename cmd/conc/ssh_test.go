@@ -56,27 +56,6 @@ func TestSSHQuotesTheBundle(t *testing.T) {
 	})
 }
 
-func TestSSHLoginCommand(t *testing.T) {
-	for _, name := range []string{".conc-bundle", "it's a bundle", "$(touch pwned)", "`touch pwned`", "-n", "a;touch pwned"} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command("/bin/sh", "-c", loginCommand(name))
-			cmd.Dir, cmd.Env = dir, []string{"SHELL=/bin/sh", "PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-			cmd.Stdin = strings.NewReader("pwd\n")
-			out, err := cmd.Output()
-			if got := strings.TrimSuffix(string(out), "\n"); err != nil || !samePath(t, got, filepath.Join(dir, name)) {
-				t.Errorf("%s: pwd = %q, %v; want %s", loginCommand(name), got, err, filepath.Join(dir, name))
-			}
-			if exists(filepath.Join(dir, "pwned")) {
-				t.Errorf("%s ran a command from the bundle's name", loginCommand(name))
-			}
-		})
-	}
-}
-
 // TestSSHTerminal runs conc ssh on a terminal, which script(1) provides:
 // OpenSSH gives the shell a terminal with our TERM; the in-process node
 // refuses one, and the shell runs without.

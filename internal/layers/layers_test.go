@@ -1,0 +1,124 @@
+package layers
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/concdeploy/conc/"
+
+// allowed are the arrows of docs/architecture.md: for each package, the
+// packages of this module it may import. A package missing here fails the
+// test: a new room is drawn on the map before it is built.
+var allowed = map[string][]string{
+	// Shared by both sides: the wire, the job model, durable files.
+	"channel":          {},
+	"jobs":             {},
+	"internal/durable": {},
+	"bundle":           {"channel"},
+	"config":           {"bundle", "jobs"},
+	"jobs/nodeops":     {"jobs"},
+	"jobs/localops":    {"jobs", "internal/durable"},
+	"nodetest":         {"jobs"},
+	"nodetest/report":  {"nodetest"},
+	// The node.
+	"agent":          {"bundle", "channel", "internal/durable", "jobs"},
+	"cmd/conc-agent": {"agent", "jobs", "jobs/nodeops", "nodetest"},
+	// The workstation.
+	"sshconn":     {"config", "jobs"},
+	"agentclient": {"bundle", "channel", "jobs", "sshconn"},
+	"bundlefs":    {"jobs"},
+	"bundleshell": {"bundle", "bundlefs", "jobs"},
+	"nodelock":    {"agentclient", "bundle", "channel", "config", "jobs", "sshconn"},
+	"runstate":    {"bundle", "internal/durable", "jobs"},
+	"deploy": {"agentclient", "bundle", "bundlefs", "channel", "config", "jobs", "jobs/localops",
+		"nodelock", "nodetest", "runstate", "sshconn"},
+	"cmd/conc": {"agentclient", "bundleshell", "config", "deploy", "internal/durable", "internal/sshtest",
+		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "sshconn"},
+	// Test support and the benchmarks.
+	"internal/sshtest":  {},
+	"internal/sftptest": {},
+	"internal/testnode": {"internal/sshtest"},
+	"internal/layers":   {},
+	"bench":             {},
+}
+
+// maxLines is the size of a room: a package with more lines than this,
+// tests aside, holds more than one concern.
+const maxLines = 1500
+
+func goList(t *testing.T, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list"}, args...)...)
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v", args, err)
+	}
+	return out
+}
+
+func TestImportsFollowTheMap(t *testing.T) {
+	out := goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...")
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		pkg := strings.TrimPrefix(f[0], module)
+		ok, known := allowed[pkg]
+		if !known {
+			t.Errorf("%s is not on the map: add it to docs/architecture.md and to allowed", pkg)
+			continue
+		}
+		for _, imp := range f[1:] {
+			dep, ours := strings.CutPrefix(imp, module)
+			if !ours {
+				continue
+			}
+			if strings.HasPrefix(dep, "cmd/") {
+				t.Errorf("%s imports %s: nothing imports a command", pkg, dep)
+			}
+			if !slices.Contains(ok, dep) {
+				t.Errorf("%s imports %s, an arrow docs/architecture.md does not draw", pkg, dep)
+			}
+		}
+	}
+}
+
+func TestAgentLinksNoSSH(t *testing.T) {
+	deps := string(goList(t, "-deps", "./cmd/conc-agent"))
+	for _, banned := range []string{"golang.org/x/crypto/ssh", "github.com/pkg/sftp", module + "agentclient", module + "deploy"} {
+		for _, d := range strings.Fields(deps) {
+			if d == banned || strings.HasPrefix(d, banned+"/") {
+				t.Errorf("the agent links %s", d)
+			}
+		}
+	}
+}
+
+func TestRoomsStaySmall(t *testing.T) {
+	out := goList(t, "-f", "{{.ImportPath}} {{.Dir}} {{join .GoFiles \" \"}}", "./...")
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 {
+			continue
+		}
+		lines := 0
+		for _, name := range f[2:] {
+			b, err := os.ReadFile(filepath.Join(f[1], name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines += bytes.Count(b, []byte("\n"))
+		}
+		if lines > maxLines {
+			t.Errorf("%s has %d lines of code, more than %d: it holds more than one concern", strings.TrimPrefix(f[0], module), lines, maxLines)
+		}
+	}
+}
