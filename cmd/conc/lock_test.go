@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -16,10 +15,7 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
-	"github.com/concdeploy/conc/config"
-	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/internal/testnode"
-	"github.com/rs/zerolog"
 )
 
 // These tests try to break the lock's guarantees (docs/stop-and-resume.md,
@@ -399,20 +395,8 @@ func TestSkippedOpenBundle(t *testing.T) {
 	if err := os.Mkdir(other, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	f, err := config.Load(p.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _ := f.Targets([]string{"node1"})
 	var out bytes.Buffer
-	rep := deploy.NewReporter(&out, nil, false, false)
-	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
-		Step: &prompter{in: bufio.NewReader(strings.NewReader("n\ny\n")), out: io.Discard}, Verb: "deploy", Invocation: "conc"}, nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := d.Run(context.Background())
-	rep.Close()
+	code := stepped(t, p, "n\ny\n", io.Discard, &out)
 	if code != 1 || !strings.Contains(out.String(), "does not hold") {
 		t.Errorf("exit %d, want 1 and an ERROR saying the run does not hold the bundle:\n%s", code, out.String())
 	}

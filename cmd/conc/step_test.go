@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -26,22 +27,8 @@ step = remote run "echo 3 >> ../ran.log"
 step = remote run "echo 4 >> ../ran.log"
 step = remote close_bundle
 `)
-	var asked bytes.Buffer
-	prompts := &prompter{in: bufio.NewReader(strings.NewReader("y\nmaybe\ny\nn\ns\n")), out: &asked}
-	f, err := config.Load(p.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _ := f.Targets([]string{"node1"})
-	var out bytes.Buffer
-	rep := deploy.NewReporter(&out, nil, false, false)
-	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
-		Step: prompts, Verb: "deploy", Invocation: "conc"}, nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := d.Run(context.Background())
-	rep.Close()
+	var asked, out bytes.Buffer
+	code := stepped(t, p, "y\nmaybe\ny\nn\ns\n", &asked, &out)
 	if code != jobs.ExitStopped {
 		t.Fatalf("exit %d, want 4\n%s", code, out.String())
 	}
@@ -66,4 +53,24 @@ step = remote close_bundle
 	if got := readFile(t, p.nodePath("ran.log")); got != "2\n4\n" {
 		t.Errorf("after the resume jobs ran as %q, want the skipped step 3 left out", got)
 	}
+}
+
+// stepped runs the project's deploy plan on node1 under --step, with the
+// operator's answers scripted; the questions go to asked, the run's
+// output to out. It returns the exit code.
+func stepped(t *testing.T, p *project, answers string, asked, out io.Writer) int {
+	t.Helper()
+	f, err := config.Load(p.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _ := f.Targets([]string{"node1"})
+	rep := deploy.NewReporter(out, nil, false, false)
+	defer rep.Close()
+	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
+		Step: &prompter{in: bufio.NewReader(strings.NewReader(answers)), out: asked}, Verb: "deploy", Invocation: "conc"}, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Run(context.Background())
 }
