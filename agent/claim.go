@@ -37,6 +37,15 @@ func (a *Agent) takeLock(r *channel.Ready) {
 		return
 	}
 	a.bundle = path
+	if err := realParents(a.home, h.Bundle); err != nil {
+		// Nothing is created or removed through a link: the bundle
+		// would be elsewhere than the deploy file says.
+		r.Locked, r.Message = true, err.Error()
+		if h.LockMode != channel.LockInspect {
+			r.Status = string(jobs.Error)
+		}
+		return
+	}
 	switch h.LockMode {
 	case channel.LockInspect:
 		a.inspect(r)

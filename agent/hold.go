@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -100,6 +101,30 @@ func openBundleDir(path string) (*os.Root, fs.FileInfo, error) {
 		return nil, nil, fmt.Errorf("%w: %s changed while it was opened", jobs.ErrBundleLost, path)
 	}
 	return root, id, nil
+}
+
+// realParents checks that the directories leading to the bundle, rel
+// below home, are real directories or missing, never symbolic links: a
+// link there would put the bundle, and what is removed with it, outside
+// the home.
+func realParents(home, rel string) error {
+	p := home
+	parts := strings.Split(filepath.ToSlash(filepath.Clean(rel)), "/")
+	for _, part := range parts[:len(parts)-1] {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%w: its parent %s is a symbolic link; set bundle to a path through real directories", errNotBundle, p)
+		case !fi.IsDir():
+			return fmt.Errorf("%w: its parent %s is a %s", errNotBundle, p, kind(fi.Mode()))
+		}
+	}
+	return nil
 }
 
 func kind(m fs.FileMode) string {

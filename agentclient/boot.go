@@ -22,19 +22,38 @@ const bootTimeout = 2 * time.Minute
 // sends. It is constant but for the quoted agent hashes and the hello's
 // size. The controller sends the hello without waiting, so the cached case
 // costs no extra round trip: the agent, exec'd from the cache, reads it.
+//
+// A cached agent runs only once its sha256 is checked by sha256sum, never
+// by its own word. The check is done again whenever the file's inode, size
+// or ctime differ from the stamp (FILE.ok) written when it last passed:
+// ctime changes with any write and cannot be set back by hand. A file that
+// fails is removed, never run, and uploaded again ("conc-boot replaced").
+//
 // When no cached agent fits, the script throws the hello away, says which
 // architecture it needs, reads "SIZE HASH" and the binary on stdin, checks
 // its sha256, fsyncs it (sync FILE; where sync takes no file it syncs all),
-// renames it into the cache, fsyncs the cache directory, and starts it; the
-// controller then sends the hello again.
-const bootScript = `for h in %s; do f="$HOME/%s/%s$h"; if [ -x "$f" ]; then exec "$f"; fi; done
-head -c %d >/dev/null
+// renames it into the cache, fsyncs the cache directory, stamps it, and
+// starts it; the controller then sends the hello again.
+const bootScript = `d="$HOME/%[2]s"
+for h in %[1]s; do
+f="$d/%[3]s$h"
+[ -x "$f" ] || continue
+s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null); r=
+[ -n "$s" ] && IFS= read -r r 2>/dev/null <"$f.ok"
+[ -n "$s" ] && [ "$r" = "$s" ] && exec "$f"
+if printf '%%s  %%s\n' "$h" "$f" | sha256sum -c --status 2>/dev/null; then
+[ -n "$s" ] && printf '%%s\n' "$s" >"$f.ok.$$" && mv -f "$f.ok.$$" "$f.ok"
+exec "$f"
+fi
+echo "conc-boot replaced $f"
+rm -f "$f" "$f.ok"
+done
+head -c %[4]d >/dev/null
 echo "conc-boot need $(uname -m)"
 IFS=' ' read -r n h || exit 1
 case "$n$h" in *[!0-9a-f]*|'') echo 'conc-boot: bad upload header' >&2; exit 1;; esac
 command -v sha256sum >/dev/null || { echo 'conc-boot: sha256sum is missing on the node (install coreutils)' >&2; exit 1; }
 u=$(umask); umask 077
-d="$HOME/%[2]s"
 mkdir -p "$d" && chmod 700 "$d" || exit 1
 t="$d/.%[3]s$h.$$"
 head -c "$n" >"$t" || { rm -f "$t"; exit 1; }
@@ -42,6 +61,7 @@ printf '%%s  %%s\n' "$h" "$t" | sha256sum -c --status || { rm -f "$t"; echo 'con
 sync "$t" 2>/dev/null
 chmod 700 "$t" && mv -f "$t" "$d/%[3]s$h" || exit 1
 sync "$d" 2>/dev/null
+f="$d/%[3]s$h"; s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null) && printf '%%s\n' "$s" >"$f.ok"
 echo 'conc-boot installed'
 umask "$u"
 exec "$d/%[3]s$h"`
@@ -61,6 +81,7 @@ type agentStart struct {
 	conn     *channel.Conn
 	stderr   *jobs.Tail
 	uploaded bool
+	replaced []string // cached agents that failed their sha256: removed, never run
 }
 
 // sessionRW joins the session's stdout (behind the reader that peeked at
@@ -156,6 +177,8 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))
 			}
 			a.uploaded = true
+		case strings.HasPrefix(line, "conc-boot replaced "):
+			a.replaced = append(a.replaced, strings.TrimPrefix(line, "conc-boot replaced "))
 		case line == "conc-boot installed":
 			if _, err := stdin.Write(frame); err != nil {
 				return a.fail(ctx, fmt.Errorf("send hello: %w", err))

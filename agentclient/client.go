@@ -312,5 +312,10 @@ func (r *Client) Gone() context.Context { return r.gone }
 // the one it holds: the run no longer holds the node.
 func (r *Client) BundleLost() bool { return r.bundleLost }
 
+// Replaced lists the cached agents the node held that did not match their
+// sha256: the boot removed them without running them, and uploaded the
+// agent again.
+func (r *Client) Replaced() []string { return r.start.replaced }
+
 // MaxRSS is the agent's peak memory in KiB, from its bye.
 func (r *Client) MaxRSS() int64 { return r.maxRSS }

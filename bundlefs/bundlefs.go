@@ -49,6 +49,24 @@ func Open(c *sftp.Client, bundle string, terminal io.Writer) (*FS, error) {
 	return &FS{c: c, bundle: root, terminal: terminal}, nil
 }
 
+// Free implements jobs.RemoteFS, with OpenSSH's statvfs extension.
+func (b *FS) Free() (int64, bool) {
+	return free(b.c, b.bundle.Real())
+}
+
+// free is the space an unprivileged user may still write in the file
+// system of p on the node, when the server says.
+func free(c *sftp.Client, p string) (int64, bool) {
+	if _, ok := c.HasExtension("statvfs@openssh.com"); !ok {
+		return 0, false
+	}
+	vfs, err := c.StatVFS(p)
+	if err != nil {
+		return 0, false
+	}
+	return int64(vfs.Bavail * vfs.Frsize), true
+}
+
 // path resolves p, relative to the bundle, to its real path on the node;
 // a last symlink is not followed, so a write replaces it.
 func (b *FS) path(p string) (string, error) {
@@ -162,6 +180,10 @@ func WriteAtomic(ctx context.Context, c *sftp.Client, p string, r io.Reader, mod
 		c.Remove(tmp)
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
+		}
+		// SFTP says only "failure" for a full disk; ask the disk.
+		if n, ok := free(c, path.Dir(p)); ok && n < 1<<20 {
+			return fmt.Errorf("%w: %s: %v", jobs.ErrNoSpace, p, err)
 		}
 		return fmt.Errorf("write %s on the node: %w", p, err)
 	}

@@ -56,7 +56,14 @@ type RemoteFS interface {
 	// Progress starts a progress display for total bytes: a bar when the
 	// operator watches a terminal, nothing otherwise.
 	Progress(what string, total int64) Progress
+	// Free is the space an unprivileged user may still write where the
+	// bundle is, when the node can say (false otherwise).
+	Free() (int64, bool)
 }
+
+// ErrNoSpace is wrapped by errors of writes that found the node's disk
+// full: "no space left on the node".
+var ErrNoSpace = errors.New("no space left on the node")
 
 // Progress shows how far a transfer got.
 type Progress interface {

@@ -404,3 +404,59 @@ func TestSkippedOpenBundle(t *testing.T) {
 		t.Error("the put wrote into a bundle the run does not hold")
 	}
 }
+
+// TestPutOnFullDisk: a put that does not fit on the node's disk says so,
+// naming the node, and leaves nothing behind.
+func TestPutOnFullDisk(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		full := filepath.Join(n.Home, "full")
+		os.Mkdir(full, 0o700)
+		mountTmpfs(t, full)
+		p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = local put big.bin\nstep = remote close_bundle\n")
+		p.bundle = "full/bundle"
+		p.write("[plan deploy]\nstep = remote open_bundle\nstep = local put big.bin\nstep = remote close_bundle\n")
+		writeLocal(t, filepath.Join(p.dir, "big.bin"), strings.Repeat("b", 6<<20), 0o644)
+		r := p.conc("deploy", "node1")
+		if r.code != 1 || !strings.Contains(r.stdout, "FAILED") || !strings.Contains(r.stdout, "no space") {
+			t.Errorf("a put larger than the node's disk: %s\nwant FAILED saying there is no space", r)
+		}
+		if left, _ := filepath.Glob(filepath.Join(p.bundleDir(), "*big*")); len(left) != 0 {
+			t.Errorf("left in the bundle: %v", left)
+		}
+		p.conc("unlock", "node1", "--yes")
+	})
+}
+
+// TestBundlePathLinks: a dangling symlink at the bundle's path locks the
+// node, shows in conc status, and conc unlock removes the link (never what
+// it points to); a symlink among the bundle's parents is refused at open,
+// and nothing is made where it points.
+func TestBundlePathLinks(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = remote close_bundle\n")
+		os.Symlink(filepath.Join(n.Home, "nowhere"), p.bundleDir())
+		if r := p.conc("deploy", "node1"); r.code != 3 {
+			t.Errorf("deploy onto a dangling link: %s", r)
+		}
+		if r := p.conc("status", "node1"); r.code != 3 || !strings.Contains(r.stdout, "symbolic link") {
+			t.Errorf("status of a dangling link: %s", r)
+		}
+		if r := p.conc("unlock", "node1", "--yes"); r.code != 0 || exists(p.bundleDir()) {
+			t.Errorf("unlock of a dangling link: %s", r)
+		}
+		if r := p.conc("deploy", "node1"); r.code != 0 {
+			t.Errorf("deploy once the link is gone: %s", r)
+		}
+
+		outside := t.TempDir()
+		os.Symlink(outside, p.nodePath("linked"))
+		p.bundle = "linked/bundle"
+		p.write("[plan deploy]\nstep = remote open_bundle\nstep = remote close_bundle\n")
+		if r := p.conc("deploy", "node1"); r.code != 1 || !strings.Contains(r.stdout, "is a symbolic link") {
+			t.Errorf("deploy through a linked parent: %s", r)
+		}
+		if left, _ := os.ReadDir(outside); len(left) != 0 {
+			t.Errorf("made where the link points: %v", left)
+		}
+	})
+}

@@ -16,6 +16,7 @@ import (
 
 // testEnv is a jobs.Env whose "node" is a directory: RemoteFS writes there.
 type testEnv struct {
+	free   int64 // what Free says of the node's disk; 0: it cannot say
 	host   jobs.Host
 	dir    string // the deploy file's directory
 	home   string
@@ -89,6 +90,7 @@ func (d *dirFS) WriteFile(_ context.Context, p string, data []byte, mode fs.File
 }
 
 func (d *dirFS) Progress(string, int64) jobs.Progress { return noProgress{} }
+func (d *dirFS) Free() (int64, bool)                  { return d.e.free, d.e.free > 0 }
 
 type noProgress struct{}
 

@@ -79,6 +79,9 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if err != nil {
 		return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", err)
 	}
+	if free, ok := rfs.Free(); ok && total > free {
+		return jobs.Resultf(jobs.Failed, "no space for %d byte(s) on %s: %d byte(s) free where the bundle is; nothing was copied", total, env.Node(), free)
+	}
 	for _, d := range dirs {
 		if err := rfs.MkdirAll(d.dst, d.mode); err != nil {
 			return jobs.Resultf(jobs.Failed, "%v", err)

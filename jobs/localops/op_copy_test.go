@@ -67,3 +67,19 @@ func TestCopyProductFollowsLinks(t *testing.T) {
 		t.Errorf("a link loop: %s %q, want FAILED", res.Status, res.Message)
 	}
 }
+
+// TestCopyProductNoSpace: a copy larger than the node's free space is
+// refused before anything is copied.
+func TestCopyProductNoSpace(t *testing.T) {
+	env := newTestEnv(t, jobs.Local)
+	env.free = 10
+	os.MkdirAll(filepath.Join(env.dir, "dist"), 0o755)
+	os.WriteFile(filepath.Join(env.dir, "dist", "app.whl"), []byte(strings.Repeat("w", 100)), 0o644)
+	res := runOp(t, env, "copy_product", "dist")
+	if res.Status != jobs.Failed || !strings.Contains(res.Message, "no space for 100 byte(s) on node1") {
+		t.Errorf("got %s %q, want FAILED saying there is no space", res.Status, res.Message)
+	}
+	if _, err := os.Stat(filepath.Join(env.node, "bundle", "dist")); err == nil {
+		t.Error("something was copied")
+	}
+}

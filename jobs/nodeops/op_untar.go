@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/concdeploy/conc/jobs"
 )
@@ -21,8 +24,8 @@ type untar struct{}
 
 func (untar) Info() jobs.Info {
 	return jobs.Info{
-		Name: "untar", Usage: "GLOB [--into DIR] [--all]",
-		Doc:   "unpack the .tar.gz, .tgz or .tar in the bundle matching GLOB (every match with --all) into the bundle or DIR inside it, refusing members that leave it",
+		Name: "untar", Usage: "GLOB [--into DIR] [--all] [--max-size SIZE]",
+		Doc:   "unpack the .tar.gz, .tgz or .tar in the bundle matching GLOB (every match with --all) into the bundle or DIR inside it, refusing members that leave it and archives larger than the free space or --max-size",
 		Hosts: []jobs.Host{jobs.Remote},
 	}
 }
@@ -31,8 +34,13 @@ func (untar) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
 	fs := jobs.NewFlags("untar", true)
 	into := fs.String("into", ".", "directory inside the bundle to unpack into")
 	all := fs.Bool("all", false, "unpack every archive the glob matches")
+	maxSize := fs.String("max-size", "", "refuse archives that hold more than SIZE bytes (K, M, G suffixes)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	limit, err := parseSize(*maxSize)
+	if err != nil {
+		return nil, fmt.Errorf("--max-size: %w", err)
 	}
 	if fs.NArg() != 1 {
 		return nil, fmt.Errorf("needs exactly one GLOB")
@@ -45,7 +53,32 @@ func (untar) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--into: %w", err)
 	}
-	return untarAction{glob: glob, into: dir, all: *all}, nil
+	return untarAction{glob: glob, into: dir, all: *all, maxSize: limit}, nil
+}
+
+// parseSize reads a size in bytes with an optional K, M or G suffix (powers
+// of 1024); "" is no limit, 0.
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch s[len(s)-1] {
+	case 'K', 'k':
+		mult = 1 << 10
+	case 'M', 'm':
+		mult = 1 << 20
+	case 'G', 'g':
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size such as 500M or 2G", s)
+	}
+	return n * mult, nil
 }
 
 // bundleGlob checks a glob that must match inside the bundle.
@@ -57,9 +90,10 @@ func bundleGlob(g string) (string, error) {
 }
 
 type untarAction struct {
-	glob string
-	into string
-	all  bool
+	glob    string
+	into    string
+	all     bool
+	maxSize int64 // 0: only the free space limits
 }
 
 func (a untarAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
@@ -67,11 +101,14 @@ func (a untarAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if res != nil {
 		return *res
 	}
-	// Every member of every archive is checked before anything is written.
+	// Every member of every archive is checked before anything is written,
+	// and so is the size they add up to: a gzip bomb is refused while it
+	// is only being read.
 	chk := newUntarCheck(filepath.Join(env.Dir(), a.into), a.into == ".")
+	chk.limit, chk.why = sizeLimit(env.Dir(), a.maxSize)
 	for _, ar := range archives {
 		if err := walkArchive(ctx, ar, chk.member); err != nil {
-			return jobs.Resultf(jobs.Failed, "%s: %v", relTo(env.Dir(), ar), err)
+			return jobs.Resultf(jobs.Failed, "%s: %v; nothing was extracted", relTo(env.Dir(), ar), err)
 		}
 	}
 	root, err := openInto(env.Dir(), a.into)
@@ -82,7 +119,11 @@ func (a untarAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	x := &extractor{root: root}
 	for _, ar := range archives {
 		if err := walkArchive(ctx, ar, x.member); err != nil {
-			return jobs.Resultf(jobs.Failed, "%s: %v (the archives were checked; the extraction is incomplete)", relTo(env.Dir(), ar), err)
+			x.undo()
+			if errors.Is(err, syscall.ENOSPC) {
+				return jobs.Resultf(jobs.Failed, "no space left on %s: %v; what was extracted is removed", env.Node(), err)
+			}
+			return jobs.Resultf(jobs.Failed, "%s: %v (the archives were checked; what was extracted is removed)", relTo(env.Dir(), ar), err)
 		}
 	}
 	if err := x.finishDirs(); err != nil {
@@ -219,6 +260,9 @@ type untarCheck struct {
 	bundle bool              // the target is the bundle, whose .conc-* files are conc's
 	made   map[string]byte   // member paths so far: their type
 	links  map[string]string // symlink members so far: their targets
+	limit  int64             // the bytes the archives may hold; 0: no limit
+	why    string            // where the limit comes from, for the refusal
+	size   int64             // the bytes of the members so far
 }
 
 func newUntarCheck(target string, bundle bool) *untarCheck {
@@ -239,7 +283,12 @@ func (c *untarCheck) member(h *tar.Header, clean string, _ io.Reader) error {
 		return fmt.Errorf("member %q leaves the target directory through a symlink", h.Name)
 	}
 	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeDir:
+	case tar.TypeReg:
+		// The header's size is what the tar reader will hand out, no more.
+		if c.size += h.Size; c.limit > 0 && (h.Size < 0 || c.size > c.limit) {
+			return fmt.Errorf("the archives hold more than %s (%s)", sizeString(c.limit), c.why)
+		}
+	case tar.TypeDir:
 	case tar.TypeSymlink:
 		if h.Linkname == "" || path.IsAbs(h.Linkname) || !c.inside(path.Dir(clean)+"/"+h.Linkname) {
 			return fmt.Errorf("member %q is a symlink to %q, outside the target directory", h.Name, h.Linkname)
@@ -366,6 +415,35 @@ type extractor struct {
 	root *os.Root
 	n    int
 	dirs []dirMode // applied last, so a read-only directory can be filled
+	made []string  // what it created, outermost first, for undo
+}
+
+// undo removes what the extraction created, so that one that fails (a
+// full disk, a member that cannot be written) leaves nothing half done.
+// What a member replaced is gone: the check refuses nothing for that.
+func (x *extractor) undo() {
+	for _, name := range slices.Backward(x.made) {
+		x.root.RemoveAll(name)
+	}
+}
+
+// mkdirAll makes dir and its missing parents, noting the outermost one it
+// made, for undo.
+func (x *extractor) mkdirAll(dir string) error {
+	top := ""
+	for p := dir; p != "." && p != string(filepath.Separator); p = filepath.Dir(p) {
+		if _, err := x.root.Lstat(p); err == nil {
+			break
+		}
+		top = p
+	}
+	if err := x.root.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if top != "" {
+		x.made = append(x.made, top)
+	}
+	return nil
 }
 
 type dirMode struct {
@@ -376,7 +454,7 @@ type dirMode struct {
 func (x *extractor) member(h *tar.Header, clean string, r io.Reader) error {
 	name := filepath.FromSlash(clean)
 	if dir := filepath.Dir(name); dir != "." {
-		if err := x.root.MkdirAll(dir, 0o755); err != nil {
+		if err := x.mkdirAll(dir); err != nil {
 			return fmt.Errorf("member %q: %w", h.Name, err)
 		}
 	}
@@ -390,10 +468,12 @@ func (x *extractor) member(h *tar.Header, clean string, r io.Reader) error {
 		if err = x.clear(name); err == nil {
 			err = x.root.Symlink(h.Linkname, name)
 		}
+		x.made = append(x.made, name)
 	case tar.TypeLink:
 		if err = x.clear(name); err == nil {
 			err = x.root.Link(filepath.FromSlash(path.Clean(h.Linkname)), name)
 		}
+		x.made = append(x.made, name)
 	}
 	if err != nil {
 		return fmt.Errorf("member %q: %w", h.Name, err)
@@ -418,7 +498,7 @@ func (x *extractor) dir(name string, h *tar.Header) error {
 			return err
 		}
 	}
-	if err := x.root.MkdirAll(name, 0o755); err != nil {
+	if err := x.mkdirAll(name); err != nil {
 		return err
 	}
 	if name != "." {
@@ -435,6 +515,7 @@ func (x *extractor) file(name string, h *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	x.made = append(x.made, name)
 	_, err = io.Copy(f, r)
 	if err == nil {
 		err = f.Chmod(fs.FileMode(h.Mode) & fs.ModePerm)
