@@ -37,7 +37,7 @@ var errStopping = errors.New("the agent is stopping")
 const (
 	helloTimeout    = 30 * time.Second // the controller sends hello at once
 	shutdownTimeout = 5 * time.Second  // for a job to return after its group is killed
-	byeGrace        = 2 * time.Second  // for a stopped agent's bye to be taken
+	byeGrace        = 5 * time.Second  // for a stopped agent's bye to be taken
 )
 
 // Options are what an agent is given of its world, instead of reading

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -155,11 +156,16 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 			// A frame: frames are under 16 MiB, so their first byte is 0.
 			return nil
 		}
-		line, err := br.ReadString('\n')
+		// ReadSlice is bounded by the reader's buffer: a node that prints
+		// without end cannot grow conc's memory.
+		raw, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return fmt.Errorf("the node printed a line longer than %d bytes before the agent started: make the login shell's startup files quiet when not interactive", br.Size())
+		}
 		if err != nil {
 			return a.fail(ctx, fmt.Errorf("the agent did not start: %w", err))
 		}
-		line = strings.TrimSpace(line)
+		line := strings.TrimSpace(string(raw))
 		switch {
 		case strings.HasPrefix(line, "conc-boot need "):
 			bin, err := agents.ForMachine(strings.TrimPrefix(line, "conc-boot need "))

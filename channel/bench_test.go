@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// nopCloser gives a bytes.Buffer the Close a Conn needs.
+// bufConn gives a bytes.Buffer the Close a Conn needs.
 type bufConn struct{ bytes.Buffer }
 
 func (*bufConn) Close() error { return nil }
@@ -64,6 +64,27 @@ func BenchmarkRoundTripPipe(b *testing.B) {
 		}
 		if _, err := ctl.Recv(); err != nil && err != io.EOF {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScan measures the limits' check of a run and a result, which
+// every frame pays twice: once sent, once received.
+func BenchmarkScan(b *testing.B) {
+	var payloads [][]byte
+	for _, m := range []*Message{benchRun, benchResult} {
+		f, err := Encode(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		payloads = append(payloads, f[4:])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, p := range payloads {
+			if err := scan(p); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

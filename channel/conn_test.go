@@ -32,9 +32,14 @@ func rawPipe(tb testing.TB) (*Conn, net.Conn) {
 	return c, b
 }
 
-func TestRoundTrip(t *testing.T) {
+// roundTripTests are messages of every type, with their bodies' fields
+// set.
+func roundTripTests() []struct {
+	name string
+	msg  *Message
+} {
 	started := time.Date(2026, 11, 21, 10, 0, 0, 0, time.Local) // msgpack decodes times as Local
-	tests := []struct {
+	return []struct {
 		name string
 		msg  *Message
 	}{
@@ -57,8 +62,20 @@ func TestRoundTrip(t *testing.T) {
 		{"result", &Message{Type: TResult, Result: &Result{ID: 7, Status: "FAILED", ExitCode: 3, Output: []byte("tail")}}},
 		{"bye", &Message{Type: TBye, Bye: &Bye{Reason: "done"}}},
 	}
+}
+
+// roundTripMessages are roundTripTests' messages.
+func roundTripMessages() []*Message {
+	var msgs []*Message
+	for _, tt := range roundTripTests() {
+		msgs = append(msgs, tt.msg)
+	}
+	return msgs
+}
+
+func TestRoundTrip(t *testing.T) {
 	a, b := pipe(t)
-	for _, tt := range tests {
+	for _, tt := range roundTripTests() {
 		t.Run(tt.name, func(t *testing.T) {
 			errc := make(chan error, 1)
 			go func() { errc <- a.Send(tt.msg) }()
