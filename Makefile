@@ -5,7 +5,7 @@ ARCHS    := amd64 arm64
 AGENTDIR := agentclient/agents
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build agents test lint demo bench clean
+.PHONY: build agents test lint demo bench fuzz clean
 
 build: agents
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/conc ./cmd/conc
@@ -35,6 +35,18 @@ demo: build
 # in the same run; the table goes to stdout, the figures to bench/results.json.
 bench: build
 	cd bench && $(GO) test -tags bench -run TestBench -count=1 -v -timeout 15m ./ -args -conc ../bin/conc -json results.json $(BENCHFLAGS)
+
+# Every parser of what someone else wrote, fuzzed for FUZZTIME each, one
+# after another (not part of make test). A finding is saved under the
+# package's testdata/fuzz/ and fails the run: it becomes a regular test.
+FUZZTIME ?= 10m
+FUZZ := channel:FuzzRecv channel:FuzzDecode config:FuzzLoad config:FuzzExpand \
+	jobs:FuzzSplit jobs/nodeops:FuzzUntar nodetest:FuzzCompile
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 clean:
 	rm -rf bin $(AGENTDIR)/conc-agent-linux-*

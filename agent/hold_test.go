@@ -100,6 +100,7 @@ func TestAttachRace(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		statuses := map[string]int{}
+		var messages []string
 		var stops []func()
 		start := make(chan struct{})
 		for range 2 {
@@ -120,6 +121,7 @@ func TestAttachRace(t *testing.T) {
 				}
 				mu.Lock()
 				statuses[r.Ready.Status]++
+				messages = append(messages, r.Ready.Status+": "+r.Ready.Message)
 				mu.Unlock()
 				if r.Ready.Status == "BLOCKED" && (r.Ready.Lock == nil || r.Ready.Lock.Holder != "ops@ws") {
 					t.Errorf("BLOCKED without naming the holder: %+v", r.Ready)
@@ -129,7 +131,7 @@ func TestAttachRace(t *testing.T) {
 		close(start)
 		wg.Wait()
 		if statuses["OK"] != 1 || statuses["BLOCKED"] != 1 {
-			t.Fatalf("round %d: attaches ended %v, want exactly one OK and one BLOCKED", round, statuses)
+			t.Fatalf("round %d: attaches ended %v, want exactly one OK and one BLOCKED: %q", round, statuses, messages)
 		}
 		for _, stop := range stops {
 			stop()

@@ -31,6 +31,12 @@ func main() {
 	// signal would stay ignored in every command the agent starts.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	log := zerolog.New(os.Stderr).With().Timestamp().Str("agent_pid", fmt.Sprint(os.Getpid())).Logger()
+	// A job's process that leaves its group (setsid) and loses its parent
+	// is re-parented to the agent, not to init, so the agent can kill it
+	// when the job ends, and reap it.
+	if err := jobs.Contain(); err != nil {
+		log.Warn().Err(err).Msg("a job's processes that leave its process group may outlive it")
+	}
 	ch, err := takeStdio()
 	if err != nil {
 		log.Error().Err(err).Msg("set up stdio")

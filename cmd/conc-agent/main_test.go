@@ -1,15 +1,24 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/concdeploy/conc/channel"
 )
 
-// The test binary doubles as the agent when asked, so the benchmark runs
-// the real main over real pipes, as sshd would start it.
+// The test binary doubles as the agent when asked, so the tests and the
+// benchmark run the real main over real pipes, as sshd would start it.
 func TestMain(m *testing.M) {
 	if os.Getenv("CONC_AGENT_TEST_MAIN") == "1" {
 		main()
@@ -27,37 +36,265 @@ func (p pipes) Read(b []byte) (int, error)  { return p.out.Read(b) }
 func (p pipes) Write(b []byte) (int, error) { return p.in.Write(b) }
 func (p pipes) Close() error                { p.in.Close(); return p.out.Close() }
 
-// BenchmarkPingProcess measures a ping through the agent process over
-// pipes: the agent's share of a remote job's round trip, without SSH.
-func BenchmarkPingProcess(b *testing.B) {
-	home := b.TempDir()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "CONC_AGENT_TEST_MAIN=1", "HOME="+home)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+// agentProc is the agent's main in a process of its own, serving a bundle
+// it opened in a temporary home.
+type agentProc struct {
+	cmd    *exec.Cmd
+	conn   *channel.Conn
+	home   string
+	stderr bytes.Buffer  // read only once exited is closed
+	exited chan struct{} // closed when the process has exited
+	once   sync.Once
+}
+
+// wait bounds the tests' waits for the agent; the agent's own replies
+// order the tests, the bound only keeps a broken agent from hanging them.
+const wait = 20 * time.Second
+
+// startAgent starts the agent, opens a bundle with it, and stops it when
+// the test ends. The pipes are the test's own, not os/exec's, so that
+// waiting for the process never closes what the test still reads.
+func startAgent(tb testing.TB) *agentProc {
+	tb.Helper()
+	a := &agentProc{home: tb.TempDir(), exited: make(chan struct{})}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	defer cmd.Wait()
-	c := channel.New(pipes{in: stdin.(*os.File), out: stdout.(*os.File)})
-	defer c.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a.cmd = exec.Command(os.Args[0])
+	a.cmd.Env = append(os.Environ(), "CONC_AGENT_TEST_MAIN=1", "HOME="+a.home)
+	a.cmd.Stdin, a.cmd.Stdout, a.cmd.Stderr = inR, outW, &a.stderr
+	if err := a.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	inR.Close()
+	outW.Close()
+	go func() { a.cmd.Wait(); close(a.exited) }()
+	a.conn = channel.New(pipes{in: inW, out: outR})
+	tb.Cleanup(func() { a.stop(tb) })
+	a.hello(tb)
+	return a
+}
+
+func (a *agentProc) hello(tb testing.TB) {
+	tb.Helper()
 	hello := &channel.Message{Type: channel.THello, Hello: &channel.Hello{
 		Version: channel.Version, Node: "n", Bundle: ".conc-bundle", LockMode: channel.LockOpen,
 		Lock: &channel.Record{DeployID: "d"},
 	}}
-	if err := c.Send(hello); err != nil {
-		b.Fatal(err)
+	if err := a.conn.Send(hello); err != nil {
+		tb.Fatal(err)
 	}
-	if m, err := c.Recv(); err != nil || m.Ready.Status != "OK" {
-		b.Fatalf("ready: %v %v", m, err)
+	if m := a.recv(tb); m.Type != channel.TReady || m.Ready.Status != "OK" {
+		tb.Fatalf("ready: %+v", m)
 	}
+}
+
+// stop closes the channel, which makes the agent kill its jobs and exit,
+// and waits for it to exit.
+func (a *agentProc) stop(tb testing.TB) {
+	tb.Helper()
+	a.once.Do(func() { a.stopOnce(tb) })
+}
+
+func (a *agentProc) stopOnce(tb testing.TB) {
+	tb.Helper()
+	a.conn.Close()
+	select {
+	case <-a.exited:
+	case <-time.After(wait):
+		a.cmd.Process.Kill()
+		tb.Errorf("the agent did not exit when its channel closed")
+	}
+	if tb.Failed() {
+		<-a.exited
+		tb.Logf("the agent's stderr:\n%s", a.stderr.String())
+	}
+}
+
+func (a *agentProc) pid() int { return a.cmd.Process.Pid }
+
+// recv receives the agent's next message.
+func (a *agentProc) recv(tb testing.TB) *channel.Message {
+	tb.Helper()
+	type recvd struct {
+		m   *channel.Message
+		err error
+	}
+	ch := make(chan recvd, 1)
+	go func() {
+		m, err := a.conn.Recv()
+		ch <- recvd{m, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			tb.Fatalf("receive from the agent: %v", r.err)
+		}
+		return r.m
+	case <-time.After(wait):
+		tb.Fatal("the agent did not answer")
+		return nil
+	}
+}
+
+// run starts a remote run job with a shell command line.
+func (a *agentProc) run(tb testing.TB, id uint32, line string, timeout time.Duration) {
+	tb.Helper()
+	m := &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: id, Op: "run", Args: []string{line}, Timeout: int64(timeout)}}
+	if err := a.conn.Send(m); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// result waits for the job's result.
+func (a *agentProc) result(tb testing.TB) *channel.Result {
+	tb.Helper()
+	for {
+		if m := a.recv(tb); m.Type == channel.TResult {
+			return m.Result
+		}
+	}
+}
+
+// escapee is a shell command line that starts a process in a session of
+// its own, which writes its pid to pidFile and sleeps, and returns once
+// the pid is written. Its output is the job's, so it holds the job's pipe.
+func escapee(pidFile string) string {
+	return fmt.Sprintf(`setsid sh -c 'echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s; exec sleep 300' & `+
+		`while [ ! -e %[1]s ]; do sleep 0.01; done`, pidFile)
+}
+
+// readPid reads a pid a job wrote.
+func readPid(tb testing.TB, path string) int {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("the job's escaped process did not write its pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pid
+}
+
+// waitFile waits for a job to write path.
+func waitFile(tb testing.TB, path string) {
+	tb.Helper()
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+	tb.Fatalf("%s was not written", path)
+}
+
+// assertReaped checks that pid is gone, not even a zombie: the agent
+// killed it and, as its subreaper, reaped it.
+func assertReaped(tb testing.TB, pid int, when string) {
+	tb.Helper()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		tb.Errorf("%s, process %d is still there (%v): %s", when, pid, err, procState(pid))
+	}
+}
+
+// procState is a process's state and parent, from /proc, for messages.
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return err.Error()
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return "state " + f[0] + ", parent " + f[1]
+}
+
+// TestSetsidChildDiesWithTimedOutJob: a job's process that left its
+// process group with setsid is gone once the job is TIMED OUT, and reaped.
+func TestSetsidChildDiesWithTimedOutJob(t *testing.T) {
+	a := startAgent(t)
+	pidFile := filepath.Join(a.home, "escapee.pid")
+	a.run(t, 1, escapee(pidFile)+"; sleep 300", 2*time.Second)
+	if res := a.result(t); res.Status != "TIMED OUT" {
+		t.Fatalf("status %s (%s), want TIMED OUT", res.Status, res.Message)
+	}
+	assertReaped(t, readPid(t, pidFile), "when the job had TIMED OUT")
+}
+
+// TestSetsidChildDiesWithItsJob: what a job leaves running, even in a
+// session of its own, is gone when the job ends OK.
+func TestSetsidChildDiesWithItsJob(t *testing.T) {
+	a := startAgent(t)
+	pidFile := filepath.Join(a.home, "escapee.pid")
+	a.run(t, 1, escapee(pidFile), 0)
+	if res := a.result(t); res.Status != "OK" {
+		t.Fatalf("status %s (%s), want OK", res.Status, res.Message)
+	}
+	assertReaped(t, readPid(t, pidFile), "when the job had ended")
+}
+
+// TestSetsidChildDiesWithTheAgent: when the channel closes while a job
+// runs, the agent kills all of the job before it exits.
+func TestSetsidChildDiesWithTheAgent(t *testing.T) {
+	a := startAgent(t)
+	pidFile := filepath.Join(a.home, "escapee.pid")
+	a.run(t, 1, escapee(pidFile)+"; sleep 300", 0)
+	waitFile(t, pidFile)
+	a.stop(t)
+	assertReaped(t, readPid(t, pidFile), "when the agent had exited")
+}
+
+// TestAgentReapsOrphans: the agent is a child subreaper, so a job's
+// process whose parent exits becomes the agent's child, and the agent
+// reaps it when it exits while the job still runs: no zombie is left.
+func TestAgentReapsOrphans(t *testing.T) {
+	a := startAgent(t)
+	pidFile, goFile := filepath.Join(a.home, "orphan.pid"), filepath.Join(a.home, "go")
+	orphan := fmt.Sprintf(`echo $$ > %[1]s.tmp && mv %[1]s.tmp %[1]s; while [ ! -e %[2]s ]; do sleep 0.01; done`, pidFile, goFile)
+	a.run(t, 1, fmt.Sprintf(`(setsid sh -c '%s' >/dev/null 2>&1 &); exec sleep 300`, orphan), 0)
+	waitFile(t, pidFile)
+	pid := readPid(t, pidFile)
+	waitParent(t, pid, a.pid())
+	if err := os.WriteFile(goFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(wait); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphan %d was not reaped after it exited: %s", pid, procState(pid))
+		}
+	}
+	a.conn.Send(&channel.Message{Type: channel.TCancel, Cancel: &channel.Cancel{ID: 1}})
+	if res := a.result(t); res.Status != "STOPPED" {
+		t.Errorf("status %s (%s), want STOPPED", res.Status, res.Message)
+	}
+}
+
+// waitParent waits for the orphan pid to be re-parented to parent.
+func waitParent(tb testing.TB, pid, parent int) {
+	tb.Helper()
+	want := "parent " + strconv.Itoa(parent)
+	for deadline := time.Now().Add(wait); !strings.HasSuffix(procState(pid), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the orphan %d is not the agent's (%d) child: %s", pid, parent, procState(pid))
+		}
+	}
+}
+
+// BenchmarkPingProcess measures a ping through the agent process over
+// pipes: the agent's share of a remote job's round trip, without SSH.
+func BenchmarkPingProcess(b *testing.B) {
+	a := startAgent(b)
 	run := &channel.Message{Type: channel.TRun, Run: &channel.Run{Op: "ping"}}
 	for i := 0; b.Loop(); i++ {
 		run.Run.ID = uint32(i + 1)
-		if err := c.Send(run); err != nil {
+		if err := a.conn.Send(run); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.Recv(); err != nil {
+		if _, err := a.conn.Recv(); err != nil {
 			b.Fatal(err)
 		}
 	}

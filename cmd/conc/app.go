@@ -26,6 +26,7 @@ var version = "dev"
 
 // app holds what every subcommand shares: the streams and global flags.
 type app struct {
+	ctx            context.Context // the invocation's, for load: commands take theirs from cobra
 	stdin          io.Reader
 	stdout, stderr io.Writer
 
@@ -80,6 +81,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func (a *app) execute(ctx context.Context, args []string) int {
+	a.ctx = ctx
 	root := a.rootCmd()
 	root.SetArgs(goTestFlags(args))
 	root.SetIn(a.stdin)
@@ -131,10 +133,13 @@ func isUsage(err error) bool {
 	return false
 }
 
-// load reads the deploy files.
+// load reads the deploy files. A stop while it reads (a file that never
+// ends) exits 4, STOPPED, not 2: the file is not at fault, nothing was done.
 func (a *app) load() (*config.File, error) {
-	f, err := config.Load(a.files...)
-	if err != nil {
+	f, err := await(a.ctx, func() (*config.File, error) { return config.Load(a.files...) })
+	if errors.Is(err, jobs.ErrCanceled) {
+		return nil, &exitError{code: jobs.ExitStopped, err: fmt.Errorf("read the deploy file: %w; nothing was done", err)}
+	} else if err != nil {
 		return nil, usageErr(err)
 	}
 	return f, nil

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/concdeploy/conc/internal/testnode"
 	"github.com/concdeploy/conc/jobs"
@@ -75,5 +79,94 @@ func TestSigint(t *testing.T) {
 	}
 	if err := processGone(pid); err != nil {
 		t.Error(err)
+	}
+}
+
+// slowDeployFile is a deploy file that never ends: a FIFO whose writer,
+// the test, stays silent after a first line. It returns once conc has
+// opened it, so conc is reading it when the test goes on, or fails the test
+// if done yields first: conc ended before it read the file.
+func slowDeployFile(t *testing.T, start func(path string), done <-chan result) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "conc.ini")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan *os.File, 1)
+	go func() {
+		// Opening a FIFO to write waits for its reader.
+		if w, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+			opened <- w
+		}
+	}()
+	t.Cleanup(func() {
+		// Frees the open above if conc never read the file.
+		if r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			r.Close()
+		}
+	})
+	start(path)
+	select {
+	case w := <-opened:
+		// Closing ends the file, and so a read conc left behind.
+		t.Cleanup(func() { w.Close() })
+		w.WriteString("[defaults]\n")
+	case r := <-done:
+		t.Fatalf("conc ended before it read the deploy file: %s", r)
+	case <-time.After(20 * time.Second):
+		t.Fatal("conc did not open the deploy file")
+	}
+}
+
+// TestStopDuringLoad: a stop (Ctrl-C or SIGTERM cancel conc's context with
+// jobs.ErrCanceled) while conc reads a deploy file that does not end makes
+// conc return at once, exit 4, STOPPED: on purpose, and nothing was done.
+func TestStopDuringLoad(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	done := make(chan result, 1)
+	slowDeployFile(t, func(path string) {
+		go func() {
+			var out, errb bytes.Buffer
+			a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}
+			code := a.execute(ctx, []string{"-f", path, "deploy", "node1"})
+			done <- result{stdout: out.String(), stderr: errb.String(), code: code}
+		}()
+	}, done)
+	cancel(jobs.ErrCanceled)
+	assertStoppedLoading(t, done)
+}
+
+// TestSigtermDuringLoad sends a real SIGTERM to conc while it reads a
+// deploy file that does not end.
+func TestSigtermDuringLoad(t *testing.T) {
+	build(t)
+	var cmd *exec.Cmd
+	done := make(chan result, 1)
+	slowDeployFile(t, func(path string) {
+		var out, errb bytes.Buffer
+		cmd = exec.Command(concBin, "-f", path, "deploy", "node1")
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			cmd.Wait()
+			done <- result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+		}()
+	}, done)
+	cmd.Process.Signal(syscall.SIGTERM)
+	assertStoppedLoading(t, done)
+}
+
+func assertStoppedLoading(t *testing.T, done <-chan result) {
+	t.Helper()
+	select {
+	case r := <-done:
+		if r.code != jobs.ExitStopped || !strings.Contains(r.stderr, "read the deploy file: stopped by the operator") {
+			t.Errorf("stopped while loading: %s", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("conc kept reading the deploy file after it was stopped")
 	}
 }

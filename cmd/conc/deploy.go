@@ -120,7 +120,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		if !ok {
 			return usageErr(errors.New("--step asks before each job, and stdin is not a terminal; use --stop-before/--stop-after to stop unattended"))
 		}
-		opts.Step = &prompter{in: bufio.NewReader(in), out: a.stderr}
+		opts.Step = &prompter{ctx: ctx, in: bufio.NewReader(in), out: a.stderr}
 		opts.Parallel = 1 // one node's questions at a time
 	}
 	if len(nodes) == 1 && isTerminal(a.stderr) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/concdeploy/conc/jobs"
@@ -35,13 +36,34 @@ func interruptContext(parent context.Context, stderr io.Writer) (context.Context
 		case <-done:
 		}
 	}()
-	var once bool
-	return ctx, func() {
-		if !once {
-			once = true
-			signal.Stop(sigs)
-			close(done)
-			cancel(nil)
-		}
+	return ctx, sync.OnceFunc(func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	})
+}
+
+// await returns f's result, or ctx's cause once ctx ends, leaving f blocked
+// (conc is exiting), for reads that take no context: the deploy file, the
+// operator's answer. After ctx has ended it never calls f, so two reads of
+// one stream never overlap. A nil ctx never ends.
+func await[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	if ctx == nil {
+		return f()
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	if ctx.Err() == nil {
+		go func() { v, err := f(); ch <- result{v, err} }()
+	}
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, context.Cause(ctx)
 	}
 }

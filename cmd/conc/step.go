@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 // prompter asks the operator before each job, for --step.
 type prompter struct {
+	ctx context.Context // the run's, as Ask takes none: Ctrl-C ends a question, the run STOPPED
 	in  *bufio.Reader
 	out io.Writer
 }
@@ -20,10 +22,10 @@ type prompter struct {
 func (p *prompter) Ask(node string, step, steps int, job jobs.Job) deploy.StepAnswer {
 	for {
 		fmt.Fprintf(p.out, "[%d/%d] %s %s  run it? [y]es, [n]o skip, [s]top here, [c]ontinue without asking: ", step, steps, hostName(node, job.Host), job)
-		line, err := p.in.ReadString('\n')
+		line, err := await(p.ctx, func() (string, error) { return p.in.ReadString('\n') })
 		if err != nil {
 			fmt.Fprintln(p.out)
-			return deploy.StepStop // the terminal went away: stop, never guess
+			return deploy.StepStop // the terminal went away, or Ctrl-C: stop, never guess
 		}
 		switch strings.ToLower(strings.TrimSpace(line)) {
 		case "y", "yes":

@@ -5,9 +5,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/internal/testnode"
@@ -55,22 +60,107 @@ step = remote close_bundle
 	}
 }
 
+// TestStepInterrupt: Ctrl-C at a --step question stops the run at once,
+// STOPPED, without an answer, and the node's journal keeps every entry
+// written before, open_bundle's among them: the run's bye carries it.
+func TestStepInterrupt(t *testing.T) {
+	n := testnode.InProcess(t)
+	p := newProject(t, n, `[plan deploy]
+step = remote open_bundle
+step = remote run "echo 2 >> ../ran.log"
+step = remote close_bundle
+`)
+	// The operator answers the first question, then never again.
+	in, answers := io.Pipe()
+	t.Cleanup(func() { answers.Close() })
+	go answers.Write([]byte("y\n"))
+	asked := newWatchedBuffer("[2/3]")
+	var out bytes.Buffer
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	done := make(chan int, 1)
+	go func() { done <- steppedCtx(ctx, t, p, in, asked, &out) }()
+	select {
+	case <-asked.seen:
+	case code := <-done:
+		t.Fatalf("the run ended (exit %d) before its second question:\n%s", code, out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no second question:\n%s", asked.String())
+	}
+	cancel(jobs.ErrCanceled)
+	select {
+	case code := <-done:
+		if code != jobs.ExitStopped || !strings.Contains(out.String(), "stopped before step 2/3") {
+			t.Errorf("exit %d, want 4 (STOPPED) before step 2:\n%s", code, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Ctrl-C at the question did not stop the run: it still waits for the answer")
+	}
+	if exists(p.nodePath("ran.log")) {
+		t.Error("step 2 ran after Ctrl-C at its question")
+	}
+	entries, err := bundle.ReadJournalFile(filepath.Join(p.bundleDir(), bundle.JournalFile))
+	if err != nil || !slices.ContainsFunc(entries, func(e bundle.Entry) bool {
+		return e.Step == 1 && e.Op == "open_bundle" && e.Status == "OK"
+	}) {
+		t.Errorf("the node's journal lost open_bundle: %+v (%v)", entries, err)
+	}
+}
+
 // stepped runs the project's deploy plan on node1 under --step, with the
 // operator's answers scripted; the questions go to asked, the run's
 // output to out. It returns the exit code.
 func stepped(t *testing.T, p *project, answers string, asked, out io.Writer) int {
 	t.Helper()
+	return steppedCtx(context.Background(), t, p, strings.NewReader(answers), asked, out)
+}
+
+// steppedCtx is stepped with the operator's context and terminal.
+func steppedCtx(ctx context.Context, t *testing.T, p *project, in io.Reader, asked, out io.Writer) int {
+	t.Helper()
 	f, err := config.Load(p.file)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return -1
 	}
 	nodes, _ := f.Targets([]string{"node1"})
 	rep := deploy.NewReporter(out, nil, false, false)
 	defer rep.Close()
 	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
-		Step: &prompter{in: bufio.NewReader(strings.NewReader(answers)), out: asked}, Verb: "deploy", Invocation: "conc"}, nodes)
+		Step: &prompter{ctx: ctx, in: bufio.NewReader(in), out: asked}, Verb: "deploy", Invocation: "conc"}, nodes)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return -1
 	}
-	return d.Run(context.Background())
+	return d.Run(ctx)
+}
+
+// watchedBuffer is a buffer written by one goroutine and read by another,
+// which closes seen once what is written contains match.
+type watchedBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	match string
+	seen  chan struct{}
+}
+
+func newWatchedBuffer(match string) *watchedBuffer {
+	return &watchedBuffer{match: match, seen: make(chan struct{})}
+}
+
+func (w *watchedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	had := strings.Contains(w.buf.String(), w.match)
+	w.buf.Write(p)
+	if !had && strings.Contains(w.buf.String(), w.match) {
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+func (w *watchedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -197,18 +198,102 @@ func assertGone(tb testing.TB, pid int) {
 	}
 }
 
+// TestKillAll kills the whole group of a job that is still running, its
+// background child too, as a host does when it shuts down.
 func TestKillAll(t *testing.T) {
 	env := newTestEnv(t)
-	res := runStep(t, env, context.Background(), 0, jobs.Remote, "run", "sleep 300 & echo $! > "+env.dir+"/pids")
+	ready := make(chan struct{})
+	env.out = jobs.NewTail(&signalWriter{match: "ready", ch: ready})
+	done := make(chan jobs.Result)
+	go func() { done <- runStep(t, env, context.Background(), 0, jobs.Remote, "run", groupScript(env.dir)) }()
+	waitFor(t, ready, "the job never said it was ready")
+	if env.procs.Running() != 1 {
+		t.Fatalf("Procs holds %d groups for one running job, want 1", env.procs.Running())
+	}
+	env.procs.KillAll()
+	if res := waitResult(t, done); res.Status == jobs.OK {
+		t.Errorf("a killed job is OK: %s", res.Message)
+	}
+	for _, pid := range pidsIn(t, filepath.Join(env.dir, "pids")) {
+		assertGone(t, pid)
+	}
+}
+
+// TestEndedJobHoldsNoGroup: once a job's command has been waited for,
+// Procs holds no group for it, so KillAll signals nothing of it: the
+// group's number may belong to another process by then. Its background
+// child, alive in that group, shows that KillAll leaves it alone (only a
+// process that contains its jobs, the agent, kills it when the job ends).
+func TestEndedJobHoldsNoGroup(t *testing.T) {
+	env := newTestEnv(t)
+	// The child's output goes elsewhere, so the job does not wait for
+	// the pipe it would hold.
+	res := runStep(t, env, context.Background(), 0, jobs.Remote, "run", "sleep 300 >/dev/null 2>&1 & echo $! > "+env.dir+"/pids")
 	if res.Status != jobs.OK {
 		t.Fatalf("status %s: %s", res.Status, res.Message)
 	}
-	pids := pidsIn(t, filepath.Join(env.dir, "pids"))
-	if !alive(pids[0]) {
-		t.Fatal("the background child is already gone; the test proves nothing")
+	pid := pidsIn(t, filepath.Join(env.dir, "pids"))[0]
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	if n := env.procs.Running(); n != 0 {
+		t.Fatalf("Procs holds %d groups after the job ended, want 0", n)
 	}
+	bystanderSurvivesKillAll(t, env, pid)
+}
+
+// TestKillAllSparesOtherGroups: KillAll signals only the groups of the
+// jobs it runs, never another process group, here one that no job made,
+// as one that reused an ended job's number would be.
+func TestKillAllSparesOtherGroups(t *testing.T) {
+	env := newTestEnv(t)
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if res := runStep(t, env, context.Background(), 0, jobs.Remote, "run", "true"); res.Status != jobs.OK {
+		t.Fatalf("status %s: %s", res.Status, res.Message)
+	}
+	bystanderSurvivesKillAll(t, env, cmd.Process.Pid)
+}
+
+// bystanderSurvivesKillAll calls KillAll while a job runs, and checks that
+// pid lives once that job has died of it: KillAll sent its signals, and
+// none to pid.
+func bystanderSurvivesKillAll(t *testing.T, env *testEnv, pid int) {
+	t.Helper()
+	ready := make(chan struct{})
+	env.out = jobs.NewTail(&signalWriter{match: "ready", ch: ready})
+	done := make(chan jobs.Result)
+	go func() {
+		done <- runStep(t, env, context.Background(), 0, jobs.Remote, "run", "echo ready; exec sleep 300")
+	}()
+	waitFor(t, ready, "the job never said it was ready")
 	env.procs.KillAll()
-	assertGone(t, pids[0])
+	waitResult(t, done)
+	if !alive(pid) {
+		t.Errorf("KillAll killed process %d, which no running job started", pid)
+	}
+}
+
+func waitFor(tb testing.TB, ch <-chan struct{}, msg string) {
+	tb.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		tb.Fatal(msg)
+	}
+}
+
+func waitResult(tb testing.TB, done <-chan jobs.Result) jobs.Result {
+	tb.Helper()
+	select {
+	case res := <-done:
+		return res
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the job did not end")
+		return jobs.Result{}
+	}
 }
 
 type panicky struct{}
