@@ -130,32 +130,54 @@ func (f *File) replace(m map[string]*section, s *section) {
 // plans have steps.
 func (f *File) check() error {
 	for _, name := range f.order[kindGroup] {
-		g := f.groups[name]
-		p, ok, err := g.one("nodes")
-		if err != nil {
+		if err := f.checkGroup(name); err != nil {
 			return err
-		}
-		if !ok {
-			return errorf(g.pos, "[group %s] needs nodes = NODE...", name)
-		}
-		for _, n := range strings.Fields(p.Value) {
-			if _, ok := f.nodes[n]; !ok {
-				return errorf(p.Pos, "group %s names node %q, which has no [node %s] section", name, n, n)
-			}
-		}
-		if _, clash := f.nodes[name]; clash {
-			return errorf(g.pos, "%q is both a node and a group; rename one", name)
 		}
 	}
 	for _, name := range f.order[kindPlan] {
-		pl := f.plans[name]
-		for _, k := range pl.keys {
-			if k != "step" {
-				return errorf(pl.values[k][0].Pos, "[plan %s] holds only step = lines; got %s", name, k)
-			}
+		if err := checkPlan(f.plans[name]); err != nil {
+			return err
 		}
-		if len(pl.values["step"]) == 0 {
-			return errorf(pl.pos, "[plan %s] has no steps", name)
+	}
+	return nil
+}
+
+func (f *File) checkGroup(name string) error {
+	g := f.groups[name]
+	p, ok, err := g.one("nodes")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(g.pos, "[group %s] needs nodes = NODE...", name)
+	}
+	if len(strings.Fields(p.Value)) == 0 {
+		return errorf(p.Pos, "[group %s] has an empty nodes =; name its nodes, separated by spaces", name)
+	}
+	for _, n := range strings.Fields(p.Value) {
+		if _, ok := f.nodes[n]; !ok {
+			return errorf(p.Pos, "group %s names node %q, which has no [node %s] section", name, clip(n), clip(n))
+		}
+	}
+	if _, clash := f.nodes[name]; clash {
+		return errorf(g.pos, "%q is both a node and a group; rename one", name)
+	}
+	return nil
+}
+
+func checkPlan(pl *section) error {
+	for _, k := range pl.keys {
+		if k != "step" {
+			return errorf(pl.values[k][0].Pos, "[plan %s] holds only step = lines; got %s", pl.name, k)
+		}
+	}
+	steps := pl.values["step"]
+	if len(steps) == 0 {
+		return errorf(pl.pos, "[plan %s] has no steps", pl.name)
+	}
+	for _, st := range steps {
+		if st.Value == "" {
+			return errorf(st.Pos, "[plan %s] has an empty step; write step = HOST OP [ARG ...] or remove the line", pl.name)
 		}
 	}
 	return nil
@@ -260,7 +282,7 @@ func (f *File) Node(name string) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Name: name, Groups: groups, Params: params, Pos: s.pos}
-	return n, n.check()
+	return n, n.check(f.Dir)
 }
 
 func contains(list []string, s string) bool {
@@ -314,22 +336,24 @@ func (n *Node) Timeout() time.Duration {
 	return d
 }
 
-func (n *Node) check() error {
+// check validates the params conc itself uses. dir is the deploy file's
+// directory, which relative local paths are joined to.
+func (n *Node) check(dir string) error {
 	if n.Get(KeyIP) == "" {
 		return errorf(n.Pos, "node %s has no %s: set the address it is reached at", n.Name, KeyIP)
 	}
 	if p, err := strconv.Atoi(n.Get(KeyPort)); err != nil || p < 1 || p > 65535 {
-		return errorf(n.Params[KeyPort].Pos, "node %s: %s = %q is not a port number", n.Name, KeyPort, n.Get(KeyPort))
+		return errorf(n.Params[KeyPort].Pos, "node %s: %s = %q is not a port number from 1 to 65535", n.Name, KeyPort, clip(n.Get(KeyPort)))
 	}
 	if err := bundle.CheckName(n.Get(KeyBundle)); err != nil {
 		return &Error{Pos: n.Params[KeyBundle].Pos, Msg: "node " + n.Name, Err: err}
 	}
 	if t := n.Get(KeyTimeout); t != "" {
 		if d, err := time.ParseDuration(t); err != nil || d < 0 {
-			return errorf(n.Params[KeyTimeout].Pos, "node %s: timeout = %q is not a duration such as 90s or 5m", n.Name, t)
+			return errorf(n.Params[KeyTimeout].Pos, "node %s: timeout = %q is not a duration such as 90s or 5m", n.Name, clip(t))
 		}
 	}
-	return nil
+	return n.checkCommandLine(dir)
 }
 
 func joinHostPort(host, port string) string {

@@ -5,15 +5,12 @@
 package config
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"regexp"
 	"strings"
-
-	"gopkg.in/ini.v1"
 )
 
 // Section kinds.
@@ -24,6 +21,11 @@ const (
 	kindPlan     = "plan"
 	kindTest     = "test"
 )
+
+// maxLine bounds one line of a deploy file. Nobody writes a longer one by
+// hand; refusing it keeps a stray binary or generated file from becoming one
+// huge value, and says where.
+const maxLine = 1 << 20
 
 // Param is one key's value and where it was set.
 type Param struct {
@@ -36,7 +38,7 @@ type section struct {
 	kind, name string
 	pos        Pos
 	keys       []string           // in file order, without repeats
-	values     map[string][]Param // repeated keys keep every value
+	values     map[string][]Param // repeated keys keep every value; every key has one
 }
 
 func (s *section) label() string {
@@ -55,7 +57,7 @@ func (s *section) one(key string) (Param, bool, error) {
 	case 1:
 		return v[0], true, nil
 	}
-	return Param{}, false, errorf(v[1].Pos, "%s is set twice in %s (first at line %d)", key, s.label(), v[0].Pos.Line)
+	return Param{}, false, errorf(v[1].Pos, "%s is set twice in %s (first at line %d); keep one", key, s.label(), v[0].Pos.Line)
 }
 
 var (
@@ -72,43 +74,76 @@ func parseFile(path string) ([]*section, error) {
 		}
 		return nil, &Error{Pos: Pos{File: path}, Msg: "read the deploy file", Err: err}
 	}
-	lines, err := indexLines(path, data)
-	if err != nil {
-		return nil, err
-	}
-	f, err := ini.LoadSources(ini.LoadOptions{
-		AllowShadows:               true,
-		AllowDuplicateShadowValues: true,
-		SpaceBeforeInlineComment:   true,
-		KeyValueDelimiters:         "=",
-		IgnoreContinuation:         true,
-		AllowNonUniqueSections:     false,
-	}, data)
-	if err != nil {
-		return nil, &Error{Pos: Pos{File: path}, Msg: "not a valid ini file", Err: err}
-	}
-	var out []*section
-	for _, is := range f.Sections() {
-		if is.Name() == ini.DefaultSection {
-			if len(is.Keys()) > 0 {
-				k := is.Keys()[0].Name()
-				return nil, errorf(lines.key("", k, 0), "%s is outside any section; put it under [defaults] or a [node NAME]", k)
-			}
-			continue
-		}
-		s, err := newSection(path, is, lines)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return parse(path, data)
 }
 
-func newSection(path string, is *ini.Section, lines *lineIndex) (*section, error) {
-	header := is.Name()
-	pos := lines.section(header)
-	fields := strings.Fields(header)
+// parse reads a deploy file's text. conc reads its INI dialect itself, one
+// line at a time, so that every section, key and value carries the line it
+// came from, every mistake is reported at its line, and the work is linear
+// in the file's size whatever the file holds.
+func parse(path string, data []byte) ([]*section, error) {
+	p := &parser{seen: map[string]int{}}
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	for n := 1; len(data) > 0; n++ {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte("\n"))
+		pos := Pos{path, n}
+		if len(line) > maxLine {
+			return nil, errorf(pos, "line longer than %d bytes (1 MiB); keep large data in a file of its own and name that file here", maxLine)
+		}
+		if err := p.line(pos, string(line)); err != nil {
+			return nil, err
+		}
+	}
+	return p.out, nil
+}
+
+// parser holds what parse has read so far.
+type parser struct {
+	out  []*section
+	cur  *section
+	seen map[string]int // section header -> its line
+}
+
+func (p *parser) line(pos Pos, raw string) error {
+	line := strings.TrimSpace(raw)
+	switch {
+	case line == "", line[0] == ';', line[0] == '#':
+		return nil
+	case line[0] == '[':
+		return p.header(pos, line)
+	}
+	key, val, ok := strings.Cut(line, "=")
+	if !ok {
+		return errorf(pos, "a line reads KEY = VALUE; got %q", clip(line))
+	}
+	return p.keyLine(pos, strings.TrimSpace(key), val)
+}
+
+func (p *parser) header(pos Pos, line string) error {
+	end := strings.LastIndexByte(line, ']')
+	if end < 0 {
+		return errorf(pos, "section header without ']': write [KIND NAME]")
+	}
+	fields := strings.Fields(line[1:end])
+	header := strings.Join(fields, " ")
+	if prev, dup := p.seen[header]; dup {
+		return errorf(pos, "section [%s] appears twice (first at line %d); merge them", clip(header), prev)
+	}
+	p.seen[header] = pos.Line
+	s, err := newSection(pos, fields)
+	if err != nil {
+		return err
+	}
+	p.cur = s
+	p.out = append(p.out, s)
+	return nil
+}
+
+func newSection(pos Pos, fields []string) (*section, error) {
+	if len(fields) == 0 {
+		return nil, errorf(pos, "empty section header []: sections are [defaults], [node NAME], [group NAME], [plan NAME] and [test NAME]")
+	}
 	s := &section{kind: fields[0], pos: pos, values: map[string][]Param{}}
 	switch s.kind {
 	case kindDefaults:
@@ -121,69 +156,56 @@ func newSection(path string, is *ini.Section, lines *lineIndex) (*section, error
 		}
 		s.name = fields[1]
 	default:
-		return nil, errorf(pos, "unknown section [%s]: sections are [defaults], [node NAME], [group NAME], [plan NAME] and [test NAME]", header)
-	}
-	for _, k := range is.Keys() {
-		name := k.Name()
-		if !keyRE.MatchString(name) {
-			return nil, errorf(lines.key(header, name, 0), "bad key %q", name)
-		}
-		s.keys = append(s.keys, name)
-		for i, v := range k.ValueWithShadows() {
-			s.values[name] = append(s.values[name], Param{Value: v, Pos: lines.key(header, name, i)})
-		}
+		return nil, errorf(pos, "unknown section [%s]: sections are [defaults], [node NAME], [group NAME], [plan NAME] and [test NAME]", clip(strings.Join(fields, " ")))
 	}
 	return s, nil
 }
 
-// lineIndex maps sections and keys to their lines. ini.v1 keeps no
-// positions, so the file is scanned once more, line by line, with the same
-// rules for what a section header and a key line are.
-type lineIndex struct {
-	file     string
-	sections map[string]int
-	keys     map[string][]int // "section\x00key" -> lines, one per occurrence
+func (p *parser) keyLine(pos Pos, key, raw string) error {
+	if p.cur == nil {
+		return errorf(pos, "%s is outside any section; put it under [defaults] or a [node NAME]", clip(key))
+	}
+	if !keyRE.MatchString(key) {
+		return errorf(pos, "bad key %q: a key is letters, digits, '_', '.' and '-', starting with a letter or '_'", clip(key))
+	}
+	s := p.cur
+	if _, had := s.values[key]; !had {
+		s.keys = append(s.keys, key)
+	}
+	s.values[key] = append(s.values[key], Param{Value: value(raw), Pos: pos})
+	return nil
 }
 
-func indexLines(path string, data []byte) (*lineIndex, error) {
-	ix := &lineIndex{file: path, sections: map[string]int{}, keys: map[string][]int{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	cur := ""
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "", line[0] == ';', line[0] == '#':
-		case line[0] == '[':
-			end := strings.IndexByte(line, ']')
-			if end < 0 {
-				return nil, errorf(Pos{path, n}, "section header without ']'")
-			}
-			cur = strings.Join(strings.Fields(line[1:end]), " ")
-			if prev, dup := ix.sections[cur]; dup {
-				return nil, errorf(Pos{path, n}, "section [%s] appears twice (first at line %d); merge them", cur, prev)
-			}
-			ix.sections[cur] = n
-		default:
-			eq := strings.IndexByte(line, '=')
-			if eq < 0 {
-				return nil, errorf(Pos{path, n}, "a line reads KEY = VALUE; got %q", line)
-			}
-			k := cur + "\x00" + strings.TrimSpace(line[:eq])
-			ix.keys[k] = append(ix.keys[k], n)
+// value reads what follows '=': spaces at both ends dropped, a comment
+// that starts with " ;" or " #" cut off, and one pair of quotes around the
+// whole value taken away. A value never continues on the next line.
+func value(raw string) string {
+	v := strings.TrimSpace(raw)
+	if i := commentStart(v); i >= 0 {
+		v = strings.TrimSpace(v[:i])
+	}
+	for _, q := range []byte{'"', '\'', '`'} {
+		if len(v) >= 2 && v[0] == q && strings.IndexByte(v[1:], q) == len(v)-2 {
+			return v[1 : len(v)-1]
 		}
 	}
-	return ix, sc.Err()
+	return v
 }
 
-func (ix *lineIndex) section(header string) Pos {
-	return Pos{ix.file, ix.sections[strings.Join(strings.Fields(header), " ")]}
-}
-
-func (ix *lineIndex) key(header, key string, i int) Pos {
-	lines := ix.keys[strings.Join(strings.Fields(header), " ")+"\x00"+key]
-	if i < len(lines) {
-		return Pos{ix.file, lines[i]}
+// commentStart is where an inline comment starts in v, or -1.
+func commentStart(v string) int {
+	i, j := strings.Index(v, " ;"), strings.Index(v, " #")
+	if i < 0 || (j >= 0 && j < i) {
+		return j
 	}
-	return ix.section(header)
+	return i
+}
+
+// clip shortens text quoted in an error message: a line may be 1 MiB long.
+func clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }

@@ -70,8 +70,9 @@ func (f *File) Plan(ops *jobs.Catalogue, name string, n *Node) (*Plan, error) {
 	}
 	p := &Plan{Name: name, Pos: s.pos}
 	h := sha256.New()
+	b := newBudget()
 	for i, raw := range s.values["step"] {
-		st, err := f.step(ops, i+1, raw, n)
+		st, err := f.step(ops, i+1, raw, n, b)
 		if err != nil {
 			return nil, err
 		}
@@ -110,12 +111,13 @@ func (p *Plan) checkShape() error {
 	return nil
 }
 
-func (f *File) step(ops *jobs.Catalogue, num int, raw Param, n *Node) (Step, error) {
-	line, err := expand(raw.Value, raw.Pos, n.Name, func(key string) (string, bool, error) {
-		p, ok := n.Params[key]
-		return p.Value, ok, nil
-	})
+func (f *File) step(ops *jobs.Catalogue, num int, raw Param, n *Node, b *budget) (Step, error) {
+	at := scope{pos: raw.Pos, node: n.Name, what: "step " + strconv.Itoa(num)}
+	line, err := expand(raw.Value, at, paramLookup(n))
 	if err != nil {
+		return Step{}, err
+	}
+	if err := b.take(line, at); err != nil {
 		return Step{}, err
 	}
 	job, err := jobs.ParseStep(line, n.Timeout())

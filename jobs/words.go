@@ -7,47 +7,49 @@ import (
 
 // Split splits a line into words the way a POSIX shell does, honouring
 // single quotes, double quotes and backslashes, and nothing else: no
-// variables, globs or command substitution.
+// variables, globs or command substitution. It works on bytes, so a word
+// keeps bytes that are not valid UTF-8 as they were written.
 func Split(line string) ([]string, error) {
 	var (
 		words   []string
 		cur     strings.Builder
 		inWord  bool
-		quote   rune // 0, '\'' or '"'
+		quote   byte // 0, '\'' or '"'
 		escaped bool
 	)
-	for _, r := range line {
+	for i := 0; i < len(line); i++ {
+		c := line[i]
 		switch {
 		case escaped:
-			if quote == '"' && !strings.ContainsRune("\"\\$`\n", r) {
-				cur.WriteRune('\\')
+			if quote == '"' && strings.IndexByte("\"\\$`\n", c) < 0 {
+				cur.WriteByte('\\')
 			}
-			cur.WriteRune(r)
+			cur.WriteByte(c)
 			escaped = false
 		case quote == '\'':
-			if r == '\'' {
+			if c == '\'' {
 				quote = 0
 			} else {
-				cur.WriteRune(r)
+				cur.WriteByte(c)
 			}
-		case r == '\\':
+		case c == '\\':
 			escaped, inWord = true, true
 		case quote == '"':
-			if r == '"' {
+			if c == '"' {
 				quote = 0
 			} else {
-				cur.WriteRune(r)
+				cur.WriteByte(c)
 			}
-		case r == '\'' || r == '"':
-			quote, inWord = r, true
-		case r == ' ' || r == '\t' || r == '\n':
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t' || c == '\n':
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
 				inWord = false
 			}
 		default:
-			cur.WriteRune(r)
+			cur.WriteByte(c)
 			inWord = true
 		}
 	}

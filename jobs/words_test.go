@@ -21,6 +21,8 @@ func TestSplit(t *testing.T) {
 		{`run "a \"b\" \$c \x"`, []string{"run", `a "b" $c \x`}, ""},
 		{`run a\ b`, []string{"run", "a b"}, ""},
 		{`run ""`, []string{"run", ""}, ""},
+		{"run \xff\xfe 'a\xffb'", []string{"run", "\xff\xfe", "a\xffb"}, ""},
+		{`run "\é"`, []string{"run", `\é`}, ""},
 		{`run "abc`, nil, "unterminated"},
 		{`run abc\`, nil, "backslash"},
 	}
@@ -41,7 +43,7 @@ func TestSplit(t *testing.T) {
 }
 
 func TestQuoteRoundTrip(t *testing.T) {
-	for _, s := range []string{"plain", "", "a b", "it's", `"$HOME"`, "x;rm -rf /", "tab\there", "new\nline"} {
+	for _, s := range []string{"plain", "", "a b", "it's", `"$HOME"`, "x;rm -rf /", "tab\there", "new\nline", "\xff", "é\x00"} {
 		words, err := Split("x " + Quote(s))
 		if err != nil || len(words) != 2 || words[1] != s {
 			t.Errorf("Split(Quote(%q)) = %q, %v", s, words, err)
@@ -82,4 +84,35 @@ func TestParseStep(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSplit splits arbitrary lines: never a panic, and the words of a line
+// that splits, quoted with QuoteAll, split back into the same words. A line
+// without quotes or backslashes splits as strings.Fields would on blanks.
+func FuzzSplit(f *testing.F) {
+	for _, s := range []string{"remote run echo hi", `run "a \"b\" \$c \x"`, `run 'it'\''s'`, `run a\ b ""`, "run \xff 'x", `run abc\`, "\t\n "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		words, err := Split(line)
+		if err != nil {
+			return
+		}
+		quoted := QuoteAll(words)
+		again, err := Split(quoted)
+		if err != nil || !equalWords(again, words) {
+			t.Fatalf("Split(%q) = %q, quoted %q, which splits to %q, %v", line, words, quoted, again, err)
+		}
+		if !strings.ContainsAny(line, `'"\`) {
+			blank := func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' }
+			if want := strings.FieldsFunc(line, blank); !equalWords(words, want) {
+				t.Fatalf("Split(%q) = %q, want %q", line, words, want)
+			}
+		}
+	})
+}
+
+// equalWords compares word lists, nil and empty alike.
+func equalWords(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
 }
