@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/concdeploy/conc/deploy"
@@ -84,55 +82,19 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	if err != nil {
 		return err
 	}
-	var mu sync.Mutex // one node's lines at a time
-	out := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprint(a.stdout, s)
-	}
+	pr := &report.Printer{Out: a.stdout, Err: a.stderr, JSON: o.json}
 	var results report.Collector
 	opts := &deploy.TestOptions{
 		File: f, Agents: agents, Filter: o.run, Log: log, Parallel: o.parallel,
 		Dial: sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew},
 		Header: func(node string, st *nodelock.NodeStatus, err error) {
 			results.Node(node)
-			if o.json {
-				return
-			}
-			switch {
-			case err != nil:
-				out(fmt.Sprintf("# %s: cannot read its lock: %v\n", node, err))
-			case st.Locked():
-				last := "no step has ended"
-				if e, ok := st.Lock.Last(); ok {
-					last = fmt.Sprintf("at step %d %s: %s", e.Step, e.Op, e.Status)
-				}
-				out(fmt.Sprintf("# %s: locked by %s (deploy %s, %s); testing anyway\n", node, st.Lock.Holder, st.Lock.DeployID, last))
+			if !o.json {
+				pr.Line(lockHeader(node, st, err))
 			}
 		},
-		Event: func(node string, e nodetest.Event) {
-			results.Add(node, e)
-			if o.json {
-				if e.Action != nodetest.ActionRun {
-					out(string(report.JSONLine(node, e)))
-				}
-				return
-			}
-			out(nodetest.FormatEvent(node, e))
-		},
-		Done: func(node string, sum nodetest.Summary, err error) {
-			if o.json {
-				if err != nil {
-					fmt.Fprintf(a.stderr, "conc: %s: %v\n", node, err)
-				}
-				return
-			}
-			if err != nil {
-				out(fmt.Sprintf("%s: ERROR: %v\n", node, err))
-				return
-			}
-			out(fmt.Sprintf("%s: %s\n", node, sum))
-		},
+		Event: func(node string, e nodetest.Event) { results.Add(node, e); pr.Event(node, e) },
+		Done:  pr.Done,
 	}
 	run, err := deploy.NewTestRun(opts, nodes)
 	if err != nil {
@@ -144,7 +106,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	start := time.Now()
 	code := run.Run(cmd.Context())
 	if o.junit != "" {
-		if err := writeJUnit(o.junit, &results); err != nil {
+		if err := results.WriteJUnitFile(o.junit); err != nil {
 			return err
 		}
 	}
@@ -155,16 +117,23 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	return nil
 }
 
-func writeJUnit(path string, r *report.Collector) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write the JUnit report: %w", err)
+// lockHeader is the line conc test prints before a node's tests when the
+// node is locked, or its lock could not be read; "" otherwise.
+func lockHeader(node string, st *nodelock.NodeStatus, err error) string {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("# %s: cannot read its lock: %v\n", node, err)
+	case !st.Locked():
+		return ""
 	}
-	if err := r.WriteJUnit(f); err != nil {
-		f.Close()
-		return err
+	if st.Lock == nil {
+		return fmt.Sprintf("# %s: locked by a bundle without a lock record; testing anyway\n", node)
 	}
-	return f.Close()
+	last := "no step has ended"
+	if e, ok := st.Lock.Last(); ok {
+		last = fmt.Sprintf("at step %d %s: %s", e.Step, e.Op, e.Status)
+	}
+	return fmt.Sprintf("# %s: locked by %s (deploy %s, %s); testing anyway\n", node, st.Lock.Holder, st.Lock.DeployID, last)
 }
 
 // goTestFlags lets conc test take -run, as go test does; pflag would read
