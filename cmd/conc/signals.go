@@ -43,6 +43,11 @@ func interruptContext(parent context.Context, stderr io.Writer) (context.Context
 	})
 }
 
+// stopped reports whether err is ctx's end: the operator stopped conc.
+func stopped(ctx context.Context, err error) bool {
+	return err != nil && ctx != nil && ctx.Err() != nil
+}
+
 // await returns f's result, or ctx's cause once ctx ends, leaving f blocked
 // (conc is exiting), for reads that take no context: the deploy file, the
 // operator's answer. After ctx has ended it never calls f, so two reads of

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -163,4 +164,30 @@ func (w *watchedBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// TestConfirmInterrupt: Ctrl-C while conc unlock waits for its answer is a
+// no, at once, though the answer never comes.
+func TestConfirmInterrupt(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan bool, 1)
+	go func() { done <- readYes(ctx, r) }()
+	cancel(jobs.ErrCanceled)
+	select {
+	case yes := <-done:
+		if yes {
+			t.Error("an interrupted question answered yes")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the question did not end with Ctrl-C")
+	}
+	if !readYes(context.Background(), strings.NewReader("YES\n")) {
+		t.Error("yes was not read as yes")
+	}
 }

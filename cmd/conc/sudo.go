@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/concdeploy/conc/jobs"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -49,8 +50,17 @@ func (s *sudoFlags) password(a *app, needed bool) ([]byte, error) {
 		return nil, usageErr(errors.New("a step or test runs sudo, and stdin is not a terminal to ask for the password on; use --sudo-password-file FILE or --sudo-password-stdin"))
 	}
 	fmt.Fprint(a.stderr, "sudo password for the nodes: ")
-	pw, err := term.ReadPassword(int(in.Fd()))
+	fd := int(in.Fd())
+	state, _ := term.GetState(fd)
+	pw, err := await(a.ctx, func() ([]byte, error) { return term.ReadPassword(fd) })
 	fmt.Fprintln(a.stderr)
+	if stopped(a.ctx, err) {
+		// The read goes on without us: give the terminal its echo back.
+		if state != nil {
+			term.Restore(fd, state)
+		}
+		return nil, &exitError{code: jobs.ExitStopped, err: errors.New("stopped at the sudo password prompt; nothing was done")}
+	}
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("read the sudo password: %w", err))
 	}
