@@ -252,17 +252,29 @@ func walkArchive(ctx context.Context, name string, fn func(h *tar.Header, clean 
 // kernel's ELOOP does.
 const maxLinkHops = 40
 
+// Bounds on what a tar header may ask of the check, whose work grows with
+// names and members: a name or link target as long as PATH_MAX, and a
+// million members. Each member also counts memberCost bytes towards the
+// size limit, for the block and inode it takes, so that a flood of empty
+// files and directories fills no disk either.
+const (
+	maxName    = 4096
+	maxMembers = 1 << 20
+	memberCost = 512
+)
+
 // untarCheck validates members against the target directory as it will be
 // once the members before them are unpacked: links the archives create and
 // links already on disk are both followed.
 type untarCheck struct {
-	target string
-	bundle bool              // the target is the bundle, whose .conc-* files are conc's
-	made   map[string]byte   // member paths so far: their type
-	links  map[string]string // symlink members so far: their targets
-	limit  int64             // the bytes the archives may hold; 0: no limit
-	why    string            // where the limit comes from, for the refusal
-	size   int64             // the bytes of the members so far
+	target  string
+	bundle  bool              // the target is the bundle, whose .conc-* files are conc's
+	made    map[string]byte   // member paths so far: their type
+	links   map[string]string // symlink members so far: their targets
+	limit   int64             // the bytes the archives may hold; 0: no limit
+	why     string            // where the limit comes from, for the refusal
+	size    int64             // the bytes of the members so far
+	members int
 }
 
 func newUntarCheck(target string, bundle bool) *untarCheck {
@@ -272,6 +284,15 @@ func newUntarCheck(target string, bundle bool) *untarCheck {
 func (c *untarCheck) member(h *tar.Header, clean string, _ io.Reader) error {
 	if err := checkName(h.Name, clean, h.Typeflag); err != nil {
 		return err
+	}
+	if len(h.Linkname) > maxName {
+		return fmt.Errorf("member %q links to a name of %d bytes, more than %d", h.Name, len(h.Linkname), maxName)
+	}
+	if c.members++; c.members > maxMembers {
+		return fmt.Errorf("the archives hold more than %d members", maxMembers)
+	}
+	if c.size += memberCost; c.limit > 0 && c.size > c.limit {
+		return fmt.Errorf("the archives hold more than %s (%s)", sizeString(c.limit), c.why)
 	}
 	if c.bundle && strings.HasPrefix(clean, ".conc-") {
 		return fmt.Errorf("member %q would replace conc's own files in the bundle; unpack with --into DIR", h.Name)
@@ -313,6 +334,8 @@ func checkName(name, clean string, typ byte) error {
 	switch {
 	case name == "":
 		return errors.New("a member has no name")
+	case len(name) > maxName:
+		return fmt.Errorf("member %.64q... has a name of %d bytes, more than %d", name, len(name), maxName)
 	case path.IsAbs(name):
 		return fmt.Errorf("member %q is an absolute path", name)
 	case slices.Contains(strings.Split(name, "/"), ".."):
@@ -468,11 +491,14 @@ func (x *extractor) member(h *tar.Header, clean string, r io.Reader) error {
 		if err = x.clear(name); err == nil {
 			err = x.root.Symlink(h.Linkname, name)
 		}
-		x.made = append(x.made, name)
 	case tar.TypeLink:
 		if err = x.clear(name); err == nil {
 			err = x.root.Link(filepath.FromSlash(path.Clean(h.Linkname)), name)
 		}
+	}
+	if err == nil && (h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink) {
+		// Only what was made is undone: a failed member may stand where
+		// something of the operator's still is.
 		x.made = append(x.made, name)
 	}
 	if err != nil {

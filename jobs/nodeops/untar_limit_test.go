@@ -114,3 +114,43 @@ func TestUntarUndo(t *testing.T) {
 		t.Errorf("left after undo: %v", left)
 	}
 }
+
+// TestUntarUndoKeepsWhatWasThere: a member that fails where a directory of
+// the operator's stands leaves that directory, and what is in it, alone.
+func TestUntarUndoKeepsWhatWasThere(t *testing.T) {
+	for _, member := range []tarEntry{tarSymlink("data", "other"), tarHardlink("data", "f")} {
+		env := newTestEnv(t)
+		keep := filepath.Join(env.Dir(), "data", "keep.txt")
+		os.MkdirAll(filepath.Dir(keep), 0o755)
+		os.WriteFile(keep, []byte("mine"), 0o644)
+		writeArchive(t, filepath.Join(env.Dir(), "a.tar"), tarFile("f", 0o644, "x"), member)
+		r := untarStep(t, env, "a.tar")
+		if r.Status != jobs.Failed {
+			t.Errorf("%s over a full directory: %s %s", member.name, r.Status, r.Message)
+		}
+		if b, err := os.ReadFile(keep); err != nil || string(b) != "mine" {
+			t.Errorf("undo took what was there: %v", err)
+		}
+		if _, err := os.Lstat(filepath.Join(env.Dir(), "f")); err == nil {
+			t.Error("f, which the failed extraction made, is still there")
+		}
+	}
+}
+
+// TestUntarHeaderBounds: names past 4 KiB are refused, and every member
+// counts towards the size limit, so a flood of empty ones fills no disk.
+func TestUntarHeaderBounds(t *testing.T) {
+	env := newTestEnv(t)
+	writeArchive(t, filepath.Join(env.Dir(), "long.tar"), tarFile(strings.Repeat("n", 5000), 0o644, ""))
+	if r := untarStep(t, env, "long.tar"); r.Status != jobs.Failed || !strings.Contains(r.Message, "more than 4096") {
+		t.Errorf("a 5000-byte name: %s %s", r.Status, r.Message)
+	}
+	var empties []tarEntry
+	for i := range 3000 {
+		empties = append(empties, tarDir("d"+strings.Repeat("x", i%5)+string(rune('a'+i%26))+string(rune('a'+i/26%26))+string(rune('a'+i/676)), 0o755))
+	}
+	writeArchive(t, filepath.Join(env.Dir(), "empty.tar"), empties...)
+	if r := untarStep(t, env, "empty.tar", "--max-size", "1M"); r.Status != jobs.Failed || !strings.Contains(r.Message, "hold more than") {
+		t.Errorf("3000 empty directories under 1 MiB: %s %s", r.Status, r.Message)
+	}
+}
