@@ -80,8 +80,10 @@ const SyncEvery = 50 * time.Millisecond
 type Appender struct {
 	f *os.File
 
-	mu    sync.Mutex
-	dirty bool
+	mu     sync.Mutex
+	dirty  bool
+	err    error // the first failure, kept: a later fsync may claim success for data it lost
+	closed bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -109,32 +111,60 @@ func (a *Appender) loop() {
 	}
 }
 
-// Write appends p with one write(2).
+// Write appends p with one write(2). After a failed write or fsync, it
+// fails with that first error.
 func (a *Appender) Write(p []byte) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.err != nil {
+		return 0, a.err
+	}
 	a.dirty = true
-	return a.f.Write(p)
+	n, err := a.f.Write(p)
+	if err != nil {
+		a.err = err
+	}
+	return n, err
 }
 
-// Sync fsyncs what was written, if anything was since the last time.
+// Sync fsyncs what was written, if anything was since the last time, and
+// returns the first error the file has had.
 func (a *Appender) Sync() error {
 	a.mu.Lock()
-	dirty := a.dirty
+	if !a.dirty || a.err != nil || a.closed {
+		err := a.err
+		a.mu.Unlock()
+		return err
+	}
 	a.dirty = false
 	a.mu.Unlock()
-	if !dirty {
-		return nil
+	// Outside the lock: a write need not wait for an fsync; what it
+	// writes meanwhile is the next one's.
+	err := a.f.Sync()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil && a.err == nil {
+		a.err = err
 	}
-	return a.f.Sync()
+	return a.err
 }
 
 // Close stops the background fsync, fsyncs what is left and closes the
-// file.
+// file. It returns the first error the file has had; a second Close does
+// nothing.
 func (a *Appender) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return a.err
+	}
+	a.mu.Unlock()
 	close(a.stop)
 	a.wg.Wait()
 	err := a.Sync()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
 	if cerr := a.f.Close(); err == nil {
 		err = cerr
 	}

@@ -67,3 +67,25 @@ func TestAppender(t *testing.T) {
 		t.Error("wrote after Close")
 	}
 }
+
+// TestAppenderKeepsItsError: once a write has failed, every later write,
+// sync and close says so; a second Close does nothing.
+func TestAppenderKeepsItsError(t *testing.T) {
+	f, err := os.Open(filepath.Join(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAppender(f) // a directory: every write fails
+	if _, err := a.Write([]byte("x\n")); err == nil {
+		t.Fatal("a write to a directory succeeded")
+	}
+	if _, err := a.Write([]byte("y\n")); err == nil {
+		t.Error("a write after a failure succeeded")
+	}
+	if err := a.Close(); err == nil {
+		t.Error("Close forgot the failure")
+	}
+	if err := a.Close(); err == nil {
+		t.Error("a second Close forgot the failure")
+	}
+}
