@@ -98,6 +98,8 @@ func (b *FS) MkdirAll(dir string, mode fs.FileMode) error {
 		err = b.c.Mkdir(real)
 		if err == nil {
 			err = b.c.Chmod(real, mode)
+		} else if fi, serr := b.c.Stat(real); serr == nil && fi.IsDir() {
+			err = nil // made at the same moment by another upload of the job
 		}
 		if err != nil {
 			return fmt.Errorf("create %s on the node: %w", real, err)
@@ -154,7 +156,8 @@ func (b *FS) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileM
 // can learn), then renames it over p with PosixRename, so that a reader on
 // the node never sees half a file. The temporary file is removed on error.
 func WriteAtomic(ctx context.Context, c *sftp.Client, p string, r io.Reader, mode fs.FileMode) error {
-	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(6)+"-"+path.Base(p))
+	// Not named after the file: a name near NAME_MAX would not fit.
+	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(8))
 	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return fmt.Errorf("create %s on the node: %w", tmp, err)
