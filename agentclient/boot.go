@@ -20,34 +20,37 @@ import (
 const bootTimeout = 2 * time.Minute
 
 // bootScript starts the agent in one SSH exec, the only shell text conc
-// sends. It is constant but for the quoted agent hashes and the hello's
-// size. The controller sends the hello without waiting, so the cached case
-// costs no extra round trip: the agent, exec'd from the cache, reads it.
+// sends. It is constant but for the quoted agent hashes (each with the
+// stamp this workstation holds of it) and the hello's size. The controller
+// sends the hello without waiting, so the cached case costs no extra round
+// trip: the agent, exec'd from the cache, reads it.
 //
-// A cached agent runs only once its sha256 is checked by sha256sum, never
-// by its own word. The check is done again whenever the file's inode, size
-// or ctime differ from the stamp (FILE.ok) written when it last passed:
-// ctime changes with any write and cannot be set back by hand. A file that
-// fails is removed, never run, and uploaded again ("conc-boot replaced").
+// A cached agent runs only once sha256sum has passed it, never on its own
+// word. The hash is checked again whenever the file's inode, size or ctime
+// differ from the stamp the workstation sent with the hash: a stamp the
+// node's boot reported ("conc-boot verified HASH STAMP") when the check
+// last passed, kept on the workstation (stamps.go), so that nothing on the
+// node vouches for itself. ctime changes with any write and cannot be set
+// back. A file that fails is removed, never run, and uploaded again
+// ("conc-boot replaced"). The hash is read as "sha256sum <FILE" prints it,
+// which GNU, BusyBox and toybox agree on.
 //
 // When no cached agent fits, the script throws the hello away, says which
 // architecture it needs, reads "SIZE HASH" and the binary on stdin, checks
 // its sha256, fsyncs it (sync FILE; where sync takes no file it syncs all),
-// renames it into the cache, fsyncs the cache directory, stamps it, and
-// starts it; the controller then sends the hello again.
+// renames it into the cache, fsyncs the cache directory, reports its stamp,
+// and starts it; the controller then sends the hello again.
 const bootScript = `d="$HOME/%[2]s"
-for h in %[1]s; do
+for hs in %[1]s; do
+h=${hs%%%%:*}; e=${hs#*:}
 f="$d/%[3]s$h"
 [ -x "$f" ] || continue
-s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null); r=
-[ -n "$s" ] && IFS= read -r r 2>/dev/null <"$f.ok"
-[ -n "$s" ] && [ "$r" = "$s" ] && exec "$f"
-if printf '%%s  %%s\n' "$h" "$f" | sha256sum -c --status 2>/dev/null; then
-[ -n "$s" ] && printf '%%s\n' "$s" >"$f.ok.$$" && mv -f "$f.ok.$$" "$f.ok"
-exec "$f"
-fi
+s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null)
+[ -n "$s" ] && [ "$s" = "$e" ] && exec "$f"
+set -- $(sha256sum <"$f" 2>/dev/null)
+if [ "$1" = "$h" ]; then echo "conc-boot verified $h $s"; exec "$f"; fi
 echo "conc-boot replaced $f"
-rm -f "$f" "$f.ok"
+rm -f "$f"
 done
 head -c %[4]d >/dev/null
 echo "conc-boot need $(uname -m)"
@@ -58,20 +61,23 @@ u=$(umask); umask 077
 mkdir -p "$d" && chmod 700 "$d" || exit 1
 t="$d/.%[3]s$h.$$"
 head -c "$n" >"$t" || { rm -f "$t"; exit 1; }
-printf '%%s  %%s\n' "$h" "$t" | sha256sum -c --status || { rm -f "$t"; echo 'conc-boot: the uploaded agent does not match its sha256' >&2; exit 1; }
+set -- $(sha256sum <"$t")
+[ "$1" = "$h" ] || { rm -f "$t"; echo 'conc-boot: the uploaded agent does not match its sha256' >&2; exit 1; }
 sync "$t" 2>/dev/null
 chmod 700 "$t" && mv -f "$t" "$d/%[3]s$h" || exit 1
 sync "$d" 2>/dev/null
-f="$d/%[3]s$h"; s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null) && printf '%%s\n' "$s" >"$f.ok"
+f="$d/%[3]s$h"; s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null) && echo "conc-boot verified $h $s"
 echo 'conc-boot installed'
 umask "$u"
-exec "$d/%[3]s$h"`
+exec "$f"`
 
-// bootCommand renders the boot script for these agents and hello size.
-func bootCommand(agents Agents, helloSize int) string {
+// bootCommand renders the boot script for these agents and hello size,
+// with the stamps this workstation holds of the node's cached agents.
+func bootCommand(agents Agents, stamps map[string]string, helloSize int) string {
 	var hashes []string
 	for _, arch := range agents.Archs() {
-		hashes = append(hashes, jobs.Quote(agents[arch].Hash))
+		h := agents[arch].Hash
+		hashes = append(hashes, jobs.Quote(h+":"+stamps[h]))
 	}
 	return fmt.Sprintf(bootScript, strings.Join(hashes, " "), bundle.CacheDir, bundle.AgentPrefix, helloSize)
 }
@@ -83,6 +89,7 @@ type agentStart struct {
 	stderr   *jobs.Tail
 	uploaded bool
 	replaced []string // cached agents that failed their sha256: removed, never run
+	verified string   // "HASH STAMP" of the agent the boot just checked, to keep
 }
 
 // sessionRW joins the session's stdout (behind the reader that peeked at
@@ -102,7 +109,7 @@ func (s *sessionRW) Close() error {
 
 // startAgent starts the agent over one exec session and sends it hello.
 // The caller reads ready.
-func startAgent(ctx context.Context, client *ssh.Client, agents Agents, hello *channel.Message, logLine func(string)) (*agentStart, error) {
+func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps map[string]string, hello *channel.Message, logLine func(string)) (*agentStart, error) {
 	frame, err := channel.Encode(hello)
 	if err != nil {
 		return nil, err
@@ -127,7 +134,7 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, hello *c
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
-	if err := sess.Start(bootCommand(agents, len(frame))); err != nil {
+	if err := sess.Start(bootCommand(agents, stamps, len(frame))); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("start the agent: %w", err)
 	}
@@ -183,6 +190,8 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))
 			}
 			a.uploaded = true
+		case strings.HasPrefix(line, "conc-boot verified "):
+			a.verified = strings.TrimPrefix(line, "conc-boot verified ")
 		case strings.HasPrefix(line, "conc-boot replaced "):
 			a.replaced = append(a.replaced, strings.TrimPrefix(line, "conc-boot replaced "))
 		case line == "conc-boot installed":

@@ -8,6 +8,7 @@ package agentclient
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,7 @@ type Client struct {
 // Open starts the agent and completes the handshake. ready.Status
 // may be BLOCKED; the caller decides.
 func Open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte)) (*Client, error) {
-	st, err := startAgent(ctx, c.Client, agents, &channel.Message{Type: channel.THello, Hello: hello}, logLine)
+	st, err := startAgent(ctx, c.Client, agents, loadStamps(c.Target), &channel.Message{Type: channel.THello, Hello: hello}, logLine)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +76,13 @@ func Open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.He
 		st.sess.Close()
 		return nil, fmt.Errorf("the agent on %s has sha256 %.12s, not the %s agent this conc carries; remove ~/%s on the node and run again",
 			c.Target.Name, ready.Agent, ready.Arch, bundle.CacheDir)
+	}
+	if h, stamp, ok := strings.Cut(st.verified, " "); ok && h == ready.Agent {
+		// The next boot runs this file without hashing it, while it is
+		// unchanged. A stamp that cannot be kept only costs a hash.
+		if err := saveStamp(c.Target, h, stamp); err != nil && logLine != nil {
+			logLine("keep the agent's stamp: " + err.Error())
+		}
 	}
 	r := &Client{start: st, ready: ready, onOutput: onOutput}
 	gone, lost := context.WithCancelCause(context.Background())

@@ -20,10 +20,30 @@ import (
 var (
 	buildOnce sync.Once
 	buildErr  error
+	buildDir  string
 	agentDir  string
 	concBin   string
 	agents    agentclient.Agents
 )
+
+// TestMain keeps what conc writes to the user's cache (the stamps of
+// checked agents) in a directory of the test binary's own, which every
+// conc it runs, in process or not, inherits; and removes it, with the
+// binaries, at the end.
+func TestMain(m *testing.M) {
+	cache, err := os.MkdirTemp("", "conc-e2e-cache")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
+	code := m.Run()
+	os.RemoveAll(cache)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // repoRoot is the module's root, two levels up from cmd/conc.
 func repoRoot() string {
@@ -45,6 +65,7 @@ func build(tb testing.TB) {
 			buildErr = err
 			return
 		}
+		buildDir = tmp
 		agentDir = filepath.Join(tmp, "agents")
 		out := filepath.Join(agentDir, "conc-agent-linux-"+runtime.GOARCH)
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/conc-agent")

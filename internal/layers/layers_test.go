@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"cmd/conc-agent": {"agent", "jobs", "jobs/nodeops", "nodetest"},
 	// The workstation.
 	"sshconn":     {"config", "jobs"},
-	"agentclient": {"bundle", "channel", "jobs", "sshconn"},
+	"agentclient": {"bundle", "channel", "internal/durable", "jobs", "sshconn"},
 	"bundlefs":    {"jobs"},
 	"bundleshell": {"bundle", "bundlefs", "jobs"},
 	"nodelock":    {"agentclient", "bundle", "channel", "config", "jobs", "sshconn"},
