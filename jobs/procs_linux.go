@@ -23,9 +23,11 @@ import (
 // started is either in the job's group, or below a child of this process
 // that is not one of its own (those os/exec started and waits for). So,
 // once a command's leader has exited, the sweep kills the group, then
-// every such orphan that started since the command began (with its own
-// group when it leads one), reaps them, and looks again, since killing an
-// orphan orphans its children in turn, until none is left. Commands run one
+// every such orphan that started since the command began, and every
+// process below one that did (with its own group when it leads one: it may
+// still sit under a dying member of the job's group), reaps them, and
+// looks again while the last look killed or reaped anything, since an
+// exiting process hands its children to this one. Commands run one
 // at a time in such a process (the agent runs one job at a time), so "since
 // the command began" is "the command's".
 //
@@ -86,36 +88,45 @@ func reapZombies() {
 
 // sweep kills and reaps the orphans that started at or after since (in
 // clock ticks after boot, as /proc gives start times; 0 for all of them),
-// until none is left or sweepTimeout has passed.
+// and everything below them, until a look finds nothing left to kill or
+// reap, or sweepTimeout has passed.
 func sweep(since uint64) {
 	deadline := time.Now().Add(sweepTimeout)
-	for killOrphans(since) > 0 && time.Now().Before(deadline) {
+	for killStrays(since) && time.Now().Before(deadline) {
 		time.Sleep(sweepPoll)
 	}
 }
 
-// killOrphans kills the live orphans that started since since, reaps the
-// dead ones, and returns how many it is still waiting for.
-func killOrphans(since uint64) int {
+// killStrays kills the live strays that started since since, reaps the
+// dead orphans, and reports whether it did either: then the sweep must
+// look again. A process that exits hands its children to this process
+// before it turns zombie, so one that was seen alive or reaped may have
+// handed over children the look did not see yet. A zombie deeper down
+// needs no second look: its parent is alive, and so killed here or not
+// this process's to kill.
+func killStrays(since uint64) (busy bool) {
 	own.Lock()
 	defer own.Unlock()
-	waiting := 0
-	for _, o := range orphans(since) {
-		if o.state == 'Z' {
+	self := os.Getpid()
+	for _, o := range strays(since) {
+		switch {
+		case o.state == 'Z' && o.ppid == self:
 			reap(o.pid)
-			continue
+			busy = true
+		case o.state == 'Z':
+		default:
+			if o.pgid == o.pid {
+				// It leads a group, after setsid or setpgid: while it is
+				// alive, that group is its own.
+				unix.Kill(-o.pid, unix.SIGKILL)
+			}
+			if err := unix.Kill(o.pid, unix.SIGKILL); errors.Is(err, unix.EPERM) {
+				continue // another user's, as a job's sudo left it: the reaper reaps it when it exits
+			}
+			busy = true
 		}
-		if o.pgid == o.pid {
-			// It leads a group, after setsid or setpgid: while it is an
-			// unreaped child of this process, that group is its own.
-			unix.Kill(-o.pid, unix.SIGKILL)
-		}
-		if err := unix.Kill(o.pid, unix.SIGKILL); errors.Is(err, unix.EPERM) {
-			continue // another user's, as a job's sudo left it: the reaper reaps it when it exits
-		}
-		waiting++
 	}
-	return waiting
+	return busy
 }
 
 func reap(pid int) {
@@ -149,7 +160,7 @@ type procStat struct {
 func orphans(since uint64) []procStat {
 	self := os.Getpid()
 	var out []procStat
-	for _, pid := range children() {
+	for _, pid := range children("self") {
 		st, err := readStat(pid)
 		if err != nil || st.ppid != self || st.start < since {
 			continue
@@ -161,19 +172,43 @@ func orphans(since uint64) []procStat {
 	return out
 }
 
-// children lists this process's children from the kernel's lists, one per
-// thread; on a kernel built without them, it lists every process and
-// orphans keeps those whose parent is this one.
-func children() []int {
-	tids, err := os.ReadDir("/proc/self/task")
+// strays lists the orphans that started at or after since and, below
+// them, every process that did: what a job left behind may still sit
+// under a process the sweep is killing, and would come to this process
+// only once that one has exited. The caller holds own.
+func strays(since uint64) []procStat {
+	out := orphans(since)
+	for i := 0; i < len(out); i++ {
+		for _, pid := range children(strconv.Itoa(out[i].pid)) {
+			if st, err := readStat(pid); err == nil && st.ppid == out[i].pid && st.start >= since {
+				out = append(out, st)
+			}
+		}
+	}
+	return out
+}
+
+// children lists the children of the process pid ("self" for this one)
+// from the kernel's lists, one per thread. On a kernel built without them
+// it lists every process for this one, and orphans keeps those whose
+// parent it is; for another process, none, and the sweep finds them once
+// they are this process's.
+func children(pid string) []int {
+	tids, err := os.ReadDir("/proc/" + pid + "/task")
 	if err != nil {
-		return allPids()
+		if pid == "self" {
+			return allPids()
+		}
+		return nil
 	}
 	var pids []int
 	for _, t := range tids {
-		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		b, err := os.ReadFile("/proc/" + pid + "/task/" + t.Name() + "/children")
 		if errors.Is(err, os.ErrNotExist) && len(pids) == 0 {
-			return allPids()
+			if pid == "self" {
+				return allPids()
+			}
+			return nil
 		}
 		pids = append(pids, atois(string(b))...)
 	}

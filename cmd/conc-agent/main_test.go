@@ -237,6 +237,23 @@ func TestSetsidChildDiesWithItsJob(t *testing.T) {
 	assertReaped(t, readPid(t, pidFile), "when the job had ended")
 }
 
+// TestSetsidGrandchildDiesWithItsJob: a process that left the job's group
+// from under two members of it, which the sweep's group kill is killing
+// while it looks, is gone when the job ends, round after round: it may
+// still sit under a dying member when the sweep first looks.
+func TestSetsidGrandchildDiesWithItsJob(t *testing.T) {
+	a := startAgent(t)
+	for round := 1; round <= 30; round++ {
+		pidFile := filepath.Join(a.home, fmt.Sprintf("escapee-%d.pid", round))
+		a.run(t, uint32(round), "( ( "+escapee(pidFile)+"; exec sleep 300 ) & exec sleep 300 ) & "+
+			fmt.Sprintf(`while [ ! -e %[1]s ]; do sleep 0.01; done`, pidFile), 0)
+		if res := a.result(t); res.Status != "OK" {
+			t.Fatalf("round %d: status %s (%s), want OK", round, res.Status, res.Message)
+		}
+		assertReaped(t, readPid(t, pidFile), fmt.Sprintf("round %d, when the job had ended", round))
+	}
+}
+
 // TestSetsidChildDiesWithTheAgent: when the channel closes while a job
 // runs, the agent kills all of the job before it exits.
 func TestSetsidChildDiesWithTheAgent(t *testing.T) {
