@@ -82,7 +82,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	if err != nil {
 		return err
 	}
-	pr := &report.Printer{Out: a.stdout, Err: a.stderr, JSON: o.json}
+	pr := &report.Printer{Out: a.stdout, Err: a.stderr, JSON: o.json, Grouped: len(nodes) > 1 && o.parallel > 1}
 	var results report.Collector
 	opts := &deploy.TestOptions{
 		File: f, Agents: agents, Filter: o.run, Log: log, Parallel: o.parallel,

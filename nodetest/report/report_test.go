@@ -44,3 +44,29 @@ func TestJSONLine(t *testing.T) {
 		t.Errorf("%s -> %+v, %v", b, r, err)
 	}
 }
+
+// TestGroupedKeepsATestTogether interleaves two nodes' events as their
+// goroutines would and checks each test prints as one block.
+func TestGroupedKeepsATestTogether(t *testing.T) {
+	var out bytes.Buffer
+	p := &Printer{Out: &out, Grouped: true}
+	run := func(test string, sub bool) nodetest.Event {
+		return nodetest.Event{Action: nodetest.ActionRun, Test: test, Sub: sub}
+	}
+	pass := func(test string, sub bool) nodetest.Event {
+		return nodetest.Event{Action: nodetest.ActionPass, Test: test, Sub: sub}
+	}
+	p.Event("node1", run("a", false))
+	p.Event("node2", run("b", false))
+	p.Event("node1", run("a/x", true))
+	p.Event("node2", pass("b", false))
+	p.Event("node1", pass("a/x", true))
+	p.Event("node1", pass("a", false))
+	p.Done("node1", nodetest.Summary{Passed: 1}, nil)
+	want := "=== RUN   node2/b\n--- PASS: node2/b (0.00s)\n" +
+		"=== RUN   node1/a\n=== RUN   node1/a/x\n--- PASS: node1/a/x (0.00s)\n--- PASS: node1/a (0.00s)\n" +
+		"node1: 1 passed, 0 failed, 0 skipped\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
