@@ -15,6 +15,18 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// forksSettled returns once no fork that began before it is between fork
+// and exec. The agents of these tests share one process with the jobs of
+// tests running in parallel, and a child forked while an agent lets go of
+// its bundle holds a copy of the LiveFile's descriptor, and so its lock,
+// until it execs (the descriptor is close-on-exec). A real agent has a
+// process of its own, and dies or exits after letting go. Go forks with
+// syscall.ForkLock held for writing, until the child has exec'd.
+func forksSettled() {
+	syscall.ForkLock.RLock()
+	syscall.ForkLock.RUnlock()
+}
+
 // waitForFile waits, bounded, for a job to write a file: the job's own
 // progress, not the clock, orders the test.
 func waitForFile(t *testing.T, path string) {

@@ -70,7 +70,7 @@ func agentStop(t *testing.T, home string) (*channel.Conn, func()) {
 		close(done)
 	}()
 	c := channel.New(a)
-	stop := func() { c.Close(); <-done }
+	stop := func() { c.Close(); <-done; forksSettled() }
 	t.Cleanup(stop)
 	return c, stop
 }
@@ -378,6 +378,7 @@ func TestEvictWhileBusy(t *testing.T) {
 			t.Errorf("round %d: the evicted agent sent no bye saying the run lost the lock", round)
 		}
 		c.Close()
+		forksSettled()
 		dir := filepath.Join(home, ".conc-bundle")
 		if v := look(dir); v.live || v.rec == nil || v.rec.Detached.IsZero() {
 			t.Fatalf("round %d: after eviction: live %v, record %+v; want let go, detached", round, v.live, v.rec)
