@@ -220,3 +220,22 @@ func Holder() string {
 	host, _ := os.Hostname()
 	return name + "@" + host
 }
+
+// TestHeader is the line conc test prints before a node's tests when the
+// node is locked, or its lock could not be read; "" otherwise.
+func TestHeader(node string, st *NodeStatus, err error) string {
+	switch {
+	case err != nil:
+		return fmt.Sprintf("# %s: cannot read its lock: %v\n", node, err)
+	case !st.Locked():
+		return ""
+	}
+	if st.Lock == nil {
+		return fmt.Sprintf("# %s: locked by a bundle without a lock record; testing anyway\n", node)
+	}
+	last := "no step has ended"
+	if e, ok := st.Lock.Last(); ok {
+		last = fmt.Sprintf("at step %d %s: %s", e.Step, e.Op, e.Status)
+	}
+	return fmt.Sprintf("# %s: locked by %s (deploy %s, %s); testing anyway\n", node, st.Lock.Holder, st.Lock.DeployID, last)
+}

@@ -1,17 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"os/user"
-	"path/filepath"
 
 	"github.com/concdeploy/conc/internal/durable"
 	"github.com/concdeploy/conc/internal/sshtest"
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 )
 
 // nodeServeOptions are the flags of conc node serve.
@@ -56,78 +50,17 @@ It serves until interrupted.`,
 }
 
 func (a *app) serveNode(cmd *cobra.Command, o *nodeServeOptions) error {
-	root, err := filepath.Abs(o.root)
+	demo, err := sshtest.ServeDemo(o.root, o.listen, o.name)
 	if err != nil {
 		return usageErr(err)
 	}
-	home := filepath.Join(root, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return fmt.Errorf("create the node's home: %w", err)
-	}
-	hostKey, err := loadOrCreateKey(filepath.Join(root, "host_key"))
-	if err != nil {
-		return err
-	}
-	clientKey, err := loadOrCreateKey(filepath.Join(root, "id_ed25519"))
-	if err != nil {
-		return err
-	}
-	u, err := user.Current()
-	if err != nil {
-		return err
-	}
-	srv, err := sshtest.Listen(sshtest.Config{
-		Listen: o.listen, Root: home, User: u.Username,
-		HostKey: hostKey, AuthorizedKeys: []ssh.PublicKey{clientKey.PublicKey()},
-	})
-	if err != nil {
-		return usageErr(fmt.Errorf("serve the node: %w", err))
-	}
-	defer srv.Close()
-	addr := srv.Addr()
-	kh := filepath.Join(root, "known_hosts")
-	if err := sshtest.WriteKnownHosts(kh, addr.String(), hostKey.PublicKey()); err != nil {
-		return err
-	}
-	section := fmt.Sprintf(`; written by conc node serve: a demo node on this machine
-[node %s]
-sshd.ip = %s
-sshd.port = %d
-admin = %s
-identity = %s
-known_hosts = %s
-local_bundle = %s
-`, o.name, addr.IP, addr.Port, u.Username, filepath.Join(root, "id_ed25519"), kh, filepath.Join(root, "local-bundle"))
+	defer demo.Close()
 	if o.write == "" {
-		fmt.Fprint(a.stdout, section)
-	} else if err := durable.WriteFile(o.write, []byte(section), 0o600); err != nil {
+		fmt.Fprint(a.stdout, demo.Section)
+	} else if err := durable.WriteFile(o.write, []byte(demo.Section), 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "conc: serving node %s on %s for %s, home %s; interrupt to stop\n", o.name, addr, u.Username, home)
+	fmt.Fprintf(a.stderr, "conc: serving node %s on %s, home %s; interrupt to stop\n", o.name, demo.Addr(), demo.Home)
 	<-cmd.Context().Done()
 	return nil
-}
-
-// loadOrCreateKey reads an OpenSSH private key, or makes one, so a node
-// served again keeps its host key and its known_hosts line stays valid.
-func loadOrCreateKey(path string) (ssh.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		s, err := ssh.ParsePrivateKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("read key %s: %w", path, err)
-		}
-		return s, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	k, err := sshtest.GenerateKey()
-	if err != nil {
-		return nil, err
-	}
-	if err := k.WritePrivateKey(path); err != nil {
-		return nil, err
-	}
-	return k.Signer, nil
 }

@@ -2,16 +2,13 @@ package main
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/internal/testnode"
-	"github.com/concdeploy/conc/nodelock"
 )
 
 // twoNodes writes a deploy file for two nodes with the given sections.
@@ -171,26 +168,4 @@ func TestNodeTestSudoCanary(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestLockHeader: the line before a locked node's tests, for each shape of
-// lock, a bundle without a record included.
-func TestLockHeader(t *testing.T) {
-	rec := &bundle.Lock{Holder: "ops@ws", DeployID: "d1", Journal: []bundle.Entry{{Step: 2, Op: "run", Status: "FAILED"}}}
-	tests := []struct {
-		st   *nodelock.NodeStatus
-		err  error
-		want string
-	}{
-		{&nodelock.NodeStatus{}, nil, ""},
-		{&nodelock.NodeStatus{Held: true, Lock: rec}, nil, "locked by ops@ws (deploy d1, at step 2 run: FAILED)"},
-		{&nodelock.NodeStatus{Held: true}, nil, "without a lock record"},
-		{nil, errors.New("no route"), "cannot read its lock: no route"},
-	}
-	for _, tt := range tests {
-		got := lockHeader("node1", tt.st, tt.err)
-		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
-			t.Errorf("lockHeader = %q, want %q", got, tt.want)
-		}
-	}
 }

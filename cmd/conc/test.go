@@ -90,7 +90,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 		Header: func(node string, st *nodelock.NodeStatus, err error) {
 			results.Node(node)
 			if !o.json {
-				pr.Line(lockHeader(node, st, err))
+				pr.Line(nodelock.TestHeader(node, st, err))
 			}
 		},
 		Event: func(node string, e nodetest.Event) { results.Add(node, e); pr.Event(node, e) },
@@ -115,25 +115,6 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 		return &exitError{code: code}
 	}
 	return nil
-}
-
-// lockHeader is the line conc test prints before a node's tests when the
-// node is locked, or its lock could not be read; "" otherwise.
-func lockHeader(node string, st *nodelock.NodeStatus, err error) string {
-	switch {
-	case err != nil:
-		return fmt.Sprintf("# %s: cannot read its lock: %v\n", node, err)
-	case !st.Locked():
-		return ""
-	}
-	if st.Lock == nil {
-		return fmt.Sprintf("# %s: locked by a bundle without a lock record; testing anyway\n", node)
-	}
-	last := "no step has ended"
-	if e, ok := st.Lock.Last(); ok {
-		last = fmt.Sprintf("at step %d %s: %s", e.Step, e.Op, e.Status)
-	}
-	return fmt.Sprintf("# %s: locked by %s (deploy %s, %s); testing anyway\n", node, st.Lock.Holder, st.Lock.DeployID, last)
 }
 
 // goTestFlags lets conc test take -run, as go test does; pflag would read
