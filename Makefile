@@ -42,10 +42,19 @@ bench: build
 FUZZTIME ?= 10m
 FUZZ := channel:FuzzRecv channel:FuzzDecode config:FuzzLoad config:FuzzExpand \
 	jobs:FuzzSplit jobs/nodeops:FuzzUntar nodetest:FuzzCompile
+# A run that fails with "context deadline exceeded" and writes no input is
+# Go's fuzz coordinator racing its own deadline (golang/go#75804), not a
+# finding: it is reported and the next target runs.
 fuzz:
-	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; log=$$(mktemp); \
 		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg || exit 1; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg >$$log 2>&1; code=$$?; \
+		grep -v '^fuzz: elapsed' $$log; \
+		if [ $$code -ne 0 ]; then \
+			if grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+				echo "== $$fn: no finding; the run ended on Go's fuzz coordinator deadline race (golang/go#75804)"; \
+			else rm -f $$log; exit 1; fi; \
+		fi; rm -f $$log; \
 	done
 
 clean:
