@@ -25,7 +25,13 @@ var (
 	concBin = flag.String("conc", "../bin/conc", "the conc binary to measure")
 	out     = flag.String("json", "results.json", "where to write the results as JSON")
 	quick   = flag.Bool("quick", false, "fewer repetitions, for trying the harness")
-	only    = flag.String("only", "", "measure only this figure: perjob, first, copy or sizes")
+	only    = flag.String("only", "", "measure only this figure: perjob, first, copy, sizes or fleet")
+	fleetN  = flag.Int("fleet", 50, "how many nodes the fleet figure deploys to")
+	// The nodes of the fleet share one sshd, which with OpenSSH's default
+	// MaxStartups (10:30:100) drops connections past 10 unauthenticated
+	// ones, and conc does not redial. At most 10 nodes at once can never be
+	// dropped; internal/testnode does not raise MaxStartups.
+	fleetPar = flag.Int("fleet-parallel", 10, "conc deploy --parallel for the fleet figure (over 10 needs MaxStartups raised in internal/testnode's sshd)")
 )
 
 // Figure is one line of the table.
@@ -47,6 +53,8 @@ type bench struct {
 	dir  string
 	ini  string
 	reps int
+	// notes are printed under the table.
+	notes []string
 }
 
 func TestBench(t *testing.T) {
@@ -77,6 +85,9 @@ func TestBench(t *testing.T) {
 	}
 	if want("sizes") {
 		figs = append(figs, b.sizes()...)
+	}
+	if want("fleet") {
+		figs = append(figs, b.fleet(*fleetN)...)
 	}
 	b.report(figs, echo, sshTrue)
 }
@@ -340,6 +351,9 @@ func (b *bench) report(figs []Figure, echo, sshTrue time.Duration) {
 		}
 		fmt.Fprintf(&w, "%-40s %14s %14s %-24s %7s %8s %s\n", f.Name, format(f.Conc, f.Unit), base, f.BaseName, rat, f.Target, holds)
 	}
+	for _, n := range b.notes {
+		fmt.Fprintf(&w, "\n%s\n", n)
+	}
 	fmt.Print(w.String())
 	doc := map[string]any{"when": time.Now().UTC().Format(time.RFC3339), "reps": b.reps, "figures": figs}
 	j, _ := json.MarshalIndent(doc, "", "  ")
@@ -360,4 +374,147 @@ func format(v float64, unit string) string {
 		return fmt.Sprintf("%.0f MiB/s", v)
 	}
 	return fmt.Sprintf("%.2f %s", v, unit)
+}
+
+// fleetPlan is the plan of the fleet figure: ten jobs, the shape of a small
+// deploy. Three run in conc itself (remote open_bundle, which connects and
+// starts the agent, and the local put and template), remote template is
+// rendered by conc and written over SFTP, the rest run in the agent.
+// None forks a process on the workstation, so the rusage of the conc
+// process is conc's own CPU.
+const fleetPlan = `[plan deploy]
+step = remote open_bundle
+step = local  put fleet/app.env
+step = remote template fleet/app.cfg.tmpl ${bundle}/app.cfg --mode 0640
+step = remote run test -s app.env
+step = remote ping
+step = remote run "grep -q listen app.cfg"
+step = remote ping
+step = remote run true
+step = local  template fleet/app.cfg.tmpl %s/${name}.cfg
+step = remote close_bundle
+`
+
+// fleetJobs is the number of steps of fleetPlan.
+const fleetJobs = 10
+
+// fleet is figure 6: the same ten-job plan on one node and on n nodes at
+// once. The n nodes are n [node] sections for the benchmark's one sshd, each
+// with a bundle (and so a lock) of its own. On a small machine the sshd and
+// the agents behind it bound the wall time, so the figure that scales is
+// conc's own CPU per node: the user and system time of the conc process,
+// from its rusage, divided by the nodes.
+func (b *bench) fleet(n int) []Figure {
+	if n < 2 {
+		b.t.Fatalf("-fleet %d: the fleet figure needs at least 2 nodes", n)
+	}
+	dir := filepath.Join(b.dir, "fleet")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	env := strings.Repeat("APP_SETTING=value\n", 64)
+	tmpl := "# written by conc for node {{.name}}\nlisten = {{index . \"sshd.ip\"}}:8080\nbundle = {{.bundle}}\n"
+	for name, data := range map[string]string{"app.env": env, "app.cfg.tmpl": tmpl} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	nd := b.node
+	var w strings.Builder
+	fmt.Fprintf(&w, "[defaults]\nadmin = %s\nidentity = %s\nknown_hosts = %s\nsshd.ip = %s\nsshd.port = %d\n\n",
+		nd.User, nd.Identity, nd.KnownHosts, nd.Host, nd.Port)
+	var members []string
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("f%02d", i)
+		members = append(members, name)
+		fmt.Fprintf(&w, "[node %s]\nbundle = .conc-bundle-%d\nlocal_bundle = %s\n\n", name, i, filepath.Join(b.dir, "fleet-local", name))
+	}
+	fmt.Fprintf(&w, "[group fleet1]\nnodes = %s\n\n[group fleet%d]\nnodes = %s\n\n", members[0], n, strings.Join(members, " "))
+	fmt.Fprintf(&w, fleetPlan, filepath.Join(b.dir, "fleet-rendered"))
+	ini := filepath.Join(b.dir, "fleet.ini")
+	if err := os.WriteFile(ini, []byte(w.String()), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+
+	par := min(max(*fleetPar, 1), n)
+	wall1, cpu1 := b.fleetMedian(ini, "fleet1", 1, 1, n)
+	walln, cpun := b.fleetMedian(ini, fmt.Sprintf("fleet%d", n), n, par, n)
+	per1, pern := cpu1, cpun/time.Duration(n)
+	extra := (cpun - cpu1) / time.Duration(n-1)
+	nodes := fmt.Sprintf("%d nodes", n)
+	b.notes = append(b.notes, fmt.Sprintf("fleet, 10 jobs a node: conc's CPU per node %s on 1 node, %s on %d nodes (%.2fx; %s per added node); wall %s and %s (--parallel %d).",
+		per1.Round(10*time.Microsecond), pern.Round(10*time.Microsecond), n, float64(pern)/float64(per1), extra.Round(10*time.Microsecond),
+		wall1.Round(time.Millisecond), walln.Round(time.Millisecond), par))
+	return []Figure{
+		{Name: "fleet 10 jobs, wall, 1 node", Conc: seconds(wall1), Unit: "s", Target: "-", Holds: true,
+			Note: "conc deploy of the 10-job plan to 1 node, as a whole process"},
+		{Name: "fleet 10 jobs, wall, " + nodes, Conc: seconds(walln), Baseline: seconds(wall1), Unit: "s", BaseName: "wall, 1 node", Ratio: float64(walln) / float64(wall1), Target: "-", Holds: true,
+			Note: fmt.Sprintf("the same plan on %d nodes of one loopback sshd, --parallel %d; bounded by the node side", n, par)},
+		{Name: "fleet conc CPU per node, 1 node", Conc: seconds(per1), Unit: "s", Target: "-", Holds: true,
+			Note: "user+sys of the conc process (its rusage), start-up included"},
+		{Name: "fleet conc CPU per node, " + nodes, Conc: seconds(pern), Baseline: seconds(per1), Unit: "s", BaseName: "CPU per node, 1 node", Ratio: float64(pern) / float64(per1), Target: "-", Holds: true,
+			Note: fmt.Sprintf("user+sys of the conc process over %d nodes, divided by %d; the ratio is CPU per node (%d) / CPU per node (1)", n, n, n)},
+		{Name: "fleet conc CPU per added node", Conc: seconds(extra), Baseline: seconds(per1), Unit: "s", BaseName: "CPU per node, 1 node", Ratio: float64(extra) / float64(per1), Target: "-", Holds: true,
+			Note: fmt.Sprintf("(CPU of %d nodes - CPU of 1 node) / %d: the cost of one more node, without conc's start-up", n, n-1)},
+	}
+}
+
+// fleetMedian runs the fleet plan on group (of nodes nodes, par at once)
+// reps times after a warm-up and returns the medians of the wall time and of
+// conc's CPU.
+func (b *bench) fleetMedian(ini, group string, nodes, par, all int) (wall, cpu time.Duration) {
+	b.fleetRun(ini, group, nodes, par, all)
+	var walls, cpus []time.Duration
+	for range b.reps {
+		w, c := b.fleetRun(ini, group, nodes, par, all)
+		walls, cpus = append(walls, w), append(cpus, c)
+	}
+	return medianOf(walls), medianOf(cpus)
+}
+
+// fleetRun deploys the fleet plan to group once, as a child process, and
+// returns its wall time and its user+sys CPU time. It fails the benchmark
+// unless conc exits 0, every job printed an OK line and no node's bundle
+// (of all the fleet's nodes) is left behind.
+func (b *bench) fleetRun(ini, group string, nodes, par, all int) (wall, cpu time.Duration) {
+	args := []string{"-f", ini, "deploy", group, "--parallel", fmt.Sprint(par)}
+	cmd := exec.Command(*concBin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	wall = time.Since(start)
+	if err != nil {
+		hint := ""
+		if par > 10 && strings.Contains(out.String(), "handshake failed") {
+			hint = " (sshd's MaxStartups drops connections past 10 unauthenticated ones: use -fleet-parallel 10)"
+		}
+		b.t.Fatalf("conc %v: %v%s\n%s", args, err, hint, out.String())
+	}
+	// The rusage of a waited-for child is its own (and its waited-for
+	// children's; conc forks none for this plan). CPU times, unlike the
+	// peak RSS, owe nothing to the pages it shared with this process
+	// before its exec.
+	cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	ok := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "OK" {
+			ok++
+		}
+	}
+	if ok != nodes*fleetJobs {
+		b.t.Fatalf("conc %v: %d OK jobs, want %d\n%s", args, ok, nodes*fleetJobs, out.String())
+	}
+	for i := 1; i <= all; i++ {
+		if _, err := os.Lstat(filepath.Join(b.node.Home, fmt.Sprintf(".conc-bundle-%d", i))); !os.IsNotExist(err) {
+			b.t.Fatalf("conc %v exited 0 and left the bundle .conc-bundle-%d (%v)\n%s", args, i, err, out.String())
+		}
+	}
+	return wall, cpu
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	ds = append([]time.Duration(nil), ds...)
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
 }
