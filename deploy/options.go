@@ -29,6 +29,7 @@ type Options struct {
 	StateDir string // the local journal; default .conc/state next to the deploy file
 	Sudo     []byte // the sudo password, when the plan needs one
 	Parallel int    // nodes at once; default 8
+	Rollout  Rollout
 	// Terminal, when set, is the operator's terminal, for progress bars.
 	Terminal io.Writer
 

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,7 +26,9 @@ const (
 )
 
 // Reporter prints one line per job for people, and the same events as
-// JSON lines, through zerolog, to the log file when there is one.
+// JSON lines, through zerolog, to the log file when there is one. With
+// JSON, stdout carries events (events.go) instead of lines, and what is
+// said to the operator goes to stderr.
 //
 // The human lines are formatted here, not by zerolog's console writer:
 // that writer parses every event back from JSON, which cost 25µs a job,
@@ -38,41 +40,142 @@ type Reporter struct {
 	log     *zerolog.Logger // the JSON log file, or nil
 	q       *queue
 	verbose bool
+	json    bool
+	errOut  io.Writer // with JSON, for what is said to the operator
+
+	width   int  // of the column that names where a job ran
+	grouped bool // several nodes at once: -v output waits for its job's line
+	command string
+}
+
+// ReporterConfig says where a Reporter writes and how.
+type ReporterConfig struct {
+	Out     io.Writer // job lines, or events with JSON
+	Err     io.Writer // with JSON: stop messages and hints
+	Log     io.Writer // JSON lines of the log file, or nil
+	Verbose bool      // show jobs' output
+	Color   bool      // Out is a terminal: colours, and the live block of running nodes
+	JSON    bool      // events on Out instead of lines
 }
 
 // NewReporter writes human output to out and, if not nil, JSON lines to
 // logFile. color turns on ANSI colours.
 func NewReporter(out io.Writer, logFile io.Writer, verbose, color bool) *Reporter {
-	r := &Reporter{q: newQueue(out, color), verbose: verbose}
-	if logFile != nil {
-		l := zerolog.New(logFile).With().Timestamp().Logger()
+	return NewReporterWith(ReporterConfig{Out: out, Log: logFile, Verbose: verbose, Color: color})
+}
+
+// NewReporterWith is NewReporter with every choice.
+func NewReporterWith(c ReporterConfig) *Reporter {
+	r := &Reporter{q: newQueue(c.Out, c.Color && !c.JSON), verbose: c.Verbose, json: c.JSON, errOut: c.Err, width: 12}
+	if c.Log != nil {
+		l := zerolog.New(c.Log).With().Timestamp().Logger()
 		r.log = &l
 	}
 	return r
 }
 
+// RunStart describes a run about to start.
+type RunStart struct {
+	Plan  string
+	Nodes []string
+	// Command is how the operator ran it, up to the nodes ("conc -f
+	// site.ini deploy"), for the recap's hints.
+	Command string
+	// Grouped says several nodes may run at once, so that each job's -v
+	// output is held until its line.
+	Grouped bool
+	// Live asks for the block of running nodes on a terminal; not with
+	// --step, whose questions it would overwrite.
+	Live bool
+}
+
+// Start announces a run.
+func (r *Reporter) Start(s RunStart) {
+	r.grouped, r.command = s.Grouped, s.Command
+	for _, n := range s.Nodes {
+		r.width = max(r.width, len(hostLabel(n, jobs.Local)))
+	}
+	if r.json {
+		r.event(runEvent{Event: evRun, Time: time.Now(), Plan: s.Plan, Nodes: s.Nodes})
+	} else if s.Live {
+		r.q.items <- item{live: &liveUpdate{on: true}}
+	}
+}
+
+// JobStart reports that a job begins.
+func (r *Reporter) JobStart(node string, host jobs.Host, step, steps int, op string) {
+	now := time.Now()
+	if r.json {
+		r.event(jobEvent{Event: evJobStart, Time: now, Node: node, Host: string(host), Step: step, Steps: steps, Op: op})
+		return
+	}
+	it := item{live: &liveUpdate{node: node, label: hostLabel(node, host), step: step, steps: steps, op: op, since: now}}
+	if r.verbose && !r.grouped {
+		// The output streamed next belongs under this line, not under the
+		// line of the job before, which may be another node's.
+		it.line = &jobLine{when: now, status: "RUNNING", host: hostLabel(node, host), width: r.width, step: step, steps: steps, op: op, start: true}
+	}
+	r.q.items <- it
+}
+
+// hostLabel names where a job ran: the node, or the workstation for it.
+func hostLabel(node string, host jobs.Host) string {
+	if host == jobs.Local {
+		return node + " (local)"
+	}
+	return node
+}
+
 // Job reports a job's end.
 func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, res jobs.Result, d time.Duration) {
-	hostName := node
-	if host == jobs.Local {
-		hostName = "localhost"
-	}
+	label := hostLabel(node, host)
 	if r.log != nil {
 		ev := r.log.WithLevel(levelOf(res.Status)).Str(fieldStatus, string(res.Status)).
-			Str(fieldHost, hostName).Str(fieldNode, node).Int(fieldStep, step).Int(fieldSteps, steps).
+			Str(fieldHost, string(host)).Str(fieldNode, node).Int(fieldStep, step).Int(fieldSteps, steps).
 			Str(fieldOp, op).Dur(fieldDur, d)
 		if len(res.Output) > 0 && (res.Status != jobs.OK || r.verbose) {
 			ev = ev.Bytes(fieldOutput, res.Output)
 		}
 		ev.Msg(res.Message)
 	}
-	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: hostName, step: step, steps: steps, op: op, dur: d, msg: res.Message}}
-	// With -v the output was shown as it came; else a job that is not OK
-	// shows its tail under its line.
-	if len(res.Output) > 0 && res.Status != jobs.OK && !r.verbose {
-		it.data = indent(res.Output)
+	if r.json {
+		e := jobEvent{Event: evJobEnd, Time: time.Now(), Node: node, Host: string(host), Step: step, Steps: steps, Op: op,
+			Status: string(res.Status), Duration: d.Seconds(), Message: res.Message}
+		if res.Status != jobs.OK || r.verbose {
+			e.Output = string(res.Output)
+		}
+		r.event(e)
+		return
+	}
+	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: label, width: r.width, step: step, steps: steps, op: op, dur: d, msg: res.Message}}
+	// With -v the output was shown as it came, unless held for the line
+	// (grouped); else a job that is not OK shows its tail under its line.
+	if len(res.Output) > 0 && (res.Status != jobs.OK && !r.verbose || r.verbose && r.grouped) {
+		it.data = indent(node, res.Output)
 	}
 	r.q.items <- it
+}
+
+// NodeEnd reports that a node's run ended.
+func (r *Reporter) NodeEnd(node string, o Outcome) {
+	if r.json {
+		r.event(nodeEvent{Event: evNodeEnd, Time: time.Now(), outcomeJSON: outcomeOf(o)})
+		return
+	}
+	r.q.items <- item{live: &liveUpdate{node: node, done: true}}
+}
+
+// Recap ends a run over several nodes with a table of how each ended;
+// halted says why the rollout stopped, if it did.
+func (r *Reporter) Recap(outs []Outcome, halted string, code int) {
+	if r.json {
+		r.event(recapEvent(outs, halted, code))
+		return
+	}
+	r.q.items <- item{live: &liveUpdate{off: true}}
+	if len(outs) > 1 {
+		r.q.raw([]byte(recapText(outs, halted, r.command)))
+	}
 }
 
 // Flush returns once everything queued so far is written: before a
@@ -83,13 +186,26 @@ func (r *Reporter) Flush() {
 	<-done
 }
 
-// Printf prints a line of text in order with the job lines, not to the log.
+// Printf prints a line of text in order with the job lines, not to the
+// log; with JSON, to stderr.
 func (r *Reporter) Printf(format string, args ...any) {
-	r.q.raw([]byte(fmt.Sprintf(format, args...)))
+	text := fmt.Sprintf(format, args...)
+	if r.json {
+		if r.errOut != nil {
+			r.q.items <- item{data: []byte(strings.TrimSuffix(text, "\n") + "\n"), to: r.errOut}
+		}
+		return
+	}
+	r.q.raw([]byte(text))
 }
 
-// Stream prints a running job's output, for -v.
-func (r *Reporter) Stream(data []byte) { r.q.raw(indent(data)) }
+// Stream prints a running job's output, for -v, unless it is held for the
+// job's line.
+func (r *Reporter) Stream(node string, data []byte) {
+	if !r.grouped && !r.json {
+		r.q.raw(indent(node, data))
+	}
+}
 
 // Close flushes everything queued.
 func (r *Reporter) Close() { r.q.close() }
@@ -104,13 +220,15 @@ func levelOf(s jobs.Status) zerolog.Level {
 	return zerolog.ErrorLevel
 }
 
-// indent prefixes each line of a job's output so it reads as belonging to
-// the job line above it.
-func indent(b []byte) []byte {
+// indent prefixes each line of a job's output with its node, so it reads
+// as belonging to the node's job line above it.
+func indent(node string, b []byte) []byte {
 	b = bytes.TrimRight(b, "\n")
 	var out bytes.Buffer
 	for _, line := range bytes.Split(b, []byte("\n")) {
-		out.WriteString("    | ")
+		out.WriteString("    ")
+		out.WriteString(node)
+		out.WriteString(" | ")
 		out.Write(line)
 		out.WriteByte('\n')
 	}
@@ -122,11 +240,13 @@ type jobLine struct {
 	when   time.Time
 	status jobs.Status
 	host   string
+	width  int
 	step   int
 	steps  int
 	op     string
 	dur    time.Duration
 	msg    string
+	start  bool // the job begins: no duration yet
 }
 
 // format renders "15:04:05 STATUS    host         step/N op    dur  message".
@@ -136,7 +256,11 @@ func (l *jobLine) format(b *bytes.Buffer, color bool) {
 	if code := statusColor[l.status]; color && code != "" {
 		status = "\x1b[" + code + "m" + status + "\x1b[0m"
 	}
-	fmt.Fprintf(b, "%s %-12s %6s %-14s %8s", status, l.host, fmt.Sprintf("%d/%d", l.step, l.steps), l.op, formatDuration(l.dur))
+	if l.start {
+		fmt.Fprintf(b, "%s %-*s %6s %s\n", status, l.width, l.host, fmt.Sprintf("%d/%d", l.step, l.steps), l.op)
+		return
+	}
+	fmt.Fprintf(b, "%s %-*s %6s %-14s %8s", status, l.width, l.host, fmt.Sprintf("%d/%d", l.step, l.steps), l.op, formatDuration(l.dur))
 	if l.msg != "" {
 		b.WriteByte(' ')
 		b.WriteString(l.msg)
@@ -158,85 +282,4 @@ func formatDuration(d time.Duration) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
-}
-
-// queue writes items in order on its own goroutine. It never drops an
-// item; a full queue makes the sender wait.
-type queue struct {
-	items chan item
-	done  chan struct{}
-	out   io.Writer
-	color bool
-	once  sync.Once
-}
-
-// item is a job line, raw text, or both: the line, then the text. An item
-// with flushed set is a marker, closed once what came before it is written.
-type item struct {
-	line    *jobLine
-	data    []byte
-	flushed chan struct{}
-}
-
-func newQueue(out io.Writer, color bool) *queue {
-	q := &queue{items: make(chan item, 4096), done: make(chan struct{}), out: out, color: color}
-	go q.loop()
-	return q
-}
-
-// burstPause is how long the queue rests after writing a burst. A fast
-// plan then wakes the printing goroutine at most a few hundred times a
-// second, not once a job, and lines still show at once when jobs are slow.
-const burstPause = 5 * time.Millisecond
-
-func (q *queue) loop() {
-	defer close(q.done)
-	var b bytes.Buffer
-	for it := range q.items {
-		b.Reset()
-		var flushed []chan struct{}
-		add := func(it item) {
-			if it.line != nil {
-				it.line.format(&b, q.color)
-			}
-			b.Write(it.data)
-			if it.flushed != nil {
-				flushed = append(flushed, it.flushed)
-			}
-		}
-		add(it)
-		// Write what else is queued in the same write: a fast plan's
-		// lines cost one write per burst, not per job.
-		for more := true; more && b.Len() < 64<<10; {
-			select {
-			case next, ok := <-q.items:
-				if ok {
-					add(next)
-				} else {
-					more = false
-				}
-			default:
-				more = false
-			}
-		}
-		q.out.Write(b.Bytes())
-		for _, f := range flushed {
-			close(f)
-		}
-		if len(flushed) == 0 && len(q.items) == 0 {
-			time.Sleep(burstPause)
-		}
-	}
-}
-
-func (q *queue) raw(p []byte) {
-	if !bytes.HasSuffix(p, []byte("\n")) {
-		p = append(p, '\n')
-	}
-	q.items <- item{data: p}
-}
-
-func (q *queue) close() {
-	q.once.Do(func() { close(q.items) })
-	<-q.done
 }

@@ -24,7 +24,8 @@ import (
 // step is done.
 func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	fail := func(s jobs.Status, format string, args ...any) (int, jobs.Status) {
-		n.rep.Printf("%s: cannot resume: %s", n.node.Name, fmt.Sprintf(format, args...))
+		n.out.Message = "cannot resume: " + fmt.Sprintf(format, args...)
+		n.rep.Printf("%s: %s", n.node.Name, n.out.Message)
 		if s == "" {
 			// Not a job's outcome: the operator asked for something
 			// that cannot be, and nothing was touched.

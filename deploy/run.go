@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/bundle"
@@ -61,35 +60,6 @@ func (d *Deploy) NeedsSudo() bool {
 	return false
 }
 
-// Run runs the plan on every node, at most opts.Parallel at a time, and
-// returns conc's exit code: the most severe of the nodes'. ctx is the
-// operator's: when it is canceled with jobs.ErrCanceled (Ctrl-C), running
-// jobs end STOPPED.
-func (d *Deploy) Run(ctx context.Context) int {
-	limit := d.opts.Parallel
-	if limit <= 0 {
-		limit = 8
-	}
-	var g errgroup.Group
-	g.SetLimit(limit)
-	codes := make([]int, len(d.runs))
-	for i, r := range d.runs {
-		g.Go(func() error {
-			codes[i] = r.run(ctx).ExitCode()
-			if r.usage {
-				codes[i] = jobs.ExitUsage
-			}
-			return nil
-		})
-	}
-	g.Wait()
-	code := jobs.ExitOK
-	for _, c := range codes {
-		code = jobs.WorseExit(code, c)
-	}
-	return code
-}
-
 // nodeRun is one plan's run on one node.
 type nodeRun struct {
 	opts        *Options
@@ -120,6 +90,10 @@ type nodeRun struct {
 	seq           int64  // the journal's number of the job running now (bundle.Entry.Seq)
 	from          int    // --from, resolved
 	usage         bool   // the run was refused as the operator's mistake: exit 2
+
+	rollout     *rolloutState // shared with the run's other nodes
+	failCounted bool
+	out         Outcome // how it ended, for the recap
 }
 
 // newNodeRun resolves the plan for the node; every error is the deploy
@@ -165,6 +139,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
 		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,
 		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
+		out: Outcome{Node: n.Name, Steps: len(plan.Steps)},
 	}, nil
 }
 
@@ -203,6 +178,8 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		switch {
 		case ctx.Err() != nil:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "stopped by the operator"), "before")
+		case n.rollout.halted() != "":
+			return n.halt(st, jobs.Resultf(jobs.Stopped, "%s", n.rollout.halted()), "before")
 		case st.Number == n.stops.before:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "--stop-before %d", st.Number), "before")
 		}
@@ -219,6 +196,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 			}
 		}
 		t0 := time.Now()
+		n.rep.JobStart(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op)
 		res, d := n.step(ctx, st)
 		if d == 0 {
 			d = time.Since(t0)
@@ -333,7 +311,7 @@ func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) j
 func (n *nodeRun) runHere(ctx context.Context, st *config.Step, onNode bool) jobs.Result {
 	var stream io.Writer
 	if n.opts.Verbose {
-		stream = &streamWriter{rep: n.rep}
+		stream = &streamWriter{rep: n.rep, node: n.node.Name}
 	}
 	tail := jobs.NewTail(stream)
 	var env jobs.Env = n.env(tail, n.log.With().Int(fieldStep, st.Number).Str(fieldOp, st.Job.Op).Logger())
@@ -426,12 +404,13 @@ func (n *nodeRun) agentLog(line string) {
 // events are shown in the job's output already.
 func (n *nodeRun) agentOutput(_ uint32, stream int, data []byte) {
 	if stream != channel.Event {
-		n.rep.Stream(data)
+		n.rep.Stream(n.node.Name, data)
 	}
 }
 
 // record journals a job, locally and, through the agent, on the node.
 func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
+	n.out.job(st.Number, st.Job.Op, res)
 	e := bundle.Entry{
 		Step: st.Number, Seq: n.seq, Host: string(st.Job.Host), Op: st.Job.Op, Status: string(res.Status),
 		Message: res.Message, Duration: bundle.Duration(d), Ended: time.Now(),
@@ -466,11 +445,15 @@ func (n *nodeRun) finish() {
 // halt ends a run at, before or after a step, and says what is left and
 // what to do next. It returns the status the run ends with.
 func (n *nodeRun) halt(st *config.Step, res jobs.Result, where string) jobs.Status {
+	if failing(res.Status) {
+		n.countFailure()
+	}
 	if res.Status != jobs.Stopped {
 		// Only a run stopped on purpose keeps its mounts, as the
 		// operator's bridge into the bundle.
 		n.unmountAll()
 	}
+	n.out.Message, n.out.Resumable = res.Message, n.locked && !n.lostBundle
 	n.disconnect()
 	if err := n.journal.End(string(res.Status)); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
@@ -518,9 +501,12 @@ func (n *nodeRun) disconnect() {
 }
 
 // streamWriter passes a local job's output to the reporter as it comes.
-type streamWriter struct{ rep *Reporter }
+type streamWriter struct {
+	rep  *Reporter
+	node string
+}
 
 func (s *streamWriter) Write(p []byte) (int, error) {
-	s.rep.Stream(p)
+	s.rep.Stream(s.node, p)
 	return len(p), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/concdeploy/conc/sshconn"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -254,4 +255,20 @@ func (a *app) oneNode(name string) (*config.File, *config.Node, error) {
 // dial connects to a node with the global flags' options.
 func (a *app) dial(ctx context.Context, f *config.File, n *config.Node) (*sshconn.Conn, error) {
 	return sshconn.Connect(ctx, f, n, sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew})
+}
+
+// selectNodes resolves NODE|GROUP arguments, narrowed by --limit.
+func selectNodes(f *config.File, args []string, limit string) ([]*config.Node, error) {
+	nodes, err := f.Targets(args)
+	if err == nil && limit != "" {
+		nodes, err = f.Limit(nodes, limit)
+	}
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return nodes, nil
+}
+
+func limitFlag(f *pflag.FlagSet, limit *string) {
+	f.StringVar(limit, "limit", "", "only the nodes matching PATTERN[,PATTERN...]: globs or group names, !PATTERN excludes")
 }

@@ -23,6 +23,9 @@ type deployOptions struct {
 	stopAfter       string
 	step            bool
 	sudo            sudoFlags
+	batch, maxFail  string
+	limit           string
+	json            bool
 }
 
 func (o *deployOptions) flags(cmd *cobra.Command) {
@@ -34,6 +37,10 @@ func (o *deployOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.from, "from", "", "continue the node's unfinished run at STEP instead")
 	f.BoolVar(&o.forcePlanChange, "force-plan-change", false, "resume even though the plan changed since the run began")
 	f.IntVar(&o.parallel, "parallel", 8, "deploy to at most N nodes at once")
+	f.StringVar(&o.batch, "batch", "", "roll out in batches: N, N% or a list such as 1,25%,100%, the last repeating; a batch starts when the one before ended")
+	f.StringVar(&o.maxFail, "max-fail", "", "stop the rollout once more than N (or N%) nodes failed: no node starts, running ones stop at their next job (default 0)")
+	limitFlag(f, &o.limit)
+	f.BoolVar(&o.json, "json", false, "print one JSON object per event on stdout (docs/json.md), for CI")
 	o.sudo.register(cmd, "step")
 }
 
@@ -50,7 +57,7 @@ and --stop-after end it at a step (see conc plan for the numbers), and Ctrl-C
 stops the running job. The bundle stays on the node, so you can look into it
 (conc bundle, conc ssh), fix it, and continue with --resume, which picks up
 at the first job that is not OK, from any terminal, days later.`,
-		Example: "  conc deploy node1\n  conc deploy node1 --stop-after copy_product\n  conc deploy node1 --resume\n  conc -f site.ini deploy web --parallel 4",
+		Example: "  conc deploy node1\n  conc deploy node1 --stop-after copy_product\n  conc deploy node1 --resume\n  conc -f site.ini deploy web --parallel 4\n  conc deploy web --batch 1,25%,100% --max-fail 1\n  conc deploy web --limit 'web*,!web3' --json",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr(errors.New("deploy needs a node or group (conc deploy NODE)"))
@@ -93,7 +100,11 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return err
 	}
-	nodes, err := f.Targets(o.targets)
+	nodes, err := selectNodes(f, o.targets, o.limit)
+	if err != nil {
+		return err
+	}
+	rollout, err := deploy.RolloutOf(f, o.targets, o.batch, o.maxFail)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -105,12 +116,13 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return err
 	}
-	rep := deploy.NewReporter(a.stdout, logFile, a.verbose, isTerminal(a.stdout))
+	rep := deploy.NewReporterWith(deploy.ReporterConfig{Out: a.stdout, Err: a.stderr, Log: logFile,
+		Verbose: a.verbose, Color: isTerminal(a.stdout), JSON: o.json})
 	defer rep.Close()
 	opts := &deploy.Options{
 		Ops:  ops,
 		File: f, Plan: o.plan, Agents: agents, Reporter: rep, Log: log, Verbose: a.verbose,
-		StateDir: a.stateDir, Parallel: o.parallel, Invocation: a.invocation(), Verb: verb,
+		StateDir: a.stateDir, Parallel: o.parallel, Rollout: rollout, Invocation: a.invocation(), Verb: verb,
 		Dial:   sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew},
 		Resume: o.resume, From: o.from, ForcePlanChange: o.forcePlanChange,
 		StopBefore: o.stopBefore, StopAfter: o.stopAfter,

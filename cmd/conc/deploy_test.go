@@ -39,7 +39,7 @@ func TestDeployHappyPath(t *testing.T) {
 		if len(lines) != 5 {
 			t.Fatalf("%d lines, want one per job:\n%s", len(lines), r.stdout)
 		}
-		for i, want := range []string{"node1 ", "localhost ", "node1 ", "localhost ", "node1 "} {
+		for i, want := range []string{"node1 ", "node1 (local) ", "node1 ", "node1 (local) ", "node1 "} {
 			if !strings.Contains(lines[i], "OK") || !strings.Contains(lines[i], want) || !strings.Contains(lines[i], "/5") {
 				t.Errorf("line %d = %q, want OK on %s with its step number", i+1, lines[i], want)
 			}

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/nodelock"
+	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
 func (a *app) statusCmd() *cobra.Command {
-	return &cobra.Command{
+	var limit string
+	var asJSON bool
+	var parallel int
+	cmd := &cobra.Command{
 		Use:   "status [NODE|GROUP...]",
 		Short: "show whether nodes are locked, by whom, how far their run got, and whether its holder is alive",
 		Long: `Ask each node's agent about its bundle and say whether the node is free or
@@ -19,10 +24,10 @@ alive. The agent serving a run holds a kernel lock on its bundle for exactly
 as long as it lives, so "alive" is read from that lock, not from a clock: a
 run that is not alive is gone (stopped, crashed, cut off) and its lock waits
 for --resume or conc unlock. Reading takes no lock and changes nothing.
-Without arguments, every node.
+Without arguments, every node; --json prints one object per node.
 
 Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
-		Example: "  conc status\n  conc status node1 web",
+		Example: "  conc status\n  conc status node1 web\n  conc status web --limit '!web3' --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := a.load()
 			if err != nil {
@@ -31,31 +36,30 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 			if len(args) == 0 {
 				args = f.NodeNames()
 			}
-			nodes, err := f.Targets(args)
+			nodes, err := selectNodes(f, args, limit)
 			if err != nil {
-				return usageErr(err)
+				return err
 			}
 			agents, err := a.getAgents()
 			if err != nil {
 				return err
 			}
+			opts := sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew}
 			code := jobs.ExitOK
-			for _, n := range nodes {
-				c, err := a.dial(cmd.Context(), f, n)
-				if err != nil {
-					fmt.Fprintf(a.stdout, "%s: unknown: %v\n", n.Name, err)
-					code = jobs.WorseExit(code, jobs.ExitFailed)
-					continue
+			for _, r := range nodelock.ReadAll(cmd.Context(), f, nodes, agents, opts, parallel) {
+				switch {
+				case asJSON:
+					b, _ := json.Marshal(r.JSON())
+					fmt.Fprintf(a.stdout, "%s\n", b)
+				case r.Err != nil:
+					fmt.Fprintf(a.stdout, "%s: unknown: %v\n", r.Node, r.Err)
+				default:
+					fmt.Fprintln(a.stdout, r.Status.Describe())
 				}
-				st, err := nodelock.ReadStatus(cmd.Context(), c, agents, n)
-				c.Close()
-				if err != nil {
-					fmt.Fprintf(a.stdout, "%s: unknown: %v\n", n.Name, err)
+				switch {
+				case r.Err != nil:
 					code = jobs.WorseExit(code, jobs.ExitFailed)
-					continue
-				}
-				fmt.Fprintln(a.stdout, st.Describe())
-				if st.Locked() {
+				case r.Status.Locked():
 					code = jobs.WorseExit(code, jobs.ExitBlocked)
 				}
 			}
@@ -65,4 +69,8 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 			return nil
 		},
 	}
+	limitFlag(cmd.Flags(), &limit)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per node (docs/json.md)")
+	cmd.Flags().IntVar(&parallel, "parallel", 8, "read at most N nodes at once")
+	return cmd
 }

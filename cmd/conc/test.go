@@ -21,6 +21,7 @@ type testOptions struct {
 	json     bool
 	sudo     sudoFlags
 	parallel int
+	limit    string
 }
 
 func (a *app) testCmd() *cobra.Command {
@@ -62,6 +63,7 @@ run, 2 a usage or deploy-file error.`,
 	f.BoolVar(&o.json, "json", false, "print one JSON object per result instead of text")
 	o.sudo.register(cmd, "test")
 	f.IntVar(&o.parallel, "parallel", 8, "test at most N nodes at once")
+	limitFlag(f, &o.limit)
 	return cmd
 }
 
@@ -70,9 +72,9 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := f.Targets(args)
+	nodes, err := selectNodes(f, args, o.limit)
 	if err != nil {
-		return usageErr(err)
+		return err
 	}
 	log, _, err := a.logger()
 	if err != nil {

@@ -1,0 +1,199 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concdeploy/conc/jobs"
+)
+
+func TestParseBatches(t *testing.T) {
+	tests := []struct {
+		in      string
+		total   int
+		want    string // the batches' sizes
+		wantErr string
+	}{
+		{"1", 3, "[1 1 1]", ""},
+		{"1,25%,100%", 10, "[1 2 7]", ""},
+		{"1,25%,100%", 3, "[1 1 1]", ""}, // 25% of 3 rounds to none: a batch has one at least
+		{"50%", 5, "[2 2 1]", ""},
+		{"2, 3", 9, "[2 3 3 1]", ""},
+		{"100%", 4, "[4]", ""},
+		{"0", 3, "", "never ends"},
+		{"x", 3, "", "not a count"},
+		{"101%", 3, "", "at most 100%"},
+		{"-1", 3, "", "not a count"},
+		{"1,,2", 3, "", "not a count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			b, err := ParseBatches(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseBatches(%q) = %v, %v; want an error with %q", tt.in, b, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sizes []int
+			covered := 0
+			for _, r := range (Rollout{Batches: b}).batches(tt.total) {
+				if r[0] != covered {
+					t.Fatalf("batch %v does not start where the last ended (%d)", r, covered)
+				}
+				sizes = append(sizes, r[1]-r[0])
+				covered = r[1]
+			}
+			if got := fmt.Sprint(sizes); got != tt.want || covered != tt.total {
+				t.Errorf("batches of %d: %s covering %d, want %s", tt.total, got, covered, tt.want)
+			}
+		})
+	}
+}
+
+func TestRolloutHalts(t *testing.T) {
+	tests := []struct {
+		maxFail string
+		total   int
+		fails   int
+		halted  bool
+	}{
+		{"0", 5, 0, false},
+		{"0", 5, 1, true},
+		{"1", 5, 1, false},
+		{"1", 5, 2, true},
+		{"40%", 5, 2, false},
+		{"40%", 5, 3, true},
+		{"100%", 5, 5, false},
+		{"10%", 5, 1, true}, // 10% of 5 rounds down to none tolerated
+	}
+	for _, tt := range tests {
+		m, err := ParseSize(tt.maxFail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &rolloutState{limit: m.Of(tt.total)}
+		for i := range tt.fails {
+			s.fail(fmt.Sprintf("node%d", i+1))
+		}
+		if got := s.halted() != ""; got != tt.halted {
+			t.Errorf("--max-fail %s of %d nodes, %d failed: halted %v (%q), want %v", tt.maxFail, tt.total, tt.fails, got, s.halted(), tt.halted)
+		}
+	}
+	var none *rolloutState
+	if none.halted() != "" {
+		t.Error("a run without a rollout halted")
+	}
+}
+
+func TestFailing(t *testing.T) {
+	for st, want := range map[jobs.Status]bool{
+		jobs.OK: false, jobs.Stopped: false,
+		jobs.Blocked: true, jobs.Failed: true, jobs.Error: true, jobs.TimedOut: true,
+	} {
+		if failing(st) != want {
+			t.Errorf("failing(%s) = %v", st, !want)
+		}
+	}
+}
+
+var recapOuts = []Outcome{
+	{Node: "web1", Ran: true, Status: jobs.OK, Step: 5, Steps: 5, Op: "close_bundle", Duration: 1200 * time.Millisecond},
+	{Node: "web2", Ran: true, Status: jobs.Failed, Step: 3, Steps: 5, Op: "run", Message: "exit status 1\nmore", Duration: time.Second, Resumable: true},
+	{Node: "web3", Ran: true, Status: jobs.Stopped, Step: 2, Steps: 5, Op: "put", Message: "the rollout stopped", Duration: time.Second},
+	{Node: "web4", Steps: 5},
+}
+
+func TestRecapText(t *testing.T) {
+	got := recapText(recapOuts, "the rollout stopped: 1 node(s) failed (web2), more than --max-fail 0", "conc deploy")
+	for _, want := range []string{
+		"RECAP\n",
+		"  web1  OK       5/5 close_bundle  1.2s",
+		"  web2  FAILED   3/5 run ",
+		"  web4  NOT RUN  -",
+		"  web2: FAILED at step 3/5 run: exit status 1\n",
+		"  web3: STOPPED at step 2/5 put: the rollout stopped\n",
+		"The rollout stopped: 1 node(s) failed (web2), more than --max-fail 0; the nodes NOT RUN were not touched.",
+		"4 node(s): 1 OK, 1 STOPPED, 1 NOT RUN, 1 FAILED\n",
+		"  continue: conc deploy web2 --resume\n  the rest: conc deploy web4\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("recap lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "more\n") {
+		t.Errorf("the recap shows more than a message's first line:\n%s", got)
+	}
+}
+
+// TestJSONEvents: every event is one line of JSON with the documented
+// field names, and the recap carries every node and the exit code.
+func TestJSONEvents(t *testing.T) {
+	var out, errOut bytes.Buffer
+	r := NewReporterWith(ReporterConfig{Out: &out, Err: &errOut, JSON: true})
+	r.Start(RunStart{Plan: "deploy", Nodes: []string{"web1", "web2"}})
+	r.JobStart("web1", jobs.Local, 1, 5, "put")
+	r.Job("web1", jobs.Local, 1, 5, "put", jobs.Result{Status: jobs.Failed, Message: "no file", Output: []byte("tail\n")}, time.Second)
+	r.Printf("web1: stopped at step 1/5")
+	r.NodeEnd("web1", recapOuts[1])
+	r.Recap(recapOuts, "", 1)
+	r.Close()
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		events = append(events, e)
+	}
+	kinds := []string{}
+	for _, e := range events {
+		kinds = append(kinds, e["event"].(string))
+	}
+	if got := strings.Join(kinds, " "); got != "run job_start job_end node_end recap" {
+		t.Fatalf("events %s", got)
+	}
+	end := events[2]
+	if end["node"] != "web1" || end["host"] != "local" || end["status"] != "FAILED" || end["duration"] != 1.0 || end["output"] != "tail\n" || end["step"] != 1.0 {
+		t.Errorf("job_end %v", end)
+	}
+	recap := events[4]
+	if nodes := recap["nodes"].([]any); len(nodes) != len(recapOuts) || recap["exit"] != 1.0 ||
+		nodes[3].(map[string]any)["status"] != "NOT RUN" {
+		t.Errorf("recap %v", recap)
+	}
+	if !strings.Contains(errOut.String(), "stopped at step 1/5") {
+		t.Errorf("with JSON, what is said to the operator goes to stderr: %q", errOut.String())
+	}
+}
+
+func TestLiveBlock(t *testing.T) {
+	var out bytes.Buffer
+	r := NewReporterWith(ReporterConfig{Out: &out, Color: true})
+	r.Start(RunStart{Plan: "deploy", Nodes: []string{"web1", "web2"}, Grouped: true, Live: true})
+	r.JobStart("web1", jobs.Remote, 2, 5, "untar")
+	r.Flush()
+	if !strings.Contains(out.String(), "running  web1 ") || !strings.Contains(out.String(), "2/5 untar") {
+		t.Fatalf("no live line for web1's job: %q", out.String())
+	}
+	out.Reset()
+	r.Job("web1", jobs.Remote, 2, 5, "untar", jobs.Result{Status: jobs.OK}, time.Second)
+	r.NodeEnd("web1", Outcome{})
+	r.Flush()
+	// The block is erased (cursor up, clear) before the line prints.
+	if got := out.String(); !strings.HasPrefix(got, "\x1b[1A\r\x1b[J") || !strings.Contains(got, "web1") {
+		t.Errorf("the job line does not replace the live block: %q", got)
+	}
+	r.Recap(nil, "", 0)
+	r.Close()
+	if strings.Contains(out.String(), "running  web1 ") {
+		t.Errorf("a finished node stays in the live block: %q", out.String())
+	}
+}

@@ -1,0 +1,84 @@
+package nodelock
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/concdeploy/conc/agentclient"
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/sshconn"
+)
+
+// Report is a node's status as conc status shows it, or why it could not
+// be read.
+type Report struct {
+	Node   string
+	Status NodeStatus
+	Err    error
+}
+
+// ReadAll reads the status of nodes, parallel at a time, in their order:
+// an estate's status costs the slowest node's round trips, not their sum.
+func ReadAll(ctx context.Context, f *config.File, nodes []*config.Node, agents agentclient.Agents, opts sshconn.DialOptions, parallel int) []Report {
+	out := make([]Report, len(nodes))
+	var g errgroup.Group
+	g.SetLimit(max(parallel, 1))
+	for i, n := range nodes {
+		g.Go(func() error {
+			out[i] = Report{Node: n.Name}
+			c, err := sshconn.Connect(ctx, f, n, opts)
+			if err != nil {
+				out[i].Err = err
+				return nil
+			}
+			defer c.Close()
+			out[i].Status, out[i].Err = ReadStatus(ctx, c, agents, n)
+			return nil
+		})
+	}
+	g.Wait()
+	return out
+}
+
+// StatusJSON is a node's status as conc status --json prints it, one
+// object per line; docs/json.md documents the fields.
+type StatusJSON struct {
+	Event      string     `json:"event"` // "status"
+	Node       string     `json:"node"`
+	State      string     `json:"state"` // free, locked or unknown
+	Alive      bool       `json:"alive"` // a live agent holds the lock
+	Holder     string     `json:"holder,omitempty"`
+	PID        int        `json:"pid,omitempty"`
+	DeployID   string     `json:"deploy_id,omitempty"`
+	Plan       string     `json:"plan,omitempty"`
+	Started    *time.Time `json:"started,omitempty"`
+	Step       int        `json:"step,omitempty"` // the last step that ended
+	Steps      int        `json:"steps,omitempty"`
+	Op         string     `json:"op,omitempty"`
+	StepStatus string     `json:"step_status,omitempty"`
+	Message    string     `json:"message,omitempty"` // why unknown, or the last step's message
+}
+
+// JSON is the report as conc status --json prints it.
+func (r Report) JSON() StatusJSON {
+	j := StatusJSON{Event: "status", Node: r.Node, State: "free"}
+	switch {
+	case r.Err != nil:
+		j.State, j.Message = "unknown", r.Err.Error()
+		return j
+	case !r.Status.Held:
+		return j
+	}
+	j.State, j.Alive, j.Message = "locked", r.Status.Live, r.Status.Note
+	if l := r.Status.Lock; l != nil && l.DeployID != "" {
+		j.Holder, j.PID, j.DeployID, j.Plan, j.Steps = l.Holder, l.PID, l.DeployID, l.Plan, l.Steps
+		started := l.Started
+		j.Started = &started
+		if e, ok := l.Last(); ok {
+			j.Step, j.Op, j.StepStatus, j.Message = e.Step, e.Op, e.Status, e.Message
+		}
+	}
+	return j
+}
