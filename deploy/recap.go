@@ -40,10 +40,13 @@ func recapText(outs []Outcome, halted, command string) string {
 	for _, o := range outs {
 		if o.Ran && o.Status != jobs.OK && o.Message != "" {
 			where := "before its first step"
-			if o.Step > 0 {
-				where = fmt.Sprintf("step %d/%d %s", o.Step, o.Steps, o.Op)
+			switch {
+			case o.Step > 0 && o.At:
+				where = fmt.Sprintf("at step %d/%d %s", o.Step, o.Steps, o.Op)
+			case o.Step > 0:
+				where = fmt.Sprintf("after step %d/%d %s", o.Step, o.Steps, o.Op)
 			}
-			why = append(why, fmt.Sprintf("  %s: %s at %s: %s\n", o.Node, o.Status, where, firstLine(o.Message)))
+			why = append(why, fmt.Sprintf("  %s: %s %s: %s\n", o.Node, o.Status, where, firstLine(o.Message)))
 		}
 	}
 	if len(why) > 0 {

@@ -205,14 +205,16 @@ type Outcome struct {
 	// Resumable: the run left the node locked by a journal --resume
 	// continues.
 	Resumable bool
+	At        bool // the run ended at Step, not after it
+
 
 	started time.Time
 }
 
 // job notes a job's end.
 func (o *Outcome) job(step int, op string, res jobs.Result) {
-	o.Step, o.Op = step, op
-	if res.Status != jobs.OK {
+	o.Step, o.Op, o.At = step, op, res.Status != jobs.OK
+	if o.At {
 		o.Message = res.Message
 	}
 }

@@ -204,6 +204,11 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		if n.agent != nil && n.agent.BundleLost() {
 			n.locked, n.lostBundle = false, true
 		}
+		if failing(res.Status) {
+			// Counted before it is journaled: whoever reads the journal
+			// sees the rollout already stopping.
+			n.countFailure()
+		}
 		n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op, res, d)
 		n.record(st, res, d)
 		switch {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/concdeploy/conc/internal/testnode"
+	"github.com/concdeploy/conc/jobs"
 )
 
 // fleetPlan fails on a node whose home holds fail-here, and leaves
@@ -206,5 +207,36 @@ func TestDeployJSON(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(st.stdout), "\n")
 	if err := json.Unmarshal([]byte(lines[1]), &s); err != nil || len(lines) != 2 || s["node"] != "node2" || s["state"] != "locked" || s["step_status"] != "FAILED" {
 		t.Errorf("status --json: %v %v: %s", s, err, st)
+	}
+}
+
+// TestFailureStopsRunningNodes: two nodes at once, node1 fails while
+// node2 is in a job. node2 finishes that job, then stops STOPPED before
+// the next one, its bundle kept, and --resume finishes it. The jobs order
+// themselves, the same in every round: node1 fails only once node2 is in
+// its job, and node2's job ends only once node1's failure is in node1's
+// journal.
+func TestFailureStopsRunningNodes(t *testing.T) {
+	f := newFleet(t, 2, 1)
+	in := filepath.Join(f.dir, "node2-in-step-3")
+	step := fmt.Sprintf(`if [ -e ../fail-here ]; then until [ -e %s ]; do sleep 0.05; done; exit 1; fi; `+
+		`touch %s; until grep -qs '"FAILED"' %s/node1/*.journal; do sleep 0.05; done`, in, in, filepath.Join(f.dir, ".conc", "state"))
+	plan := strings.Replace(fleetPlan, "step = remote run test ! -e ../fail-here",
+		"step = remote run --timeout=2m sh -c "+jobs.Quote(step), 1)
+	os.WriteFile(f.file, []byte(strings.Replace(readFile(t, f.file), fleetPlan, plan, 1)), 0o600)
+	r := f.conc("deploy", "web", "--parallel", "2")
+	if r.code != 1 {
+		t.Fatalf("want exit 1: %s", r)
+	}
+	rec := recap(t, r)
+	if recapStatus(rec, "node1") != "FAILED" || recapStatus(rec, "node2") != "STOPPED" || f.deployed(2) {
+		t.Fatalf("node1 %s, node2 %s, node2 deployed %v; want FAILED, STOPPED before step 4, false:\n%s",
+			recapStatus(rec, "node1"), recapStatus(rec, "node2"), f.deployed(2), r)
+	}
+	if !strings.Contains(rec, "node2: STOPPED after step 3/5 run: the rollout stopped") || !strings.Contains(rec, "deploy node1 node2 --resume") {
+		t.Errorf("the recap does not say why node2 stopped, or how to continue:\n%s", rec)
+	}
+	if r := f.conc("deploy", "node2", "--resume"); r.code != 0 || !f.deployed(2) {
+		t.Errorf("resume node2: %s", r)
 	}
 }
