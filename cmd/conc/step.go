@@ -42,7 +42,7 @@ func (p *prompter) Ask(node string, step, steps int, job jobs.Job) deploy.StepAn
 
 func hostName(node string, h jobs.Host) string {
 	if h == jobs.Local {
-		return "localhost"
+		return node + " (local)"
 	}
 	return node
 }
