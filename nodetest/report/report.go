@@ -134,6 +134,7 @@ func firstLine(s string) string {
 
 // JSONResult is a line of --json output: one test's result.
 type JSONResult struct {
+	Event    string  `json:"event"` // "test", as the events of conc deploy --json say what they are
 	Node     string  `json:"node"`
 	Test     string  `json:"test"`
 	Status   string  `json:"status"` // pass, fail or skip
@@ -144,6 +145,6 @@ type JSONResult struct {
 
 // JSONLine renders one result as a JSON line.
 func JSONLine(node string, e nodetest.Event) []byte {
-	b, _ := json.Marshal(JSONResult{Node: node, Test: e.Test, Status: e.Action, Duration: e.Duration.Seconds(), Message: e.Message, Output: e.Output})
+	b, _ := json.Marshal(JSONResult{Event: "test", Node: node, Test: e.Test, Status: e.Action, Duration: e.Duration.Seconds(), Message: e.Message, Output: e.Output})
 	return append(b, '\n')
 }
