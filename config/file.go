@@ -25,6 +25,13 @@ const (
 	KeyTimeout    = "timeout"
 	KeyLocal      = "local_bundle"
 	KeyName       = "name" // set by conc: the node's name
+	// KeySSHConfig names an OpenSSH client config file whose Host entries
+	// the node's sshd.ip may name; "none" reads none. Read by sshconn, so
+	// that the agent, which links this package, does not link a parser.
+	KeySSHConfig = "ssh_config"
+	// KeyJump lists jump hosts, [user@]host[:port] or ssh_config aliases,
+	// separated by commas; "none" overrides ssh_config's ProxyJump.
+	KeyJump = "jump"
 )
 
 // builtin are the defaults every node starts from.

@@ -1,7 +1,10 @@
-// Package sshconn connects to nodes: it dials SSH with a context and a
-// timeout, authenticates with the deploy file's identity or ssh-agent, and
-// checks every host key against known_hosts, refusing unknown keys unless
-// the operator accepts them and changed keys always.
+// Package sshconn connects to nodes: it resolves a node's connection from
+// the deploy file and the OpenSSH client config (Host aliases, jump hosts),
+// dials SSH with a context and a timeout, through each jump host in turn,
+// authenticates with the deploy file's identity, ssh_config's or ssh-agent,
+// and checks every host key, a jump host's as a node's, against
+// known_hosts, refusing unknown keys unless the operator accepts them and
+// changed keys always.
 package sshconn
 
 import (
@@ -9,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,114 +30,158 @@ const (
 
 // DialOptions tune Dial.
 type DialOptions struct {
-	ConnectTimeout    time.Duration
+	ConnectTimeout    time.Duration // 0: the target's (ssh_config's ConnectTimeout), else DefaultConnectTimeout
 	AcceptNewHostKeys bool
 }
 
-// Conn is an SSH connection to one node, with its SFTP client made on first
-// use. A keepalive closes it when the node stops answering, so a dead
-// network shows up as an error instead of a hang.
+// Conn is an SSH connection to one node, through its jump hosts if it has
+// any, with its SFTP client made on first use. A keepalive closes it when
+// the node stops answering, so a dead network shows up as an error instead
+// of a hang. Closing it closes every hop.
 type Conn struct {
 	Target Target
 	Client *ssh.Client
 
-	closeAuth func()
+	hops      []*ssh.Client // the jump hosts', in order; the node's is dialled through the last
+	timeout   time.Duration
+	closeAuth []func()
+	ctx       context.Context // ends with Close
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+
+	fwdMu sync.Mutex
+	fwd   *forward // made by ForwardSSH
 
 	sftpOnce sync.Once
 	sftp     *sftp.Client
 	sftpErr  error
 }
 
-// Target is a node to connect to, with its paths resolved.
-type Target struct {
-	Name       string
-	Addr       string // host:port
-	User       string
-	Identity   string // the private key file; "" means ssh-agent and the usual keys
-	KnownHosts string
-}
-
-// TargetOf resolves a node's connection params. Paths are relative to the
-// deploy file's directory dir; without identity, op_key names
-// ~/.ssh/id_rsa-${op_key}.
-func TargetOf(n *config.Node, dir string) (Target, error) {
-	t := Target{Name: n.Name, Addr: n.Addr(), User: n.Admin()}
-	var err error
-	if t.KnownHosts, err = config.LocalPath(n.Get(config.KeyKnownHosts), dir); err != nil {
-		return t, err
-	}
-	id := n.Get(config.KeyIdentity)
-	if id == "" && n.Get(config.KeyOpKey) != "" {
-		id = "~/.ssh/id_rsa-" + n.Get(config.KeyOpKey)
-	}
-	t.Identity, err = config.LocalPath(id, dir)
-	return t, err
-}
-
-// Dial connects to the node and verifies its host key against known_hosts.
+// Dial connects to the node, through each of its jump hosts in turn, and
+// verifies every host key, the hops' as the node's, against known_hosts.
 func Dial(ctx context.Context, t Target, opts DialOptions) (*Conn, error) {
-	timeout := opts.ConnectTimeout
-	if timeout <= 0 {
-		timeout = DefaultConnectTimeout
+	c := &Conn{Target: t, timeout: opts.ConnectTimeout}
+	if c.timeout <= 0 {
+		c.timeout = t.ConnectTimeout
 	}
-	keys, err := newHostKeys(t.KnownHosts, t.Name, opts.AcceptNewHostKeys)
+	if c.timeout <= 0 {
+		c.timeout = DefaultConnectTimeout
+	}
+	var via *ssh.Client
+	for i, h := range t.Jumps {
+		hc, err := c.dialOne(ctx, via, h, opts.AcceptNewHostKeys)
+		if err != nil {
+			c.closeAll()
+			return nil, hopError(t, i, err)
+		}
+		c.hops = append(c.hops, hc)
+		via = hc
+	}
+	client, err := c.dialOne(ctx, via, t, opts.AcceptNewHostKeys)
 	if err != nil {
-		return nil, err
-	}
-	methods, closeAuth, err := authMethods(t.Identity)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
-	}
-	addr := t.Addr
-	cfg := &ssh.ClientConfig{
-		User:              t.User,
-		Auth:              methods,
-		HostKeyCallback:   keys.callback,
-		HostKeyAlgorithms: keys.algorithms(addr),
-		Timeout:           timeout,
-	}
-	client, err := dialClient(ctx, addr, cfg, timeout)
-	if err != nil {
-		closeAuth()
+		c.closeAll()
 		var hk *HostKeyError
 		if errors.As(err, &hk) {
 			return nil, hk
 		}
-		return nil, fmt.Errorf("connect to %s (%s@%s): %w", t.Name, cfg.User, addr, err)
+		return nil, fmt.Errorf("connect to %s (%s@%s)%s: %w", t.Name, t.User, t.Addr, through(t.Jumps), err)
 	}
-	c := &Conn{Target: t, Client: client, closeAuth: closeAuth}
-	kctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.Client = client
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
-	go c.keepAlive(kctx)
+	go c.keepAlive(c.ctx)
 	return c, nil
 }
 
-// dialClient dials TCP and does the SSH handshake, both bounded by ctx and
-// the timeout; ssh.Dial alone would ignore ctx.
-func dialClient(ctx context.Context, addr string, cfg *ssh.ClientConfig, timeout time.Duration) (*ssh.Client, error) {
-	d := net.Dialer{Timeout: timeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+// hopError names the node and the hop that failed.
+func hopError(t Target, i int, err error) error {
+	h := t.Jumps[i]
+	var hk *HostKeyError
+	if errors.As(err, &hk) {
+		return fmt.Errorf("connect to %s through %s: %w", t.Name, h.Name, hk)
+	}
+	return fmt.Errorf("connect to %s through %s (%s@%s): %w", t.Name, h.Name, h.User, h.Addr, err)
+}
+
+func through(hops []Target) string {
+	if len(hops) == 0 {
+		return ""
+	}
+	names := make([]string, len(hops))
+	for i, h := range hops {
+		names[i] = h.Name
+	}
+	return " through " + strings.Join(names, ", ")
+}
+
+// dialOne dials t, directly or through via, and does the SSH handshake
+// with t's key and known_hosts, every wait bounded by ctx and the timeout.
+func (c *Conn) dialOne(ctx context.Context, via *ssh.Client, t Target, acceptNew bool) (*ssh.Client, error) {
+	keys, err := newHostKeys(t.KnownHosts, t.Name, acceptNew)
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
-	nc.SetDeadline(time.Now().Add(timeout))
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
-	stopped := stop()
+	methods, closeAuth, err := authMethods(t.Identity, t.WithAgent)
 	if err != nil {
-		nc.Close()
-		if !stopped {
+		return nil, err
+	}
+	c.closeAuth = append(c.closeAuth, closeAuth)
+	cfg := &ssh.ClientConfig{
+		User:              t.User,
+		Auth:              methods,
+		HostKeyCallback:   keys.callback,
+		HostKeyAlgorithms: keys.algorithms(t.Addr),
+		Timeout:           c.timeout,
+	}
+	nc, err := c.dialTCP(ctx, via, t.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return handshake(ctx, nc, t.Addr, cfg, c.timeout)
+}
+
+// dialTCP opens a TCP connection to addr: from here, or from the jump
+// host via (a direct-tcpip channel, addr resolved there).
+func (c *Conn) dialTCP(ctx context.Context, via *ssh.Client, addr string) (net.Conn, error) {
+	if via == nil {
+		d := net.Dialer{Timeout: c.timeout}
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		return nc, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	nc, err := via.DialContext(dctx, "tcp", addr)
+	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+		return nil, fmt.Errorf("open a channel to %s: no answer within %v", addr, c.timeout)
+	}
+	return nc, err
+}
+
+// handshake does the SSH handshake on nc, bounded by ctx and the timeout:
+// nc is closed when either ends first. ssh.Dial alone would ignore ctx,
+// and a channel through a jump host has no deadlines.
+func handshake(ctx context.Context, nc net.Conn, addr string, cfg *ssh.ClientConfig, timeout time.Duration) (*ssh.Client, error) {
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(hctx, func() { nc.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	if !stop() {
+		// nc was closed under the handshake, whatever it returned.
+		if sc != nil {
+			sc.Close()
+		}
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		return nil, fmt.Errorf("no SSH handshake within %v", timeout)
+	}
+	if err != nil {
+		nc.Close()
 		return nil, err
 	}
-	nc.SetDeadline(time.Time{})
 	return ssh.NewClient(sc, chans, reqs), nil
 }
 
@@ -181,16 +229,30 @@ func (c *Conn) SFTP() (*sftp.Client, error) {
 	return c.sftp, c.sftpErr
 }
 
-// Close closes the SFTP client and the connection and stops the keepalive.
+// Close closes the SFTP client, the forward, the connection and every
+// hop, and stops the keepalive.
 func (c *Conn) Close() error {
 	c.cancel()
 	if c.sftp != nil {
 		c.sftp.Close()
 	}
+	c.closeForward()
 	err := c.Client.Close()
+	c.closeAll()
 	c.wg.Wait()
-	c.closeAuth()
 	return err
+}
+
+// closeAll closes the hops, last first, and the auth agents' connections.
+func (c *Conn) closeAll() {
+	for i := len(c.hops) - 1; i >= 0; i-- {
+		c.hops[i].Close()
+	}
+	c.hops = nil
+	for _, f := range c.closeAuth {
+		f()
+	}
+	c.closeAuth = nil
 }
 
 // Connect dials a node of a deploy file, for commands that work on a node

@@ -33,8 +33,8 @@ type HostKeyError struct {
 
 func (e *HostKeyError) Error() string {
 	if errors.Is(e.Err, ErrChangedHostKey) {
-		return fmt.Sprintf("%s (%s): %v: it now presents %s, which does not match %s. This may be an attack; conc will not connect. If the node was rebuilt, remove its old line from %s (ssh-keygen -R) and accept the new key after checking it",
-			e.Node, e.Addr, e.Err, e.Fingerprint, e.KnownHosts, e.KnownHosts)
+		return fmt.Sprintf("%s (%s): %v: it now presents %s, which does not match %s. This may be an attack; conc will not connect. If %s was rebuilt, remove its old line from %s (ssh-keygen -R) and accept the new key after checking it",
+			e.Node, e.Addr, e.Err, e.Fingerprint, e.KnownHosts, e.Node, e.KnownHosts)
 	}
 	return fmt.Sprintf("%s (%s): %v %s is not in %s; check the fingerprint, then run again with --accept-new-host-keys to record it",
 		e.Node, e.Addr, e.Err, e.Fingerprint, e.KnownHosts)

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
@@ -15,26 +16,38 @@ func (a *app) configCmd() *cobra.Command {
 		Short: "print a node's resolved params, with the file and line each came from",
 		Long: `Print the params of NODE after resolution (built-in defaults < [defaults] <
 its groups < [node NODE]) and ${key} substitution, one "key = value" per line,
-with where the value was set. Values of keys that look secret are redacted.`,
+with where the value was set. Values of keys that look secret are redacted.
+Connection settings taken from ssh_config (~/.ssh/config, or the file the
+ssh_config param names) show with that file and line.`,
 		Args: exactArgs(1, "a node name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, n, err := a.oneNode(args[0])
+			f, n, err := a.oneNode(args[0])
 			if err != nil {
 				return err
 			}
-			keys := make([]string, 0, len(n.Params))
-			for k := range n.Params {
+			t, err := sshconn.TargetOf(n, f.Dir)
+			if err != nil {
+				return err
+			}
+			lines := map[string]sshconn.Setting{}
+			for k, p := range n.Params {
+				lines[k] = sshconn.Setting{Key: k, Value: p.Value, Where: p.Pos.String()}
+			}
+			for _, s := range t.Settings {
+				lines[s.Key] = s
+			}
+			keys := make([]string, 0, len(lines))
+			for k := range lines {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 1, ' ', 0)
 			for _, k := range keys {
-				p := n.Params[k]
-				v := p.Value
+				v := lines[k].Value
 				if config.IsSecret(k) {
 					v = "<redacted>"
 				}
-				fmt.Fprintf(w, "%s = %s\t; %s\n", k, v, p.Pos)
+				fmt.Fprintf(w, "%s = %s\t; %s\n", k, v, lines[k].Where)
 			}
 			return w.Flush()
 		},

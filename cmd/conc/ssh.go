@@ -21,9 +21,10 @@ func (a *app) sshCmd() *cobra.Command {
 		Use:   "ssh NODE",
 		Short: "a login shell on a node, in its bundle when there is one",
 		Long: `Log in to NODE with the connection params of the deploy file (admin,
-sshd.ip, sshd.port, identity, known_hosts; the host key is verified as for a
-deploy) and start the admin's login shell there, in the bundle directory
-~/${bundle} when it exists, else in the home directory.
+sshd.ip, sshd.port, identity, known_hosts), ssh_config and jump hosts applied
+as for a deploy, every host key verified, and start the admin's login shell
+there, in the bundle directory ~/${bundle} when it exists, else in the home
+directory.
 
 On a terminal the shell gets a terminal on the node too (TERM and the window
 size are passed on, and so are size changes). Without one, stdin, stdout and

@@ -92,6 +92,22 @@ exec "$SHELL" -c "$c"
 // without privilege separation (non-root sshd, or root logging in as root).
 func OpenSSH(tb testing.TB) *Node {
 	tb.Helper()
+	return OpenSSHWith(tb, Options{})
+}
+
+// Options change how OpenSSHWith starts sshd.
+type Options struct {
+	// LogLevel is sshd's LogLevel, such as DEBUG1; "" is INFO. Read the
+	// log with Node.StopLog.
+	LogLevel string
+}
+
+// OpenSSHWith is OpenSSH with options.
+func OpenSSHWith(tb testing.TB, o Options) *Node {
+	tb.Helper()
+	if o.LogLevel == "" {
+		o.LogLevel = "INFO"
+	}
 	sshd := RequireSSHD(tb)
 	sftpServer := requireSFTPServer(tb, sshd)
 	if os.Geteuid() == 0 {
@@ -139,7 +155,7 @@ func OpenSSH(tb testing.TB) *Node {
 			tb.Fatal(err)
 		}
 		cfg := filepath.Join(dir, "sshd_config")
-		if err := os.WriteFile(cfg, []byte(sshdConfig(port, n, dir, sftpServer, version)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(sshdConfig(port, n, dir, sftpServer, version, o.LogLevel)), 0o644); err != nil {
 			tb.Fatal(err)
 		}
 		proc, err = startSSHD(sshd, cfg, port, log)
@@ -151,7 +167,13 @@ func OpenSSH(tb testing.TB) *Node {
 			tb.Fatalf("start sshd: %v", err) // the log follows, from the cleanup above
 		}
 	}
-	tb.Cleanup(proc.stop)
+	var stopOnce sync.Once
+	n.stop = func() string {
+		stopOnce.Do(proc.stop)
+		return log.String()
+	}
+	tb.Cleanup(func() { n.stop() })
+	n.authKeys = authKeys
 	n.sshdPID = proc.cmd.Process.Pid
 	n.Cut = func() {
 		if err := cutSSHD(n.sshdPID); err != nil {
@@ -164,7 +186,7 @@ func OpenSSH(tb testing.TB) *Node {
 
 // sshdConfig returns the sshd_config of a node. version is sshd's version
 // as returned by sshdVersion.
-func sshdConfig(port int, n *Node, dir, sftpServer string, version int) string {
+func sshdConfig(port int, n *Node, dir, sftpServer string, version int, logLevel string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# Written by internal/testnode for %s.", n.Name)
@@ -185,7 +207,7 @@ func sshdConfig(port int, n *Node, dir, sftpServer string, version int) string {
 	w("PrintLastLog no")
 	w("UseDNS no")
 	w("X11Forwarding no")
-	w("LogLevel INFO")
+	w("LogLevel %s", logLevel)
 	if version >= 908 {
 		// OpenSSH 9.8 penalises sources whose sessions crash, which Cut
 		// makes sshd count; do not lock 127.0.0.1 out.

@@ -48,8 +48,39 @@ type Node struct {
 	// connections are accepted. Cut returns once the connections are gone.
 	Cut func()
 
-	signer  ssh.Signer // the client key in Identity
-	sshdPID int        // the sshd listener, for KindOpenSSH
+	signer   ssh.Signer    // the client key in Identity
+	sshdPID  int           // the sshd listener, for KindOpenSSH
+	authKeys string        // sshd's authorized_keys, for KindOpenSSH
+	stop     func() string // stops sshd and returns its whole log, for KindOpenSSH
+}
+
+// Authorize lets the client of other log in to n too, with other's
+// Identity: a jump host and the node behind it accept the same key, as
+// conc uses the node's key for its jump hosts. OpenSSH nodes only.
+func (n *Node) Authorize(tb testing.TB, other *Node) {
+	tb.Helper()
+	if n.authKeys == "" {
+		tb.Fatalf("Authorize: %s is not an OpenSSH node", n.Name)
+	}
+	f, err := os.OpenFile(n.authKeys, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(ssh.MarshalAuthorizedKey(other.signer.PublicKey())); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// StopLog stops an OpenSSH node's sshd, with every connection and command
+// it serves, and returns sshd's whole log: nothing sshd wrote is still on
+// its way. OpenSSH nodes only.
+func (n *Node) StopLog(tb testing.TB) string {
+	tb.Helper()
+	if n.stop == nil {
+		tb.Fatalf("StopLog: %s is not an OpenSSH node", n.Name)
+	}
+	return n.stop()
 }
 
 // Addr returns "host:port".

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"unicode"
 
 	"github.com/concdeploy/conc/jobs"
 )
@@ -19,14 +21,25 @@ const (
 	paramIdentity   = "identity"
 	paramKnownHosts = "known_hosts"
 	paramBundle     = "bundle"
+	paramJump       = "jump"
 )
+
+// SSHForwarder is implemented by an Env whose node may be reached through
+// jump hosts. ForwardSSH returns the address (127.0.0.1:PORT) of a local
+// forward to the node's sshd through the hops, which lasts as long as the
+// Env's connection, and the name the node's host key has in known_hosts;
+// "" and "" when the node has no jump hosts and sshfs connects to it
+// directly.
+type SSHForwarder interface {
+	ForwardSSH(ctx context.Context) (addr, hostKeyAlias string, err error)
+}
 
 type mountSSHFS struct{}
 
 func (mountSSHFS) Info() jobs.Info {
 	return jobs.Info{
 		Name: "mount_sshfs", Usage: "[--optional]",
-		Doc:   "mount the node's bundle on the local bundle with sshfs, with the node's key, port and known_hosts (BLOCKED without sshfs; --optional makes that OK)",
+		Doc:   "mount the node's bundle on the local bundle with sshfs, with the node's key, port and known_hosts, through its jump hosts (BLOCKED without sshfs; --optional makes that OK)",
 		Hosts: []jobs.Host{jobs.Local}, Bundle: jobs.WritesBundle,
 	}
 }
@@ -60,7 +73,11 @@ func (a mountAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if mounted, _ := jobs.IsMountPoint(dir); mounted {
 		return jobs.Resultf(jobs.Failed, "%s is already mounted", dir)
 	}
-	argv, err := sshfsArgv(sshfs, env.Params(), dir)
+	fwd, err := forwardOf(ctx, env)
+	if err != nil {
+		return jobs.Resultf(jobs.Error, "%v", err)
+	}
+	argv, err := sshfsArgv(sshfs, env.Params(), dir, fwd)
 	if err != nil {
 		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
@@ -76,41 +93,113 @@ func (a mountAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if t, ok := env.(jobs.MountTracker); ok {
 		t.Mounted(dir)
 	}
+	if fwd.addr != "" {
+		return jobs.Resultf(jobs.OK, "%s, through the jump hosts by conc's forward: the mount works while conc runs", dir)
+	}
 	return jobs.Resultf(jobs.OK, "%s", dir)
+}
+
+// sshfsForward is where sshfs connects when the node is behind jump hosts.
+type sshfsForward struct {
+	addr         string // 127.0.0.1:PORT; "" to connect to the node itself
+	hostKeyAlias string
+}
+
+// forwardOf asks the Env for a forward through the node's jump hosts.
+func forwardOf(ctx context.Context, env jobs.Env) (sshfsForward, error) {
+	var f sshfsForward
+	if fw, ok := env.(SSHForwarder); ok {
+		var err error
+		f.addr, f.hostKeyAlias, err = fw.ForwardSSH(ctx)
+		return f, err
+	}
+	if j := env.Params()[paramJump]; j != "" && j != "none" {
+		return f, fmt.Errorf("the node is reached through jump hosts (%s), and this run cannot give sshfs a way through them", j)
+	}
+	return f, nil
 }
 
 // sshfsArgv builds sshfs's argv from the node's params: the same user,
 // address, port, key and known_hosts as conc's own connection (the
-// controller gives the paths resolved, absolute), host keys checked
-// strictly, and never a prompt. Every value is its own argument; no shell
-// sees them.
-func sshfsArgv(sshfs string, p map[string]string, mountpoint string) ([]string, error) {
-	host := p[paramIP]
+// controller gives them resolved, paths absolute), host keys checked
+// strictly, and never a prompt. Through a forward, sshfs connects to it
+// and checks the node's key under the node's own name. Every value is its
+// own argument and is checked before it reaches sshfs; no shell sees them.
+func sshfsArgv(sshfs string, p map[string]string, mountpoint string, fwd sshfsForward) ([]string, error) {
+	host, port := p[paramIP], p[paramPort]
+	if fwd.addr != "" {
+		var err error
+		if host, port, err = net.SplitHostPort(fwd.addr); err != nil {
+			return nil, fmt.Errorf("the forward's address %q: %w", fwd.addr, err)
+		}
+	}
+	if err := checkRemote(p[paramAdmin], host, port, p[paramBundle]); err != nil {
+		return nil, err
+	}
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
 	remote := fmt.Sprintf("%s@%s:%s", p[paramAdmin], host, p[paramBundle])
-	kh := p[paramKnownHosts]
-	argv := []string{sshfs, remote, mountpoint,
-		"-p", p[paramPort],
-		"-o", "UserKnownHostsFile=" + kh,
-		"-o", "StrictHostKeyChecking=yes",
-		"-o", "BatchMode=yes",
-		"-o", "ConnectTimeout=15",
-		"-o", "ServerAliveInterval=15",
-		"-o", "ServerAliveCountMax=3",
+	argv := []string{sshfs, remote, mountpoint, "-p", port}
+	opts := []string{
+		"UserKnownHostsFile=" + p[paramKnownHosts],
+		"StrictHostKeyChecking=yes",
+		"BatchMode=yes",
+		"ConnectTimeout=15",
+		"ServerAliveInterval=15",
+		"ServerAliveCountMax=3",
+	}
+	if fwd.addr != "" {
+		opts = append(opts, "HostKeyAlias="+fwd.hostKeyAlias, "CheckHostIP=no")
 	}
 	if id := p[paramIdentity]; id != "" {
-		key := id
-		if strings.HasSuffix(key, ".pub") {
+		if strings.HasSuffix(id, ".pub") {
 			return nil, fmt.Errorf("identity %s is a public key; sshfs needs the private key", id)
 		}
-		argv = append(argv, "-o", "IdentityFile="+key, "-o", "IdentitiesOnly=yes")
+		opts = append(opts, "IdentityFile="+id, "IdentitiesOnly=yes")
 	}
-	if strings.ContainsAny(p[paramBundle], ",") || strings.ContainsAny(kh, ",") {
-		return nil, errors.New("sshfs options cannot hold a comma; rename the bundle or known_hosts path")
+	for _, o := range opts {
+		name, value, _ := strings.Cut(o, "=")
+		if err := checkOptionValue(name, value); err != nil {
+			return nil, err
+		}
+		argv = append(argv, "-o", o)
 	}
 	return argv, nil
+}
+
+// checkOptionValue refuses a value that would not stay one value of one
+// option: sshfs splits -o at commas (a backslash escapes), ssh splits its
+// options at spaces, '=' and quotes, and expands % and ~ in paths.
+func checkOptionValue(name, v string) error {
+	if v == "" {
+		return fmt.Errorf("sshfs's -o %s= would be empty", name)
+	}
+	if i := strings.IndexFunc(v, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`,\"'=%#`, r)
+	}); i >= 0 {
+		return fmt.Errorf("%q holds %q, which cannot go into sshfs's -o %s=... safely; rename the file, or link to it from a path without it", v, v[i], name)
+	}
+	return nil
+}
+
+// checkRemote refuses what would not stay in its place in sshfs's
+// USER@HOST:BUNDLE argument and -p PORT.
+func checkRemote(user, host, port, bundle string) error {
+	bad := func(s, chars string) bool {
+		return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(chars, r) })
+	}
+	switch {
+	case user == "" || strings.HasPrefix(user, "-") || bad(user, ",:@/"):
+		return fmt.Errorf("the SSH user %q cannot go into sshfs's USER@HOST:BUNDLE argument", user)
+	case host == "" || strings.HasPrefix(host, "-") || bad(host, ",@/[]"):
+		return fmt.Errorf("the address %q cannot go into sshfs's USER@HOST:BUNDLE argument", host)
+	case strings.Trim(port, "0123456789") != "" || port == "":
+		return fmt.Errorf("the port %q is not a number", port)
+	case bad(bundle, ","):
+		return errors.New("sshfs options cannot hold a comma; rename the bundle")
+	}
+	return nil
 }
 
 type unmountSSHFS struct{}
