@@ -135,10 +135,17 @@ func (s Spec) checkPort(t *T) {
 	c.Close()
 }
 
+// conn is a connection a check made: a net.Conn, or on Linux an *os.File
+// (see connectTCP).
+type conn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
 // dialTCP connects to an IP address and port, or localhost's. The agent
 // carries no DNS resolver: net's would add a third to its size, and a node
 // test checks the node itself.
-func dialTCP(t *T, hostport string) (net.Conn, error) {
+func dialTCP(t *T, hostport string) (conn, error) {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return nil, err
@@ -151,12 +158,12 @@ func dialTCP(t *T, hostport string) (net.Conn, error) {
 		return nil, fmt.Errorf("%s: give an IP address or localhost; node tests do not resolve host names", hostport)
 	}
 	type dialed struct {
-		c   net.Conn
+		c   conn
 		err error
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(ap))
+		c, err := connectTCP(ap)
 		ch <- dialed{c, err}
 	}()
 	select {

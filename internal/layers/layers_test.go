@@ -3,6 +3,7 @@ package layers
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,3 +123,38 @@ func TestRoomsStaySmall(t *testing.T) {
 		}
 	}
 }
+
+// agentBudget is the size the agent may have: linux/amd64, built as make
+// agents builds it (static, stripped). DESIGN.md sets it: the agent is
+// uploaded to a node that lacks it, and hashed at every start that finds
+// it changed.
+const agentBudget = 4 << 20
+
+// TestAgentFitsItsBudget builds the agent as make agents does. After make
+// build, the build is cached; from a cold cache it takes some 15 s, so
+// -short skips it.
+func TestAgentFitsItsBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the agent")
+	}
+	out := filepath.Join(t.TempDir(), "conc-agent-linux-amd64")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/conc-agent")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the agent: %v\n%s", err, b)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() <= agentBudget {
+		t.Logf("the linux/amd64 agent is %d bytes, %s under its budget of %d", fi.Size(), kib(agentBudget-fi.Size()), agentBudget)
+	} else {
+		t.Errorf("the linux/amd64 agent is %d bytes, %s over its budget of %d (4 MiB, DESIGN.md); "+
+			"go tool nm -size -sort size on an unstripped build shows what it links, "+
+			"and go build -ldflags=-dumpdep why", fi.Size(), kib(fi.Size()-agentBudget), agentBudget)
+	}
+}
+
+func kib(n int64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }
