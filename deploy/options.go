@@ -14,6 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/rollout"
+	"github.com/concdeploy/conc/runreport"
 )
 
 // Options configure a run of one plan over one or more nodes.
@@ -23,13 +25,13 @@ type Options struct {
 	Plan     string
 	Agents   agentclient.Agents
 	Dial     sshconn.DialOptions
-	Reporter *Reporter
+	Reporter *runreport.Reporter
 	Log      zerolog.Logger // diagnostics: the agent's stderr, connection events
 	Verbose  bool
 	StateDir string // the local journal; default .conc/state next to the deploy file
 	Sudo     []byte // the sudo password, when the plan needs one
 	Parallel int    // nodes at once; default 8
-	Rollout  Rollout
+	Rollout  rollout.Rollout
 	// Terminal, when set, is the operator's terminal, for progress bars.
 	Terminal io.Writer
 

@@ -20,6 +20,8 @@ import (
 	"github.com/concdeploy/conc/jobs/localops"
 	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/nodetest"
+	"github.com/concdeploy/conc/rollout"
+	"github.com/concdeploy/conc/runreport"
 	"github.com/concdeploy/conc/runstate"
 	"github.com/concdeploy/conc/sshconn"
 )
@@ -70,7 +72,7 @@ type nodeRun struct {
 	localBundle string
 	target      sshconn.Target
 	log         zerolog.Logger
-	rep         *Reporter
+	rep         *runreport.Reporter
 	procs       jobs.Procs
 	journal     *runstate.Journal
 
@@ -91,9 +93,9 @@ type nodeRun struct {
 	from          int    // --from, resolved
 	usage         bool   // the run was refused as the operator's mistake: exit 2
 
-	rollout     *rolloutState // shared with the run's other nodes
+	rollout     *rollout.State // shared with the run's other nodes
 	failCounted bool
-	out         Outcome // how it ended, for the recap
+	out         runreport.Outcome // how it ended, for the recap
 }
 
 // newNodeRun resolves the plan for the node; every error is the deploy
@@ -138,8 +140,8 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	return &nodeRun{
 		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
 		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,
-		log: opts.Log.With().Str(fieldNode, n.Name).Logger(), rep: opts.Reporter,
-		out: Outcome{Node: n.Name, Steps: len(plan.Steps)},
+		log: opts.Log.With().Str(runreport.FieldNode, n.Name).Logger(), rep: opts.Reporter,
+		out: runreport.Outcome{Node: n.Name, Steps: len(plan.Steps)},
 	}, nil
 }
 
@@ -178,8 +180,8 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		switch {
 		case ctx.Err() != nil:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "stopped by the operator"), "before")
-		case n.rollout.halted() != "":
-			return n.halt(st, jobs.Resultf(jobs.Stopped, "%s", n.rollout.halted()), "before")
+		case n.rollout.Halted() != "":
+			return n.halt(st, jobs.Resultf(jobs.Stopped, "%s", n.rollout.Halted()), "before")
 		case st.Number == n.stops.before:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "--stop-before %d", st.Number), "before")
 		}
@@ -204,7 +206,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		if n.agent != nil && n.agent.BundleLost() {
 			n.locked, n.lostBundle = false, true
 		}
-		if failing(res.Status) {
+		if rollout.Failing(res.Status) {
 			// Counted before it is journaled: whoever reads the journal
 			// sees the rollout already stopping.
 			n.countFailure()
@@ -319,7 +321,7 @@ func (n *nodeRun) runHere(ctx context.Context, st *config.Step, onNode bool) job
 		stream = &streamWriter{rep: n.rep, node: n.node.Name}
 	}
 	tail := jobs.NewTail(stream)
-	var env jobs.Env = n.env(tail, n.log.With().Int(fieldStep, st.Number).Str(fieldOp, st.Job.Op).Logger())
+	var env jobs.Env = n.env(tail, n.log.With().Int(runreport.FieldStep, st.Number).Str(runreport.FieldOp, st.Job.Op).Logger())
 	if onNode {
 		env = &nodeSideEnv{env.(*localEnv)}
 	}
@@ -402,7 +404,7 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 
 // agentLog logs a line of the agent's stderr.
 func (n *nodeRun) agentLog(line string) {
-	n.log.Debug().Str(fieldHost, n.node.Name).Msg("agent: " + line)
+	n.log.Debug().Str(runreport.FieldHost, n.node.Name).Msg("agent: " + line)
 }
 
 // agentOutput shows a remote job's output as it runs, with -v. Node test
@@ -415,7 +417,7 @@ func (n *nodeRun) agentOutput(_ uint32, stream int, data []byte) {
 
 // record journals a job, locally and, through the agent, on the node.
 func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
-	n.out.job(st.Number, st.Job.Op, res)
+	n.out.Job(st.Number, st.Job.Op, res)
 	e := bundle.Entry{
 		Step: st.Number, Seq: n.seq, Host: string(st.Job.Host), Op: st.Job.Op, Status: string(res.Status),
 		Message: res.Message, Duration: bundle.Duration(d), Ended: time.Now(),
@@ -450,7 +452,7 @@ func (n *nodeRun) finish() {
 // halt ends a run at, before or after a step, and says what is left and
 // what to do next. It returns the status the run ends with.
 func (n *nodeRun) halt(st *config.Step, res jobs.Result, where string) jobs.Status {
-	if failing(res.Status) {
+	if rollout.Failing(res.Status) {
 		n.countFailure()
 	}
 	if res.Status != jobs.Stopped {
@@ -507,7 +509,7 @@ func (n *nodeRun) disconnect() {
 
 // streamWriter passes a local job's output to the reporter as it comes.
 type streamWriter struct {
-	rep  *Reporter
+	rep  *runreport.Reporter
 	node string
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/nodetest"
+	"github.com/concdeploy/conc/runreport"
 	"github.com/concdeploy/conc/sshconn"
 )
 
@@ -138,7 +139,7 @@ func testNode(ctx context.Context, o *TestOptions, n *config.Node, specs []nodet
 		return nodetest.Summary{}, err
 	}
 	defer c.Close()
-	log := o.Log.With().Str(fieldNode, n.Name).Logger()
+	log := o.Log.With().Str(runreport.FieldNode, n.Name).Logger()
 	params := n.Values()
 	params[config.KeyAdmin] = c.Target.User
 	hello := &channel.Hello{Version: channel.Version, Node: n.Name, Params: params, Bundle: n.Get(config.KeyBundle),

@@ -7,6 +7,8 @@ import (
 
 	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/rollout"
+	"github.com/concdeploy/conc/runreport"
 	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
@@ -104,7 +106,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return err
 	}
-	rollout, err := deploy.RolloutOf(f, o.targets, o.batch, o.maxFail)
+	rollout, err := rollout.Of(f, o.targets, o.batch, o.maxFail)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -116,7 +118,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return err
 	}
-	rep := deploy.NewReporterWith(deploy.ReporterConfig{Out: a.stdout, Err: a.stderr, Log: logFile,
+	rep := runreport.NewReporterWith(runreport.ReporterConfig{Out: a.stdout, Err: a.stderr, Log: logFile,
 		Verbose: a.verbose, Color: isTerminal(a.stdout), JSON: o.json})
 	defer rep.Close()
 	opts := &deploy.Options{

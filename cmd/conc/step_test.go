@@ -18,6 +18,7 @@ import (
 	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/internal/testnode"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/runreport"
 	"github.com/rs/zerolog"
 )
 
@@ -125,7 +126,7 @@ func steppedCtx(ctx context.Context, t *testing.T, p *project, in io.Reader, ask
 		return -1
 	}
 	nodes, _ := f.Targets([]string{"node1"})
-	rep := deploy.NewReporter(out, nil, false, false)
+	rep := runreport.NewReporter(out, nil, false, false)
 	defer rep.Close()
 	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
 		Step: &prompter{ctx: ctx, in: bufio.NewReader(in), out: asked}, Verb: "deploy", Invocation: "conc"}, nodes)

@@ -1,4 +1,8 @@
-package deploy
+// Package runreport is what the operator sees of a run: one line per job,
+// the job's output under it, a live block of running nodes on a terminal,
+// the recap that ends a run over several nodes, and the same as JSON
+// events for CI (docs/json.md).
+package runreport
 
 import (
 	"bytes"
@@ -13,14 +17,15 @@ import (
 	"github.com/concdeploy/conc/jobs"
 )
 
-// Field names of the job events in the JSON log.
+// Field names of the job events in the JSON log; deploy's diagnostics use
+// the same.
 const (
 	fieldStatus = "status"
-	fieldHost   = "host"
-	fieldNode   = "node"
-	fieldStep   = "step"
+	FieldHost   = "host"
+	FieldNode   = "node"
+	FieldStep   = "step"
 	fieldSteps  = "steps"
-	fieldOp     = "op"
+	FieldOp     = "op"
 	fieldDur    = "dur"
 	fieldOutput = "output"
 )
@@ -131,8 +136,8 @@ func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, 
 	label := hostLabel(node, host)
 	if r.log != nil {
 		ev := r.log.WithLevel(levelOf(res.Status)).Str(fieldStatus, string(res.Status)).
-			Str(fieldHost, string(host)).Str(fieldNode, node).Int(fieldStep, step).Int(fieldSteps, steps).
-			Str(fieldOp, op).Dur(fieldDur, d)
+			Str(FieldHost, string(host)).Str(FieldNode, node).Int(FieldStep, step).Int(fieldSteps, steps).
+			Str(FieldOp, op).Dur(fieldDur, d)
 		if len(res.Output) > 0 && (res.Status != jobs.OK || r.verbose) {
 			ev = ev.Bytes(fieldOutput, res.Output)
 		}
