@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"os"
@@ -108,8 +109,10 @@ func TestNodeTests(t *testing.T) {
 		t.Errorf("-run selection: %s", r)
 	}
 	r = p.conc("test", "node2", "--json", "--run", "broken")
-	if r.code != 1 || strings.TrimSpace(r.stdout) == "" || !strings.HasPrefix(r.stdout, `{"node":"node2","test":"broken","status":"fail"`) {
-		t.Errorf("--json: %s", r)
+	var res struct{ Event, Node, Test, Status string }
+	if err := json.Unmarshal([]byte(r.stdout), &res); r.code != 1 || err != nil ||
+		res != (struct{ Event, Node, Test, Status string }{"test", "node2", "broken", "fail"}) {
+		t.Errorf("--json: %+v, %v: %s", res, err, r)
 	}
 
 	// In a plan, the tests are a job: FAILED naming the failures.
