@@ -26,7 +26,13 @@ func stampFile(t sshconn.Target) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(t.User + "@" + t.Addr))
+	// Two nodes behind different jump hosts may share a private address:
+	// the hops are part of where the agent is.
+	key := t.User + "@" + t.Addr
+	for _, h := range t.Jumps {
+		key += " via " + h.User + "@" + h.Addr
+	}
+	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(dir, "conc", "stamps", hex.EncodeToString(sum[:12])), nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/concdeploy/conc/bundlefs"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/localops"
 )
 
 // localEnv is a local job's view of the workstation, and of the node's
@@ -62,6 +63,21 @@ func (e *localEnv) Remote(ctx context.Context) (jobs.RemoteFS, error) {
 		return nil, err
 	}
 	return fs, nil
+}
+
+var _ localops.SSHForwarder = (*localEnv)(nil)
+
+// ForwardSSH implements localops.SSHForwarder: sshfs reaches a node behind
+// jump hosts through the run's own connection.
+func (e *localEnv) ForwardSSH(ctx context.Context) (string, string, error) {
+	if len(e.n.target.Jumps) == 0 {
+		return "", "", nil
+	}
+	c, err := e.n.connect(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return c.ForwardSSH()
 }
 
 var _ jobs.MountTracker = (*localEnv)(nil)

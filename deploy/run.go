@@ -131,12 +131,11 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 			return nil, fmt.Errorf("--from: %w", err)
 		}
 	}
-	// Ops see the params as conc resolved them: the admin and the paths
-	// its own connection uses, so that sshfs connects the same way.
+	// Ops see the params as conc resolved them: the admin, address, port,
+	// paths and jump hosts its own connection uses, ssh_config applied, so
+	// that sshfs connects the same way.
 	params := n.Values()
-	params[config.KeyAdmin] = target.User
-	params[config.KeyIdentity] = target.Identity
-	params[config.KeyKnownHosts] = target.KnownHosts
+	target.SetParams(params)
 	return &nodeRun{
 		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
 		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,

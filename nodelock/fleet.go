@@ -2,12 +2,16 @@ package nodelock
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/sshconn"
 )
 
@@ -81,4 +85,29 @@ func (r Report) JSON() StatusJSON {
 		}
 	}
 	return j
+}
+
+// Print prints reports as conc status does, as text or one JSON object per
+// node, and returns conc status's exit code: 0 all free, 3 any locked, 1 a
+// node could not be read.
+func Print(w io.Writer, reports []Report, asJSON bool) int {
+	code := jobs.ExitOK
+	for _, r := range reports {
+		switch {
+		case asJSON:
+			b, _ := json.Marshal(r.JSON())
+			fmt.Fprintf(w, "%s\n", b)
+		case r.Err != nil:
+			fmt.Fprintf(w, "%s: unknown: %v\n", r.Node, r.Err)
+		default:
+			fmt.Fprintln(w, r.Status.Describe())
+		}
+		switch {
+		case r.Err != nil:
+			code = jobs.WorseExit(code, jobs.ExitFailed)
+		case r.Status.Locked():
+			code = jobs.WorseExit(code, jobs.ExitBlocked)
+		}
+	}
+	return code
 }

@@ -1,10 +1,10 @@
-// Package sshconn connects to nodes: it resolves a node's connection from
-// the deploy file and the OpenSSH client config (Host aliases, jump hosts),
-// dials SSH with a context and a timeout, through each jump host in turn,
-// authenticates with the deploy file's identity, ssh_config's or ssh-agent,
-// and checks every host key, a jump host's as a node's, against
-// known_hosts, refusing unknown keys unless the operator accepts them and
-// changed keys always.
+// Package sshconn connects to nodes: it dials SSH with a context and a
+// timeout, through each jump host in turn, authenticates with the deploy
+// file's identity, ssh_config's or ssh-agent, and checks every host key, a
+// jump host's as a node's, against known_hosts, refusing unknown keys
+// unless the operator accepts them and changed keys always. It reads host
+// keys for conc hostkeys without logging in. Where to connect is
+// sshtarget's to resolve.
 package sshconn
 
 import (

@@ -220,9 +220,6 @@ step = remote close_bundle
 step = local close_bundle
 `)
 	r := p.conc("deploy", "node1")
-	if r.code != 0 && strings.Contains(r.stdout, "this run cannot give sshfs a way through them") {
-		t.Skip("the deploy side does not give mount_sshfs a forward through jump hosts yet (localops.SSHForwarder)")
-	}
 	if r.code != 0 {
 		t.Fatalf("deploy: %s", r)
 	}

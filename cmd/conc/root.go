@@ -29,7 +29,7 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile to FILE")
 	pf.MarkHidden("cpu-profile")
 	root.AddCommand(
-		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(),
+		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(), a.hostkeysCmd(),
 		a.bundleCmd(), a.sshCmd(),
 	)
 	return root

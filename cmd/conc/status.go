@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/sshconn"
@@ -45,24 +42,7 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 				return err
 			}
 			opts := sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew}
-			code := jobs.ExitOK
-			for _, r := range nodelock.ReadAll(cmd.Context(), f, nodes, agents, opts, parallel) {
-				switch {
-				case asJSON:
-					b, _ := json.Marshal(r.JSON())
-					fmt.Fprintf(a.stdout, "%s\n", b)
-				case r.Err != nil:
-					fmt.Fprintf(a.stdout, "%s: unknown: %v\n", r.Node, r.Err)
-				default:
-					fmt.Fprintln(a.stdout, r.Status.Describe())
-				}
-				switch {
-				case r.Err != nil:
-					code = jobs.WorseExit(code, jobs.ExitFailed)
-				case r.Status.Locked():
-					code = jobs.WorseExit(code, jobs.ExitBlocked)
-				}
-			}
+			code := nodelock.Print(a.stdout, nodelock.ReadAll(cmd.Context(), f, nodes, agents, opts, parallel), asJSON)
 			if code != jobs.ExitOK {
 				return &exitError{code: code}
 			}

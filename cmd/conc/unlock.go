@@ -127,7 +127,7 @@ func (a *app) confirm(question string) (bool, error) {
 	}
 	in, ok := a.terminalIn()
 	if !ok {
-		return false, usageErr(errors.New("stdin is not a terminal to confirm on; pass --yes to unlock without asking"))
+		return false, usageErr(errors.New("stdin is not a terminal to confirm on; pass --yes to go on without asking"))
 	}
 	fmt.Fprint(a.stderr, question)
 	yes := readYes(a.ctx, in)

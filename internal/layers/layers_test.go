@@ -32,7 +32,8 @@ var allowed = map[string][]string{
 	"agent":          {"bundle", "channel", "internal/durable", "jobs"},
 	"cmd/conc-agent": {"agent", "jobs", "jobs/nodeops", "nodetest"},
 	// The workstation.
-	"sshconn":     {"config", "jobs"},
+	"sshtarget":   {"config"},
+	"sshconn":     {"config", "jobs", "sshtarget"},
 	"agentclient": {"bundle", "channel", "internal/durable", "jobs", "sshconn"},
 	"bundlefs":    {"jobs"},
 	"bundleshell": {"bundle", "bundlefs", "jobs"},
