@@ -32,6 +32,10 @@ const (
 type DialOptions struct {
 	ConnectTimeout    time.Duration // 0: the target's (ssh_config's ConnectTimeout), else DefaultConnectTimeout
 	AcceptNewHostKeys bool
+	// Recorded, when set, hears of each key AcceptNewHostKeys recorded, so
+	// that the operator is told what was trusted. It may be called from
+	// several dials at once.
+	Recorded func(HostKey)
 }
 
 // Conn is an SSH connection to one node, through its jump hosts if it has
@@ -69,7 +73,7 @@ func Dial(ctx context.Context, t Target, opts DialOptions) (*Conn, error) {
 	}
 	var via *ssh.Client
 	for i, h := range t.Jumps {
-		hc, err := c.dialOne(ctx, via, h, opts.AcceptNewHostKeys)
+		hc, err := c.dialOne(ctx, via, t.Name, h, opts)
 		if err != nil {
 			c.closeAll()
 			return nil, hopError(t, i, err)
@@ -77,7 +81,7 @@ func Dial(ctx context.Context, t Target, opts DialOptions) (*Conn, error) {
 		c.hops = append(c.hops, hc)
 		via = hc
 	}
-	client, err := c.dialOne(ctx, via, t, opts.AcceptNewHostKeys)
+	client, err := c.dialOne(ctx, via, t.Name, t, opts)
 	if err != nil {
 		c.closeAll()
 		var hk *HostKeyError
@@ -116,10 +120,16 @@ func through(hops []Target) string {
 
 // dialOne dials t, directly or through via, and does the SSH handshake
 // with t's key and known_hosts, every wait bounded by ctx and the timeout.
-func (c *Conn) dialOne(ctx context.Context, via *ssh.Client, t Target, acceptNew bool) (*ssh.Client, error) {
-	keys, err := newHostKeys(t.KnownHosts, t.Name, acceptNew)
+func (c *Conn) dialOne(ctx context.Context, via *ssh.Client, node string, t Target, opts DialOptions) (*ssh.Client, error) {
+	keys, err := newHostKeys(t.KnownHosts, t.Name, opts.AcceptNewHostKeys)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Recorded != nil {
+		keys.recorded = func(key ssh.PublicKey) {
+			opts.Recorded(HostKey{Node: node, Host: t.Name, Addr: t.Addr, Key: key,
+				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: t.KnownHosts, State: KeyNew})
+		}
 	}
 	methods, closeAuth, err := authMethods(t.Identity, t.WithAgent)
 	if err != nil {

@@ -51,7 +51,7 @@ type hostKeys struct {
 
 	mu       sync.Mutex
 	check    ssh.HostKeyCallback
-	accepted string // fingerprint of a key recorded by this dial
+	recorded func(ssh.PublicKey) // told of a key it recorded
 }
 
 func newHostKeys(path, node string, acceptNew bool) (*hostKeys, error) {
@@ -125,7 +125,9 @@ func (k *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey)
 	if err := appendKnownHost(k.path, hostname, key); err != nil {
 		return err
 	}
-	k.accepted = fp
+	if k.recorded != nil {
+		k.recorded(key)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 
@@ -34,6 +35,25 @@ type HostKey struct {
 	Fingerprint string
 	KnownHosts  string
 	State       KeyState
+}
+
+func (k HostKey) String() string {
+	host := k.Host
+	if k.Host != k.Node {
+		host = fmt.Sprintf("%s's jump host %s", k.Node, k.Host)
+	}
+	return fmt.Sprintf("%s (%s) %s %s in %s", host, k.Addr, k.Key.Type(), k.Fingerprint, k.KnownHosts)
+}
+
+// PrintRecorded returns a DialOptions.Recorded that says on w which key
+// was recorded, one line at a time from any number of dials.
+func PrintRecorded(w io.Writer) func(HostKey) {
+	var mu sync.Mutex
+	return func(k HostKey) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "conc: recorded the host key of %s\n", k)
+	}
 }
 
 // errScanned ends a handshake once the host key is seen: a scan never

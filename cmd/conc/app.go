@@ -252,9 +252,15 @@ func (a *app) oneNode(name string) (*config.File, *config.Node, error) {
 	return f, n, nil
 }
 
+// dialOptions are the global flags' connection options; keys recorded
+// with --accept-new-host-keys are said on stderr.
+func (a *app) dialOptions() sshconn.DialOptions {
+	return sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew, Recorded: sshconn.PrintRecorded(a.stderr)}
+}
+
 // dial connects to a node with the global flags' options.
 func (a *app) dial(ctx context.Context, f *config.File, n *config.Node) (*sshconn.Conn, error) {
-	return sshconn.Connect(ctx, f, n, sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew})
+	return sshconn.Connect(ctx, f, n, a.dialOptions())
 }
 
 // selectNodes resolves NODE|GROUP arguments, narrowed by --limit.

@@ -9,7 +9,6 @@ import (
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/rollout"
 	"github.com/concdeploy/conc/runreport"
-	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
@@ -125,7 +124,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		Ops:  ops,
 		File: f, Plan: o.plan, Agents: agents, Reporter: rep, Log: log, Verbose: a.verbose,
 		StateDir: a.stateDir, Parallel: o.parallel, Rollout: rollout, Invocation: a.invocation(), Verb: verb,
-		Dial:   sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew},
+		Dial:   a.dialOptions(),
 		Resume: o.resume, From: o.from, ForcePlanChange: o.forcePlanChange,
 		StopBefore: o.stopBefore, StopAfter: o.stopAfter,
 	}

@@ -13,12 +13,11 @@ func (a *app) hostkeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hostkeys [NODE|GROUP...]",
 		Short: "first contact: read the host keys of many nodes, ask once, record the new ones",
-		Long: `Read the host keys of the nodes (all without arguments) and of their jump
-hosts, logging in to no host whose key is not known yet; print one table of
-node, host, address and fingerprint; ask once (--yes: never); record the new
-keys in their known_hosts. A node behind a new jump host is read once that
-host's key is recorded. A changed key is shown and never recorded: find out
-why, remove the old line (ssh-keygen -R), and run conc hostkeys again.
+		Long: `Read the host keys of the nodes (all without arguments) and their jump hosts,
+logging in to no host whose key is not known yet; print one table; ask once
+(--yes: never); record the new keys in their known_hosts. A node behind a new
+jump host is read once that host's key is recorded. A changed key is shown,
+never recorded: find out why, remove the old line (ssh-keygen -R), run again.
 
 Exit status: 0 every key is known now, 1 a key changed or a node could not be
 read, 3 the new keys were not recorded.`,

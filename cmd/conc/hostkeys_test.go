@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,5 +71,30 @@ func TestHostkeysFirstContact(t *testing.T) {
 		if strings.Contains(line, "CHANGED") && !strings.HasPrefix(line, "node2 ") {
 			t.Errorf("the changed key is not node2's: %q", line)
 		}
+	}
+}
+
+// TestAcceptNewSaysWhatItRecorded: --accept-new-host-keys on a group
+// records each new node's key and says which, on stderr.
+func TestAcceptNewSaysWhatItRecorded(t *testing.T) {
+	f := newFleet(t, 2)
+	kh := filepath.Join(f.dir, "known_hosts")
+	ini := readFile(t, f.file)
+	for _, n := range f.nodes {
+		ini = strings.ReplaceAll(ini, "known_hosts = "+n.KnownHosts+"\n", "known_hosts = "+kh+"\n")
+	}
+	os.WriteFile(f.file, []byte(ini), 0o600)
+	r := f.conc("--accept-new-host-keys", "deploy", "web")
+	if r.code != 0 {
+		t.Fatalf("deploy: %s", r)
+	}
+	for i, n := range f.nodes {
+		want := fmt.Sprintf("conc: recorded the host key of node%d (%s) ssh-ed25519 %s in %s\n", i+1, n.Addr(), ssh.FingerprintSHA256(n.HostKey), kh)
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q: %s", want, r)
+		}
+	}
+	if r := f.conc("--accept-new-host-keys", "deploy", "web"); r.code != 0 || strings.Contains(r.stderr, "recorded") {
+		t.Errorf("a second run recorded keys again: %s", r)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/nodelock"
-	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
@@ -41,8 +40,7 @@ Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 			if err != nil {
 				return err
 			}
-			opts := sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew}
-			code := nodelock.Print(a.stdout, nodelock.ReadAll(cmd.Context(), f, nodes, agents, opts, parallel), asJSON)
+			code := nodelock.Print(a.stdout, nodelock.ReadAll(cmd.Context(), f, nodes, agents, a.dialOptions(), parallel), asJSON)
 			if code != jobs.ExitOK {
 				return &exitError{code: code}
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/nodetest"
 	"github.com/concdeploy/conc/nodetest/report"
-	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
@@ -88,7 +87,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	var results report.Collector
 	opts := &deploy.TestOptions{
 		File: f, Agents: agents, Filter: o.run, Log: log, Parallel: o.parallel,
-		Dial: sshconn.DialOptions{AcceptNewHostKeys: a.acceptNew},
+		Dial: a.dialOptions(),
 		Header: func(node string, st *nodelock.NodeStatus, err error) {
 			results.Node(node)
 			if !o.json {
