@@ -454,9 +454,10 @@ func (n *nodeRun) halt(st *config.Step, res jobs.Result, where string) jobs.Stat
 	if rollout.Failing(res.Status) {
 		n.countFailure()
 	}
-	if res.Status != jobs.Stopped {
+	if res.Status != jobs.Stopped || len(n.target.Jumps) > 0 {
 		// Only a run stopped on purpose keeps its mounts, as the
-		// operator's bridge into the bundle.
+		// operator's bridge into the bundle; not through jump hosts,
+		// whose forward ends with this process.
 		n.unmountAll()
 	}
 	n.out.Message, n.out.Resumable = res.Message, n.locked && !n.lostBundle

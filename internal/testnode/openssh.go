@@ -208,6 +208,9 @@ func sshdConfig(port int, n *Node, dir, sftpServer string, version int, logLevel
 	w("UseDNS no")
 	w("X11Forwarding no")
 	w("LogLevel %s", logLevel)
+	// A fleet of nodes on one sshd (make bench's 50) logs in at once; the
+	// default 10:30:100 drops connections past 10 unauthenticated ones.
+	w("MaxStartups 100:30:200")
 	if version >= 908 {
 		// OpenSSH 9.8 penalises sources whose sessions crash, which Cut
 		// makes sshd count; do not lock 127.0.0.1 out.
