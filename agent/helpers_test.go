@@ -24,6 +24,7 @@ import (
 // syscall.ForkLock held for writing, until the child has exec'd.
 func forksSettled() {
 	syscall.ForkLock.RLock()
+	//lint:ignore SA2001 taking the lock is the wait: it returns once no fork holds it
 	syscall.ForkLock.RUnlock()
 }
 
