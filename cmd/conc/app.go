@@ -15,6 +15,7 @@ import (
 	"github.com/concdeploy/conc/jobs/localops"
 	"github.com/concdeploy/conc/jobs/nodeops"
 	"github.com/concdeploy/conc/nodetest"
+	"github.com/concdeploy/conc/prompt"
 	"github.com/concdeploy/conc/sshconn"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -137,7 +138,7 @@ func isUsage(err error) bool {
 // load reads the deploy files. A stop while it reads (a file that never
 // ends) exits 4, STOPPED, not 2: the file is not at fault, nothing was done.
 func (a *app) load() (*config.File, error) {
-	f, err := await(a.ctx, func() (*config.File, error) { return config.Load(a.files...) })
+	f, err := prompt.Await(a.ctx, func() (*config.File, error) { return config.Load(a.files...) })
 	if errors.Is(err, jobs.ErrCanceled) {
 		return nil, &exitError{code: jobs.ExitStopped, err: fmt.Errorf("read the deploy file: %w; nothing was done", err)}
 	} else if err != nil {

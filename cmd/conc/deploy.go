@@ -7,6 +7,7 @@ import (
 
 	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/prompt"
 	"github.com/concdeploy/conc/rollout"
 	"github.com/concdeploy/conc/runreport"
 	"github.com/spf13/cobra"
@@ -133,7 +134,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		if !ok {
 			return usageErr(errors.New("--step asks before each job, and stdin is not a terminal; use --stop-before/--stop-after to stop unattended"))
 		}
-		opts.Step = &prompter{ctx: ctx, in: bufio.NewReader(in), out: a.stderr}
+		opts.Step = &prompt.Stepper{Ctx: ctx, In: bufio.NewReader(in), Out: a.stderr}
 		opts.Parallel = 1 // one node's questions at a time
 	}
 	if len(nodes) == 1 && isTerminal(a.stderr) {

@@ -42,33 +42,3 @@ func interruptContext(parent context.Context, stderr io.Writer) (context.Context
 		cancel(nil)
 	})
 }
-
-// stopped reports whether err is ctx's end: the operator stopped conc.
-func stopped(ctx context.Context, err error) bool {
-	return err != nil && ctx != nil && ctx.Err() != nil
-}
-
-// await returns f's result, or ctx's cause once ctx ends, leaving f blocked
-// (conc is exiting), for reads that take no context: the deploy file, the
-// operator's answer. After ctx has ended it never calls f, so two reads of
-// one stream never overlap. A nil ctx never ends.
-func await[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	if ctx == nil {
-		return f()
-	}
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	if ctx.Err() == nil {
-		go func() { v, err := f(); ch <- result{v, err} }()
-	}
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, context.Cause(ctx)
-	}
-}

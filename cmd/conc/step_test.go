@@ -18,6 +18,7 @@ import (
 	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/internal/testnode"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/prompt"
 	"github.com/concdeploy/conc/runreport"
 	"github.com/rs/zerolog"
 )
@@ -129,7 +130,7 @@ func steppedCtx(ctx context.Context, t *testing.T, p *project, in io.Reader, ask
 	rep := runreport.NewReporter(out, nil, false, false)
 	defer rep.Close()
 	d, err := deploy.New(&deploy.Options{File: f, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(),
-		Step: &prompter{ctx: ctx, in: bufio.NewReader(in), out: asked}, Verb: "deploy", Invocation: "conc"}, nodes)
+		Step: &prompt.Stepper{Ctx: ctx, In: bufio.NewReader(in), Out: asked}, Verb: "deploy", Invocation: "conc"}, nodes)
 	if err != nil {
 		t.Error(err)
 		return -1
@@ -178,7 +179,7 @@ func TestConfirmInterrupt(t *testing.T) {
 	defer r.Close()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan bool, 1)
-	go func() { done <- readYes(ctx, r) }()
+	go func() { done <- prompt.ReadYes(ctx, r) }()
 	cancel(jobs.ErrCanceled)
 	select {
 	case yes := <-done:
@@ -188,7 +189,7 @@ func TestConfirmInterrupt(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the question did not end with Ctrl-C")
 	}
-	if !readYes(context.Background(), strings.NewReader("YES\n")) {
+	if !prompt.ReadYes(context.Background(), strings.NewReader("YES\n")) {
 		t.Error("yes was not read as yes")
 	}
 }

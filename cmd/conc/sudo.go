@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/prompt"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // sudoFlags are the flags of the commands that may run sudo on a node.
@@ -49,16 +47,8 @@ func (s *sudoFlags) password(a *app, needed bool) ([]byte, error) {
 	if !ok {
 		return nil, usageErr(errors.New("a step or test runs sudo, and stdin is not a terminal to ask for the password on; use --sudo-password-file FILE or --sudo-password-stdin"))
 	}
-	fmt.Fprint(a.stderr, "sudo password for the nodes: ")
-	fd := int(in.Fd())
-	state, _ := term.GetState(fd)
-	pw, err := await(a.ctx, func() ([]byte, error) { return term.ReadPassword(fd) })
-	fmt.Fprintln(a.stderr)
-	if stopped(a.ctx, err) {
-		// The read goes on without us: give the terminal its echo back.
-		if state != nil {
-			term.Restore(fd, state)
-		}
+	pw, err := prompt.Password(a.ctx, in, a.stderr, "sudo password for the nodes: ")
+	if errors.Is(err, prompt.ErrStopped) {
 		return nil, &exitError{code: jobs.ExitStopped, err: errors.New("stopped at the sudo password prompt; nothing was done")}
 	}
 	if err != nil {
@@ -68,13 +58,9 @@ func (s *sudoFlags) password(a *app, needed bool) ([]byte, error) {
 }
 
 func firstLine(r io.Reader) ([]byte, error) {
-	line, err := bufio.NewReader(r).ReadBytes('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	pw, err := prompt.FirstLine(r)
+	if err != nil {
 		return nil, usageErr(fmt.Errorf("read the sudo password: %w", err))
 	}
-	line = bytes.TrimRight(line, "\r\n")
-	if len(line) == 0 {
-		return nil, usageErr(errors.New("the sudo password is empty"))
-	}
-	return line, nil
+	return pw, nil
 }

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/nodelock"
+	"github.com/concdeploy/conc/prompt"
 	"github.com/spf13/cobra"
 )
 
@@ -130,20 +127,9 @@ func (a *app) confirm(question string) (bool, error) {
 		return false, usageErr(errors.New("stdin is not a terminal to confirm on; pass --yes to go on without asking"))
 	}
 	fmt.Fprint(a.stderr, question)
-	yes := readYes(a.ctx, in)
+	yes := prompt.ReadYes(a.ctx, in)
 	if !yes && a.ctx != nil && a.ctx.Err() != nil {
 		fmt.Fprintln(a.stderr)
 	}
 	return yes, nil
-}
-
-// readYes reads an answer from in: yes for "y" or "yes". Ctrl-C while it
-// waits (ctx ends) is a no, at once.
-func readYes(ctx context.Context, in io.Reader) bool {
-	line, err := await(ctx, func() (string, error) { return bufio.NewReader(in).ReadString('\n') })
-	if stopped(ctx, err) {
-		return false
-	}
-	answer := strings.ToLower(strings.TrimSpace(line))
-	return answer == "y" || answer == "yes"
 }

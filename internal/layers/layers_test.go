@@ -40,11 +40,12 @@ var allowed = map[string][]string{
 	"nodelock":    {"agentclient", "bundle", "channel", "config", "jobs", "sshconn"},
 	"runstate":    {"bundle", "internal/durable", "jobs"},
 	"rollout":     {"config", "jobs"},
+	"prompt":      {"deploy", "jobs"},
 	"runreport":   {"bundle", "jobs"},
 	"deploy": {"agentclient", "bundle", "bundlefs", "channel", "config", "jobs", "jobs/localops",
 		"nodelock", "nodetest", "rollout", "runreport", "runstate", "sshconn"},
 	"cmd/conc": {"agentclient", "bundleshell", "config", "deploy", "internal/durable", "internal/sshtest",
-		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "rollout", "runreport", "sshconn"},
+		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "prompt", "rollout", "runreport", "sshconn"},
 	// Test support and the benchmarks.
 	"internal/sshtest":  {},
 	"internal/sftptest": {},
