@@ -424,9 +424,9 @@ func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
 	if err := n.journal.Record(e); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
-	if n.agent != nil && st.Info.Here(st.Job.Host) {
-		// Jobs the controller ran itself reach the node's journal with the
-		// next message to the agent.
+	if n.agent != nil && (st.Info.Here(st.Job.Host) || res.Status == bundle.Skipped) {
+		// Jobs the controller ran itself, and those the operator skipped,
+		// reach the node's journal with the next message to the agent.
 		n.agent.Journal(e)
 	}
 	if res.Status == jobs.OK {

@@ -54,6 +54,10 @@ step = remote close_bundle
 	if got := readFile(t, p.nodePath("ran.log")); got != "2\n" {
 		t.Errorf("jobs ran as %q, want only step 2", got)
 	}
+	entries, err := bundle.ReadJournalFile(filepath.Join(p.bundleDir(), bundle.JournalFile))
+	if err != nil || !slices.ContainsFunc(entries, func(e bundle.Entry) bool { return e.Step == 3 && e.Status == string(bundle.Skipped) }) {
+		t.Errorf("the node's journal lacks step 3 SKIPPED: %+v, %v", entries, err)
+	}
 	r := p.conc("deploy", "node1", "--resume")
 	if r.code != 0 {
 		t.Fatalf("resume: %s", r)
