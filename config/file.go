@@ -12,8 +12,9 @@ import (
 	"github.com/concdeploy/conc/bundle"
 )
 
-// Known param keys. Any other key is the operator's own, for ${key} and
-// templates.
+// Known param keys; builtinParams lists every param conc reads. Any other
+// key is the operator's own, for ${key} and templates, and must be used
+// or start with OwnPrefix (checkUnused).
 const (
 	KeyAdmin      = "admin"
 	KeyIP         = "sshd.ip"
@@ -134,7 +135,7 @@ func (f *File) replace(m map[string]*section, s *section) {
 }
 
 // check validates what does not depend on a node: groups name real nodes,
-// plans have steps.
+// plans have steps, and every param is read or used (checkUnused).
 func (f *File) check() error {
 	for _, name := range f.order[kindGroup] {
 		if err := f.checkGroup(name); err != nil {
@@ -146,7 +147,7 @@ func (f *File) check() error {
 			return err
 		}
 	}
-	return nil
+	return f.checkUnused()
 }
 
 func (f *File) checkGroup(name string) error {

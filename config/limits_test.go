@@ -92,7 +92,7 @@ func doubling() string {
 	for i := 0; i < 26; i++ {
 		fmt.Fprintf(&b, "k%02d = ${k%02d}${k%02d}\n", i, i+1, i+1)
 	}
-	b.WriteString("k26 = x\n[node a]\nsshd.ip = x\n")
+	b.WriteString("k26 = x\n[node a]\nsshd.ip = x\n[test use]\nrun = ${k00}\n")
 	return b.String()
 }
 
@@ -102,7 +102,7 @@ func deepChain() string {
 	for i := 0; i < 150; i++ {
 		fmt.Fprintf(&b, "d%03d = ${d%03d}\n", i, i+1)
 	}
-	b.WriteString("d150 = x\n[node a]\nsshd.ip = x\n")
+	b.WriteString("d150 = x\n[node a]\nsshd.ip = x\n[test use]\nrun = ${d000}\n")
 	return b.String()
 }
 
@@ -112,7 +112,7 @@ func manyCopies() string {
 	for i := 1; i <= 9; i++ {
 		fmt.Fprintf(&b, "c%d = ${big}\n", i)
 	}
-	b.WriteString("[node a]\nsshd.ip = x\n")
+	b.WriteString("[node a]\nsshd.ip = x\n[test use]\nrun = ${c1}${c2}${c3}${c4}${c5}${c6}${c7}${c8}${c9}\n")
 	return b.String()
 }
 
@@ -140,7 +140,7 @@ func TestLimits(t *testing.T) {
 		{"many copies", manyCopies(), 10, "past 8388608 bytes (8 MiB) in all"},
 		{"long step", node + "big = " + big + "\n[plan p]\nstep = remote open_bundle\nstep = remote run ${big} ${big}\n", 6, "step 2, once ${big} is substituted, is longer than 1048576 bytes"},
 		{"long test value", node + "big = " + big + "\n[test t]\nrun = ${big}${big}\n", 5, "[test t] run, once ${big} is substituted"},
-		{"unclosed ref", node + "x = ${y\n", 3, "unclosed ${"},
+		{"unclosed ref", node + "x.x = ${y\n", 3, "unclosed ${"},
 		{"blank header", "[ ]\n", 1, "empty section header"},
 		{"empty header", "[]\n", 1, "empty section header"},
 		{"DEFAULT section", "[DEFAULT]\nadmin = x\n", 1, "unknown section [DEFAULT]"},
@@ -300,16 +300,16 @@ func bytesAllocated(fn func()) uint64 {
 // lines was) costs sixteen.
 func TestLinear(t *testing.T) {
 	shapes := map[string]func(n int) string{
-		"plain":      func(n int) string { return "big = " + strings.Repeat("a", n) + "\n" },
-		"references": func(n int) string { return "x = y\nbig = " + strings.Repeat("${x}", n/4) + "\n" },
-		"tabs":       func(n int) string { return "big = " + strings.Repeat("a\t", n/2) + "\n" },
+		"plain":      func(n int) string { return "x.big = " + strings.Repeat("a", n) + "\n" },
+		"references": func(n int) string { return "x = y\nx.big = " + strings.Repeat("${x}", n/4) + "\n" },
+		"tabs":       func(n int) string { return "x.big = " + strings.Repeat("a\t", n/2) + "\n" },
 		"spans lines": func(n int) string {
 			var b strings.Builder
-			b.WriteString("big = `\n")
+			b.WriteString("x.big = `\n")
 			for i := 0; b.Len() < n; i++ {
-				fmt.Fprintf(&b, "k%d = v\n", i)
+				fmt.Fprintf(&b, "x.k%d = v\n", i)
 			}
-			return b.String() + "end = `\n"
+			return b.String() + "x.end = `\n"
 		},
 	}
 	for name, shape := range shapes {
@@ -337,7 +337,7 @@ func TestFourMiB(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("[node a]\nsshd.ip = x\n")
 	for i := 0; i < 4; i++ {
-		fmt.Fprintf(&b, "v%d = %s\n", i, strings.Repeat("v", 1<<20-16))
+		fmt.Fprintf(&b, "x.v%d = %s\n", i, strings.Repeat("v", 1<<20-16))
 	}
 	f, err := Load(write(t, "conc.ini", b.String()))
 	if err != nil {
