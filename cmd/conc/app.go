@@ -36,6 +36,7 @@ type app struct {
 	verbose   bool
 	logFile   string
 	acceptNew bool
+	color     string // --color: auto, always or never
 	stateDir  string
 
 	// agentDir, a hidden flag, loads agents from a directory instead of
@@ -90,6 +91,13 @@ func (a *app) execute(ctx context.Context, args []string) int {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if !cmd.Flags().Changed("file") {
+			wd, _ := os.Getwd()
+			a.files = []string{config.Find(wd)}
+		}
+		if a.color != "auto" && a.color != "always" && a.color != "never" {
+			return usageErr(fmt.Errorf("--color %q: say auto, always or never", a.color))
+		}
 		return a.startProfile()
 	}
 	err := root.ExecuteContext(ctx)
@@ -168,7 +176,7 @@ func (a *app) logger() (zerolog.Logger, io.Writer, error) {
 	if a.verbose {
 		level = zerolog.DebugLevel
 	}
-	console := zerolog.ConsoleWriter{Out: a.stderr, NoColor: !isTerminal(a.stderr), TimeFormat: "15:04:05"}
+	console := zerolog.ConsoleWriter{Out: a.stderr, NoColor: !a.colors(a.stderr), TimeFormat: "15:04:05"}
 	writers := []io.Writer{&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: console}, Level: level}}
 	var file io.Writer
 	if a.logFile != "" && a.logW == nil {
@@ -262,6 +270,15 @@ func (a *app) dialOptions() sshconn.DialOptions {
 // dial connects to a node with the global flags' options.
 func (a *app) dial(ctx context.Context, f *config.File, n *config.Node) (*sshconn.Conn, error) {
 	return sshconn.Connect(ctx, f, n, a.dialOptions())
+}
+
+// colors says whether w gets ANSI escape codes (colours, the live block):
+// --color, then NO_COLOR (no-color.org), then whether w is a terminal.
+func (a *app) colors(w io.Writer) bool {
+	if a.color != "auto" {
+		return a.color == "always"
+	}
+	return os.Getenv("NO_COLOR") == "" && isTerminal(w)
 }
 
 // selectNodes resolves NODE|GROUP arguments, narrowed by --limit.

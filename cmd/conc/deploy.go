@@ -119,7 +119,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		return err
 	}
 	rep := runreport.NewReporterWith(runreport.ReporterConfig{Out: a.stdout, Err: a.stderr, Log: logFile,
-		Verbose: a.verbose, Color: isTerminal(a.stdout), JSON: o.json})
+		Verbose: a.verbose, Color: a.colors(a.stdout), JSON: o.json})
 	defer rep.Close()
 	opts := &deploy.Options{
 		Ops:  ops,

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/concdeploy/conc/internal/testnode"
+	"golang.org/x/sys/unix"
+	"path/filepath"
+)
+
+// openPTY returns the two ends of a new pseudo-terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// TestColors: on a terminal conc colours its output unless NO_COLOR is
+// set or --color says never; --color=always colours a pipe too.
+func TestColors(t *testing.T) {
+	_, tty := openPTY(t)
+	for _, tt := range []struct {
+		color, noColor string
+		w              io.Writer
+		want           bool
+	}{
+		{"auto", "", tty, true},
+		{"auto", "1", tty, false},
+		{"never", "", tty, false},
+		{"always", "1", &strings.Builder{}, true},
+		{"auto", "", &strings.Builder{}, false},
+	} {
+		t.Setenv("NO_COLOR", tt.noColor)
+		a := &app{color: tt.color}
+		if got := a.colors(tt.w); got != tt.want {
+			t.Errorf("--color %s, NO_COLOR=%q, terminal %v: colors %v, want %v", tt.color, tt.noColor, tt.w == tty, got, tt.want)
+		}
+	}
+	p := newProject(t, testnode.InProcess(t), "[plan deploy]\nstep = remote open_bundle\nstep = remote close_bundle\n")
+	if r := p.conc("deploy", "node1", "--color=always"); r.code != 0 || !strings.Contains(r.stdout, "\x1b[32mOK") {
+		t.Errorf("--color=always: %q", r.stdout)
+	}
+	if r := p.conc("deploy", "node1"); r.code != 0 || strings.Contains(r.stdout, "\x1b") {
+		t.Errorf("a pipe gets escape codes: %q", r.stdout)
+	}
+	if r := p.conc("deploy", "node1", "--color=sometimes"); r.code != 2 || !strings.Contains(r.stderr, "auto, always or never") {
+		t.Errorf("--color=sometimes: %s", r)
+	}
+}
+
+// TestFindsTheDeployFile: without -f, conc finds conc.ini in a parent
+// directory, as git finds .git, or takes $CONC_FILE.
+func TestFindsTheDeployFile(t *testing.T) {
+	p := newProject(t, testnode.InProcess(t), "[plan deploy]\nstep = remote open_bundle\nstep = remote close_bundle\n")
+	sub := filepath.Join(p.dir, "src", "pkg")
+	os.MkdirAll(sub, 0o755)
+	os.Rename(p.file, filepath.Join(p.dir, "conc.ini"))
+	t.Chdir(sub)
+	t.Setenv("CONC_FILE", "")
+	run := func() result {
+		return inApp(p, "", func(a *app) int { return a.execute(context.Background(), []string{"plan", "deploy"}) })
+	}
+	if r := run(); r.code != 0 || !strings.Contains(r.stdout, "open_bundle") {
+		t.Errorf("conc plan two directories below conc.ini: %s", r)
+	}
+	os.Rename(filepath.Join(p.dir, "conc.ini"), filepath.Join(p.dir, "site.ini"))
+	if r := run(); r.code != 2 || !strings.Contains(r.stderr, "conc.ini") {
+		t.Errorf("no conc.ini anywhere: %s", r)
+	}
+	t.Setenv("CONC_FILE", filepath.Join(p.dir, "site.ini"))
+	if r := run(); r.code != 0 || !strings.Contains(r.stdout, "open_bundle") {
+		t.Errorf("CONC_FILE: %s", r)
+	}
+}
