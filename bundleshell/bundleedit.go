@@ -69,7 +69,7 @@ func (s *Shell) edit(ctx context.Context, p string) error {
 	case err != nil:
 		return err
 	case !before.Mode().IsRegular():
-		return fmt.Errorf("%s is not a regular file", p)
+		return errors.New("not a regular file")
 	}
 	tmp, err := os.CreateTemp(s.cfg.TempDir, "conc-edit-*-"+path.Base(real))
 	if err != nil {
@@ -86,7 +86,7 @@ func (s *Shell) edit(ctx context.Context, p string) error {
 		return err
 	}
 	if err := s.cfg.Edit(ctx, tmp.Name()); err != nil {
-		return fmt.Errorf("%w; %s not written", err, p)
+		return fmt.Errorf("%w; not written", err)
 	}
 	data, err := os.ReadFile(tmp.Name())
 	if err != nil {
@@ -98,7 +98,7 @@ func (s *Shell) edit(ctx context.Context, p string) error {
 	}
 	if changedSince(s.c, real, before) {
 		keep = true
-		return fmt.Errorf("%s changed on the node while you edited it; nothing written, your version is in %s", p, tmp.Name())
+		return fmt.Errorf("it changed on the node while you edited it; nothing written, your version is in %s", tmp.Name())
 	}
 	mode := fs.FileMode(0o600)
 	if before != nil {

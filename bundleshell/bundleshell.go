@@ -31,14 +31,18 @@ var (
 
 // Config configures New.
 type Config struct {
-	Node    string // the node's name, for the prompt and messages
-	Bundle  string // the bundle's path relative to the admin's home, as SFTP resolves it
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer // where a failed command's error goes in Run
-	Prompt  bool      // print a prompt: stdin is a terminal
-	Edit    EditFunc  // runs the editor for edit; nil refuses edit
-	TempDir string    // where edit keeps its local copy; "" for os.TempDir
+	Node   string // the node's name, for the prompt and messages
+	Bundle string // the bundle's path relative to the admin's home, as SFTP resolves it
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer // where a failed command's error goes in Run
+	Prompt bool      // print a prompt: stdin is a terminal
+	// Terminal is stdin when it is a terminal: lines are then read with
+	// line editing, history and Tab completion, and Prompt is implied.
+	// nil reads plain lines from Stdin.
+	Terminal *os.File
+	Edit     EditFunc // runs the editor for edit; nil refuses edit
+	TempDir  string   // where edit keeps its local copy; "" for os.TempDir
 }
 
 // Shell is an SFTP shell rooted at a node's bundle: ls, cd, pwd,
@@ -69,6 +73,7 @@ func New(c *sftp.Client, cfg Config) (*Shell, error) {
 	if cfg.Stdin == nil {
 		cfg.Stdin = strings.NewReader("")
 	}
+	cfg.Prompt = cfg.Prompt || cfg.Terminal != nil
 	return &Shell{c: c, cfg: cfg, in: bufio.NewReader(cfg.Stdin), root: root, cwd: "."}, nil
 }
 
@@ -80,13 +85,20 @@ func (s *Shell) Run(ctx context.Context) error {
 	if s.cfg.Prompt {
 		fmt.Fprintf(s.cfg.Stdout, "SFTP shell in ~/%s on %s; help lists the commands.\n", s.cfg.Bundle, s.cfg.Node)
 	}
+	var lines lineReader = &plainLines{in: s.in, out: s.cfg.Stdout}
+	if s.cfg.Terminal != nil {
+		tl := newTermLines(s.cfg.Terminal, s.cfg.Stdout)
+		tl.t.AutoCompleteCallback = s.tabCompleter(ctx, tl.t)
+		lines = tl
+	}
 	failed := 0
 	for ctx.Err() == nil {
+		prompt := ""
 		if s.cfg.Prompt {
-			fmt.Fprintf(s.cfg.Stdout, "bundle %s:%s> ", s.cfg.Node, s.pwd())
+			prompt = fmt.Sprintf("bundle %s:%s> ", s.cfg.Node, s.pwd())
 		}
-		line, err := s.in.ReadString('\n')
-		if line == "" && err != nil {
+		line, err := lines.readLine(ctx, prompt)
+		if err != nil {
 			if s.cfg.Prompt {
 				fmt.Fprintln(s.cfg.Stdout)
 			}
@@ -190,10 +202,26 @@ func (s *Shell) Exec(ctx context.Context, args []string) error {
 	case "help":
 		s.help()
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", args[0], err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if ce, ok := err.(*CommandError); ok {
+		ce.Cmd = args[0]
+		return ce
+	}
+	return &CommandError{Cmd: args[0], Path: operand(args), Err: err}
+}
+
+// operand is the path a command works on, which its errors name unless
+// they say otherwise.
+func operand(args []string) string {
+	switch {
+	case len(args) < 2:
+		return ""
+	case args[0] == "rm":
+		return args[len(args)-1]
+	}
+	return args[1]
 }
 
 func (s *Shell) help() {
@@ -286,7 +314,7 @@ func (s *Shell) cd(args []string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", args[0])
+		return errors.New("not a directory")
 	}
 	s.cwd = s.root.Rel(real)
 	return nil
@@ -302,8 +330,11 @@ func (s *Shell) regular(p string) (string, fs.FileInfo, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	if fi.IsDir() {
+		return "", nil, errors.New("a directory, not a file")
+	}
 	if !fi.Mode().IsRegular() {
-		return "", nil, fmt.Errorf("%s is not a regular file", p)
+		return "", nil, errors.New("not a regular file")
 	}
 	return real, fi, nil
 }
@@ -336,7 +367,11 @@ func (s *Shell) get(ctx context.Context, args []string) error {
 			local = filepath.Join(local, path.Base(path.Clean(args[0])))
 		}
 	}
-	return s.download(ctx, real, local, fi.Mode().Perm())
+	if err := s.download(ctx, real, local, fi.Mode().Perm()); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.cfg.Stdout, "get %s -> %s (%s)\n", args[0], local, byteSize(fi.Size()))
+	return nil
 }
 
 // download copies src on the node to the local file dst, with pkg/sftp's
@@ -349,7 +384,7 @@ func (s *Shell) download(ctx context.Context, src, dst string, mode fs.FileMode)
 	defer in.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".conc-get-*")
 	if err != nil {
-		return err
+		return failedHere(filepath.Dir(dst), err)
 	}
 	stop := context.AfterFunc(ctx, func() { in.Close() })
 	_, err = in.WriteTo(tmp)
@@ -365,7 +400,7 @@ func (s *Shell) download(ctx context.Context, src, dst string, mode fs.FileMode)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return ctxErr(ctx, fmt.Errorf("write %s: %w", dst, err))
+		return ctxErr(ctx, failedHere(dst, err))
 	}
 	return nil
 }
@@ -373,15 +408,15 @@ func (s *Shell) download(ctx context.Context, src, dst string, mode fs.FileMode)
 func (s *Shell) put(ctx context.Context, args []string) error {
 	lf, err := os.Open(args[0])
 	if err != nil {
-		return err
+		return failedHere(args[0], err)
 	}
 	defer lf.Close()
 	lfi, err := lf.Stat()
 	if err != nil {
-		return err
+		return failedHere(args[0], err)
 	}
 	if !lfi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", args[0])
+		return failedHere(args[0], errors.New("not a regular file"))
 	}
 	remote := filepath.Base(args[0])
 	if len(args) == 2 {
@@ -389,17 +424,22 @@ func (s *Shell) put(ctx context.Context, args []string) error {
 	}
 	real, err := s.resolve(remote, true)
 	if err != nil {
-		return err
+		return failed(remote, err)
 	}
 	if fi, err := s.c.Stat(real); err == nil && fi.IsDir() {
-		if real, err = s.resolve(path.Join(remote, filepath.Base(args[0])), true); err != nil {
-			return err
+		remote = path.Join(remote, filepath.Base(args[0]))
+		if real, err = s.resolve(remote, true); err != nil {
+			return failed(remote, err)
 		}
 	}
 	if fi, err := s.c.Stat(path.Dir(real)); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%s: there is no directory %s", remote, path.Dir(real))
+		return failed(remote, fmt.Errorf("there is no directory %s in the bundle", path.Join("/", s.root.Rel(path.Dir(real)))))
 	}
-	return s.upload(ctx, real, lf, lfi.Mode().Perm())
+	if err := s.upload(ctx, real, lf, lfi.Mode().Perm()); err != nil {
+		return failed(remote, err)
+	}
+	fmt.Fprintf(s.cfg.Stdout, "put %s -> %s (%s)\n", args[0], remote, byteSize(lfi.Size()))
+	return nil
 }
 
 // upload writes r to dst atomically, see writeRemote.
@@ -415,7 +455,7 @@ func (s *Shell) rm(args []string) error {
 		return err
 	}
 	if real == s.root.Real() {
-		return fmt.Errorf("%s is the bundle itself, the node's lock; conc unlock removes it", p)
+		return errors.New("that is the bundle itself, the node's lock; conc unlock removes it")
 	}
 	fi, err := s.c.Lstat(real)
 	if err != nil {
@@ -425,7 +465,7 @@ func (s *Shell) rm(args []string) error {
 		return s.c.Remove(real)
 	}
 	if !recursive {
-		return fmt.Errorf("%s is a directory; rm -r removes it with everything in it", p)
+		return errors.New("a directory; rm -r removes it with everything in it")
 	}
 	// RemoveAll lists with lstat: a symlink in the tree is removed, never
 	// followed.
@@ -436,6 +476,9 @@ func (s *Shell) mkdir(p string) error {
 	real, err := s.resolve(p, false)
 	if err != nil {
 		return err
+	}
+	if _, err := s.c.Lstat(real); err == nil {
+		return fs.ErrExist
 	}
 	return s.c.Mkdir(real)
 }

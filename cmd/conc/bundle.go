@@ -46,7 +46,9 @@ Words are split like shell words, so quote names with spaces. Every path must
 stay inside the bundle: ".." beyond its top, absolute paths elsewhere and
 symlinks that lead out (such as .conc-agent, the link to the agent cache) are
 refused. Commands are read line by line, so a script can be piped in; the
-prompt shows only on a terminal. A failed command prints an error and the
+prompt shows only on a terminal, where Up and Down recall earlier lines, Tab
+completes commands and paths (a second Tab lists the choices) and Ctrl-D or
+Ctrl-C at the prompt leaves. A failed command prints an error and the
 shell goes on; a piped script then exits 1 at its end, and a command given
 on the command line exits 1 at once.`,
 		Example: `  conc bundle node1
@@ -91,7 +93,7 @@ func (a *app) runBundle(ctx context.Context, o *bundleOptions) error {
 	if err != nil {
 		return err
 	}
-	_, isTerm := a.terminalIn()
+	tty, isTerm := a.terminalIn()
 	// The editor gets the terminal; a script's stdin holds the commands.
 	var editorIn io.Reader
 	if isTerm {
@@ -99,7 +101,7 @@ func (a *app) runBundle(ctx context.Context, o *bundleOptions) error {
 	}
 	sh, err := bundleshell.New(c, bundleshell.Config{
 		Node: n.Name, Bundle: n.Get(config.KeyBundle),
-		Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Prompt: isTerm,
+		Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Prompt: isTerm, Terminal: tty,
 		Edit:    bundleshell.EditorRunner(o.getenv, editorIn, a.stdout, a.stderr),
 		TempDir: o.tempDir,
 	})

@@ -100,7 +100,9 @@ func TestBundleOneShot(t *testing.T) {
 			}
 			return r
 		}
-		ok("put", filepath.Join(local, "new.txt"), "sub")
+		if r := ok("put", filepath.Join(local, "new.txt"), "sub"); r.stdout != "put "+filepath.Join(local, "new.txt")+" -> sub/new.txt (4 B)\n" {
+			t.Errorf("put says %q; want what it moved where", r.stdout)
+		}
 		checkFile(t, filepath.Join(b, "sub", "new.txt"), "new\n", 0o604)
 
 		r := ok("ls")
@@ -115,7 +117,9 @@ func TestBundleOneShot(t *testing.T) {
 		if r = ok("cat", "app.cfg"); r.stdout != "v1\n" {
 			t.Errorf("cat app.cfg = %q", r.stdout)
 		}
-		ok("get", "app.cfg", local)
+		if r := ok("get", "app.cfg", local); r.stdout != "get app.cfg -> "+filepath.Join(local, "app.cfg")+" (3 B)\n" {
+			t.Errorf("get says %q; want what it moved where", r.stdout)
+		}
 		checkFile(t, filepath.Join(local, "app.cfg"), "v1\n", 0o640)
 
 		ok("mkdir", "logs")
@@ -123,7 +127,7 @@ func TestBundleOneShot(t *testing.T) {
 			t.Errorf("mkdir logs: %v", err)
 		}
 		r = p.conc("bundle", "node1", "rm", "sub")
-		if r.code != 1 || !strings.Contains(r.stderr, "conc: rm: sub is a directory; rm -r") || !exists(filepath.Join(b, "sub", "old.txt")) {
+		if r.code != 1 || !strings.Contains(r.stderr, "conc: rm sub: a directory; rm -r") || !exists(filepath.Join(b, "sub", "old.txt")) {
 			t.Errorf("rm of a directory without -r: %s", r)
 		}
 		ok("rm", "-r", "sub")
@@ -232,7 +236,7 @@ func TestBundleShellScript(t *testing.T) {
 
 		// A failed command does not stop the script; the exit code tells.
 		r = concInput(p, "cat nope.txt\ncd sub\npwd\n", "bundle", "node1")
-		if r.code != 1 || r.stdout != "/sub\n" || !strings.HasPrefix(r.stderr, "conc: cat: ") ||
+		if r.code != 1 || r.stdout != "/sub\n" || !strings.HasPrefix(r.stderr, "conc: cat nope.txt: no such file in the bundle\n") ||
 			!strings.HasSuffix(r.stderr, "conc: 1 of the script's commands failed\n") {
 			t.Errorf("a script with a failing command: %s", r)
 		}
