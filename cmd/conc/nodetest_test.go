@@ -115,6 +115,13 @@ func TestNodeTests(t *testing.T) {
 		t.Errorf("--json: %+v, %v: %s", res, err, r)
 	}
 
+	if r := p.conc("test", "web", "--run", "nomatch"); r.code != 1 || !strings.Contains(r.stderr, `no test matches --run "nomatch"`) {
+		t.Errorf("--run matching nothing: %s", r)
+	}
+	if r := p.conc("test", "web", "--junit", filepath.Join(p.dir, "missing", "r.xml")); r.code != 2 || strings.Contains(r.stdout, "=== RUN") {
+		t.Errorf("--junit into a missing directory: %s", r)
+	}
+
 	// In a plan, the tests are a job: FAILED naming the failures.
 	r = p.conc("deploy", "node2")
 	if r.code != 1 || !strings.Contains(r.stdout, "failed: broken") {

@@ -11,6 +11,7 @@ import (
 	"github.com/concdeploy/conc/nodetest"
 	"github.com/concdeploy/conc/nodetest/report"
 	"github.com/spf13/cobra"
+	"os"
 )
 
 // testOptions are the flags of conc test.
@@ -75,6 +76,12 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.junit != "" {
+		// Found unwritable now, not after every test ran.
+		if err := os.WriteFile(o.junit, nil, 0o644); err != nil {
+			return usageErr(fmt.Errorf("--junit: %w", err))
+		}
+	}
 	log, _, err := a.logger()
 	if err != nil {
 		return err
@@ -112,6 +119,9 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 		}
 	}
 	log.Debug().Dur("took", time.Since(start)).Int("code", code).Msg("tests done")
+	if code == jobs.ExitOK && o.run != "" && results.Tests() == 0 {
+		return &exitError{code: jobs.ExitFailed, err: fmt.Errorf("no test matches --run %q on any node: nothing was tested", o.run)}
+	}
 	if code != jobs.ExitOK {
 		return &exitError{code: code}
 	}

@@ -21,6 +21,21 @@ type Collector struct {
 	order []string
 }
 
+// Tests counts the tests that ended, subtests aside, on every node.
+func (c *Collector) Tests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, evs := range c.nodes {
+		for _, e := range evs {
+			if !e.Sub {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Add records a test's end; start events are ignored.
 func (c *Collector) Add(node string, e nodetest.Event) {
 	if e.Action == nodetest.ActionRun {
