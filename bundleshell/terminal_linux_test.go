@@ -119,7 +119,9 @@ func TestBundleShellOnATerminal(t *testing.T) {
 	typed("f\t\r", 4)
 	sc.waitFor(t, "cat current/f.txt ", 1)
 	sc.waitFor(t, "inside\r\n", 3)
-	if _, err := master.WriteString("\x04"); err != nil { // Ctrl-D leaves
+	typed("c\t", 5) // two commands start with c: Tab lists them above a new prompt
+	sc.waitFor(t, "cat  cd\r\n", 1)
+	if _, err := master.WriteString("\x15\x04"); err != nil { // Ctrl-U empties the line, Ctrl-D leaves
 		t.Fatal(err)
 	}
 	select {
