@@ -55,3 +55,65 @@ func IsBuiltinParam(key string) bool {
 	_, ok := builtinParams[key]
 	return ok
 }
+
+// IsGroupSetting reports whether key configures a group (nodes, batch,
+// max_fail) rather than being a param of its members.
+func IsGroupSetting(key string) bool { return groupSettings[key] }
+
+// DefinedParam is a param a deploy file sets, and where.
+type DefinedParam struct {
+	Key     string
+	Section string // [defaults], [group web], [node n1]
+	Pos     Pos
+}
+
+// DefinedParams returns every param set in [defaults], a [group NAME]
+// (its settings aside) or a [node NAME], each time it is set.
+func (f *File) DefinedParams() []DefinedParam {
+	var out []DefinedParam
+	for k, p := range f.defaults {
+		out = append(out, DefinedParam{Key: k, Section: "[defaults]", Pos: p.Pos})
+	}
+	for _, m := range []map[string]*section{f.groups, f.nodes} {
+		for _, s := range m {
+			for _, k := range s.keys {
+				for _, p := range s.values[k] {
+					if s.kind != kindGroup || !groupSettings[k] {
+						out = append(out, DefinedParam{Key: k, Section: s.label(), Pos: p.Pos})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// RawValues returns every value of every section as written, before
+// substitution, for the ${key} references they hold.
+func (f *File) RawValues() []string {
+	var out []string
+	for _, p := range f.defaults {
+		out = append(out, p.Value)
+	}
+	for _, m := range []map[string]*section{f.nodes, f.groups, f.plans, f.tests} {
+		for _, s := range m {
+			for _, ps := range s.values {
+				for _, p := range ps {
+					out = append(out, p.Value)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// RawSteps returns the step lines of every plan as written, in file order.
+func (f *File) RawSteps() []string {
+	var out []string
+	for _, name := range f.order[kindPlan] {
+		for _, st := range f.plans[name].values["step"] {
+			out = append(out, st.Value)
+		}
+	}
+	return out
+}

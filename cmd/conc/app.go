@@ -15,6 +15,7 @@ import (
 	"github.com/concdeploy/conc/jobs/localops"
 	"github.com/concdeploy/conc/jobs/nodeops"
 	"github.com/concdeploy/conc/nodetest"
+	"github.com/concdeploy/conc/paramuse"
 	"github.com/concdeploy/conc/prompt"
 	"github.com/concdeploy/conc/sshconn"
 	"github.com/rs/zerolog"
@@ -149,7 +150,10 @@ func (a *app) load() (*config.File, error) {
 	f, err := prompt.Await(a.ctx, func() (*config.File, error) { return config.Load(a.files...) })
 	if errors.Is(err, jobs.ErrCanceled) {
 		return nil, &exitError{code: jobs.ExitStopped, err: fmt.Errorf("read the deploy file: %w; nothing was done", err)}
-	} else if err != nil {
+	} else if err == nil {
+		err = paramuse.Check(f)
+	}
+	if err != nil {
 		return nil, usageErr(err)
 	}
 	return f, nil

@@ -1,4 +1,4 @@
-package config
+package paramuse
 
 import (
 	"errors"
@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"fmt"
+	"github.com/concdeploy/conc/config"
 )
 
 // TestUnusedKeys: a param that conc does not read and nothing uses is an
@@ -43,7 +46,7 @@ func TestUnusedKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := write(t, "conc.ini", tt.content)
-			_, err := Load(path)
+			_, err := load(path)
 			if tt.wantMsg == nil {
 				if err != nil {
 					t.Fatalf("got %v, want no error", err)
@@ -65,7 +68,7 @@ func TestUnusedLayered(t *testing.T) {
 	site := filepath.Join(dir, "site.ini")
 	must(t, os.WriteFile(base, []byte("[node n1]\nsshd.ip = 192.0.2.1\n\n\n\nrelase = 1\n"), 0o600))
 	must(t, os.WriteFile(site, []byte("[node n1]\nsshd.prot = 2\n"), 0o600))
-	_, err := Load(base, site)
+	_, err := load(base, site)
 	wantFileError(t, err, base, 6, "unknown key relase")
 	wantFileError(t, err, base, 6, "unused too: sshd.prot ("+site+":2)")
 }
@@ -108,7 +111,7 @@ func TestUnusedTemplates(t *testing.T) {
 				content = strings.Replace(content, "t/app.tmpl", "app.tmpl", 1)
 			}
 			must(t, os.WriteFile(path, []byte(content), 0o600))
-			_, err := Load(path)
+			_, err := load(path)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("got %v, want no error", err)
@@ -129,7 +132,7 @@ func TestUnusedTemplateFIFO(t *testing.T) {
 	}
 	path := filepath.Join(dir, "conc.ini")
 	must(t, os.WriteFile(path, []byte("[node n1]\nsshd.ip = h\nmine = 1\n[plan p]\nstep = local template app.tmpl out\n"), 0o600))
-	if _, err := Load(path); err != nil {
+	if _, err := load(path); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -148,8 +151,8 @@ func TestSuggest(t *testing.T) {
 }
 
 func TestUnusedIsConfigError(t *testing.T) {
-	_, err := Load(write(t, "conc.ini", "[node n1]\nsshd.ip = h\nsshd.prot = 1\n"))
-	var ce *Error
+	_, err := load(write(t, "conc.ini", "[node n1]\nsshd.ip = h\nsshd.prot = 1\n"))
+	var ce *config.Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("got %T %v, want a *config.Error", err, err)
 	}
@@ -163,3 +166,38 @@ func must(t *testing.T, err error) {
 }
 
 func mkfifo(path string) error { return exec.Command("mkfifo", path).Run() }
+
+// load loads the deploy files and checks their params, as conc does.
+func load(paths ...string) (*config.File, error) {
+	f, err := config.Load(paths...)
+	if err != nil {
+		return nil, err
+	}
+	return f, Check(f)
+}
+
+// write puts a deploy file in a temporary directory and returns its path.
+func write(tb testing.TB, name, content string) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// wantFileError checks err is a deploy-file error at path:line holding
+// want.
+func wantFileError(tb testing.TB, err error, path string, line int, want string) {
+	tb.Helper()
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		tb.Fatalf("got %v, want a config error", err)
+	}
+	if ce.Pos.File != path || ce.Pos.Line != line {
+		tb.Errorf("error at %s, want %s:%d (%v)", ce.Pos, path, line, err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, fmt.Sprintf("%s:%d: ", path, line)) || !strings.Contains(msg, want) {
+		tb.Errorf("error %q, want it to start with the file and line and contain %q", clip(msg), want)
+	}
+}

@@ -1,4 +1,8 @@
-package config
+// Package paramuse refuses a deploy file whose params include one that
+// nothing reads or uses: most likely a typo of a built-in key. It reads
+// the template files the plans render, so it runs on the workstation only,
+// after config has loaded the file.
+package paramuse
 
 import (
 	"fmt"
@@ -9,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -32,42 +37,19 @@ const maxTemplate = 16 << 20
 // when a ${key} in it is read as a glob.
 const maxTemplateFiles = 100
 
-// definedParam is a key set in [defaults], a [group NAME] or a [node NAME].
-type definedParam struct {
-	key     string
-	section string // [defaults], [node n1], ...
-	pos     Pos
-}
-
-// checkUnused refuses a param that nothing reads or uses.
-func (f *File) checkUnused() error {
-	used, all := f.usedKeys()
+// Check refuses a param that nothing reads or uses, naming its file and
+// line and the built-in key it is most likely a typo of.
+func Check(f *config.File) error {
+	used, all := usedKeys(f)
 	if all {
 		return nil
 	}
-	var unused []definedParam
-	add := func(label, key string, ps []Param) {
-		if IsBuiltinParam(key) || strings.HasPrefix(key, OwnPrefix) || used[key] {
-			return
+	var unused []config.DefinedParam
+	for _, d := range f.DefinedParams() {
+		if config.IsBuiltinParam(d.Key) || strings.HasPrefix(d.Key, config.OwnPrefix) || used[d.Key] {
+			continue
 		}
-		for _, p := range ps {
-			unused = append(unused, definedParam{key: key, section: label, pos: p.Pos})
-		}
-	}
-	for k, p := range f.defaults {
-		add("[defaults]", k, []Param{p})
-	}
-	for _, s := range f.groups {
-		for _, k := range s.keys {
-			if !groupSettings[k] {
-				add(s.label(), k, s.values[k])
-			}
-		}
-	}
-	for _, s := range f.nodes {
-		for _, k := range s.keys {
-			add(s.label(), k, s.values[k])
-		}
+		unused = append(unused, d)
 	}
 	if len(unused) == 0 {
 		return nil
@@ -79,7 +61,7 @@ func (f *File) checkUnused() error {
 		}
 	}
 	sort.Slice(unused, func(i, j int) bool {
-		a, b := unused[i].pos, unused[j].pos
+		a, b := unused[i].Pos, unused[j].Pos
 		if fileIndex[a.File] != fileIndex[b.File] {
 			return fileIndex[a.File] < fileIndex[b.File]
 		}
@@ -89,20 +71,20 @@ func (f *File) checkUnused() error {
 }
 
 // unusedError describes the first unused param, and names the others.
-func unusedError(unused []definedParam) *Error {
+func unusedError(unused []config.DefinedParam) *config.Error {
 	u := unused[0]
-	key := clip(u.key)
+	key := clip(u.Key)
 	var msg string
 	switch {
-	case groupSettings[u.key]:
-		msg = fmt.Sprintf("%s in %s is a setting of a group; move it to a [group NAME] section (or, if it is your own param, name it %s%s)", key, u.section, OwnPrefix, key)
+	case config.IsGroupSetting(u.Key):
+		msg = fmt.Sprintf("%s in %s is a setting of a group; move it to a [group NAME] section (or, if it is your own param, name it %s%s)", key, u.Section, config.OwnPrefix, key)
 	default:
 		hint := ""
-		if s := suggest(u.key); s != "" {
+		if s := suggest(u.Key); s != "" {
 			hint = "did you mean " + s + "? "
 		}
 		msg = fmt.Sprintf("unknown key %s in %s: %sconc reads no param %s, and no ${%s}, template or [test NAME] uses it; if it is your own param, name it %s%s",
-			key, u.section, hint, key, key, OwnPrefix, key)
+			key, u.Section, hint, key, key, config.OwnPrefix, key)
 	}
 	if rest := unused[1:]; len(rest) > 0 {
 		var others []string
@@ -111,11 +93,11 @@ func unusedError(unused []definedParam) *Error {
 				others = append(others, fmt.Sprintf("and %d more", len(rest)-i))
 				break
 			}
-			others = append(others, fmt.Sprintf("%s (%s)", clip(o.key), o.pos))
+			others = append(others, fmt.Sprintf("%s (%s)", clip(o.Key), o.Pos))
 		}
 		msg += "; unused too: " + strings.Join(others, ", ")
 	}
-	return errorf(u.pos, "%s", msg)
+	return &config.Error{Pos: u.Pos, Msg: msg}
 }
 
 // suggest returns the built-in key that key is most likely a typo of, or
@@ -124,7 +106,7 @@ func unusedError(unused []definedParam) *Error {
 // neighbouring letters as one edit.
 func suggest(key string) string {
 	best, bestD := "", 3
-	for _, b := range BuiltinParams() {
+	for _, b := range config.BuiltinParams() {
 		if fold(b) == fold(key) {
 			return b
 		}
@@ -180,28 +162,14 @@ func editDistance(a, b string) int {
 
 // usedKeys returns the keys that a ${key} in the file or a template file
 // refers to; all is true when that cannot be known.
-func (f *File) usedKeys() (used map[string]bool, all bool) {
+func usedKeys(f *config.File) (used map[string]bool, all bool) {
 	used = map[string]bool{}
-	refsIn := func(s *section) {
-		for _, ps := range s.values {
-			for _, p := range ps {
-				refs(p.Value, used)
-			}
-		}
+	for _, v := range f.RawValues() {
+		refs(v, used)
 	}
-	for _, p := range f.defaults {
-		refs(p.Value, used)
-	}
-	for _, m := range []map[string]*section{f.nodes, f.groups, f.plans, f.tests} {
-		for _, s := range m {
-			refsIn(s)
-		}
-	}
-	for _, name := range f.order[kindPlan] {
-		for _, st := range f.plans[name].values["step"] {
-			if !f.templateUses(st.Value, used) {
-				return used, true
-			}
+	for _, st := range f.RawSteps() {
+		if !templateUses(f.Dir, st, used) {
+			return used, true
 		}
 	}
 	return used, false
@@ -235,7 +203,7 @@ func refs(s string, used map[string]bool) {
 // templateUses adds the names that the template of a template step uses
 // to used. It reports false when it cannot tell which they are. A step of
 // another op adds nothing.
-func (f *File) templateUses(line string, used map[string]bool) bool {
+func templateUses(dir, line string, used map[string]bool) bool {
 	words, err := jobs.Split(line)
 	if err != nil || len(words) < 2 {
 		return true // Plan reports the line; it runs nothing
@@ -269,7 +237,7 @@ func (f *File) templateUses(line string, used map[string]bool) bool {
 		pattern = globMeta.Replace(src)
 	}
 	if !filepath.IsAbs(pattern) {
-		pattern = filepath.Join(globMeta.Replace(f.Dir), pattern)
+		pattern = filepath.Join(globMeta.Replace(dir), pattern)
 	}
 	files, err := filepath.Glob(pattern)
 	if err != nil || len(files) == 0 || len(files) > maxTemplateFiles {
@@ -348,4 +316,13 @@ func addNames(s string, used map[string]bool) {
 			used[part] = true
 		}
 	}
+}
+
+// clip shortens a key quoted in a message: a line may be 1 MiB long.
+func clip(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
