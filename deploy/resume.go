@@ -37,9 +37,8 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	}
 	c, err := n.connect(ctx)
 	if err != nil {
-		var hk *sshconn.HostKeyError
-		if errors.As(err, &hk) {
-			return fail(jobs.Blocked, "%v", err)
+		if errors.As(err, &n.hostKey) {
+			n.rep.Printf("%s", n.hostKeyHint())
 		}
 		return fail(jobs.Error, "%v", err)
 	}

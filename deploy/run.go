@@ -79,9 +79,10 @@ type nodeRun struct {
 	connMu     sync.Mutex
 	conn       *sshconn.Conn
 	agent      *agentclient.Client
-	locked     bool                // this run holds the node's bundle
-	lostBundle bool                // it held it, and the agent found it removed or replaced
-	lockSeen   nodelock.NodeStatus // the node's lock as a resume read it
+	locked     bool                  // this run holds the node's bundle
+	lostBundle bool                  // it held it, and the agent found it removed or replaced
+	lockSeen   nodelock.NodeStatus   // the node's lock as a resume read it
+	hostKey    *sshconn.HostKeyError // the node's or a hop's key was refused
 
 	mountMu sync.Mutex
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
@@ -356,10 +357,9 @@ func (n *nodeRun) openBundle(ctx context.Context) jobs.Result {
 func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, expect *channel.Expect) jobs.Result {
 	c, err := n.connect(ctx)
 	if err != nil {
-		var hk *sshconn.HostKeyError
-		if errors.As(err, &hk) {
-			return jobs.Resultf(jobs.Blocked, "%v", err)
-		}
+		// A host key refused is not a lock: its stop message says what to
+		// check and how to record the key (hints.go).
+		errors.As(err, &n.hostKey)
 		return jobs.Resultf(jobs.Error, "%v", err)
 	}
 	if n.agent != nil {

@@ -42,6 +42,10 @@ func (e *HostKeyError) Error() string {
 
 func (e *HostKeyError) Unwrap() error { return e.Err }
 
+// Name is the host's name as known_hosts and ssh-keygen -R write it:
+// "[host]:port" unless the port is 22.
+func (e *HostKeyError) Name() string { return knownhosts.Normalize(e.Addr) }
+
 // hostKeys checks node keys against one known_hosts file and, when allowed,
 // records keys of hosts it has never seen, like OpenSSH's accept-new.
 type hostKeys struct {

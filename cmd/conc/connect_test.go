@@ -191,8 +191,8 @@ func TestJumpHostKeys(t *testing.T) {
 
 func checkRefused(t *testing.T, r result, wants ...string) {
 	t.Helper()
-	if r.code != jobs.ExitBlocked {
-		t.Errorf("exit %d, want %d (BLOCKED): %s", r.code, jobs.ExitBlocked, r)
+	if r.code != jobs.ExitFailed || strings.Contains(r.stdout, "BLOCKED") {
+		t.Errorf("exit %d, want %d (ERROR, not BLOCKED: a refused key is not a lock): %s", r.code, jobs.ExitFailed, r)
 	}
 	for _, want := range wants {
 		if !strings.Contains(r.stdout+r.stderr, want) {

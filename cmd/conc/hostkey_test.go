@@ -7,6 +7,7 @@ import (
 
 	"github.com/concdeploy/conc/internal/sshtest"
 	"github.com/concdeploy/conc/internal/testnode"
+	"strconv"
 )
 
 const touchPlan = `[plan deploy]
@@ -20,10 +21,10 @@ func TestUnknownHostKey(t *testing.T) {
 		p := newProject(t, n, touchPlan)
 		os.WriteFile(n.KnownHosts, nil, 0o600)
 		r := p.conc("deploy", "node1")
-		if r.code == 0 {
-			t.Fatalf("deploy to an unknown host succeeded: %s", r)
+		if r.code != 1 || strings.Contains(r.stdout, "BLOCKED") || strings.Contains(r.stdout, "unlock") {
+			t.Fatalf("deploy to an unknown host: want ERROR, exit 1, and no word of locks: %s", r)
 		}
-		for _, want := range []string{"unknown host key", "SHA256:", "--accept-new-host-keys"} {
+		for _, want := range []string{"unknown host key", "SHA256:", "--accept-new-host-keys", "ssh-keygen -lf", "record:   conc -f " + p.file + " hostkeys node1"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("output lacks %q:\n%s", want, r.stdout)
 			}
@@ -60,7 +61,8 @@ func TestChangedHostKey(t *testing.T) {
 		}
 		for _, args := range [][]string{{"deploy", "node1"}, {"--accept-new-host-keys", "deploy", "node1"}} {
 			r := p.conc(args...)
-			if r.code == 0 || !strings.Contains(r.stdout, "host key changed") {
+			name := "[127.0.0.1]:" + strconv.Itoa(n.Port)
+			if r.code != 1 || !strings.Contains(r.stdout, "host key changed") || !strings.Contains(r.stdout, "ssh-keygen -R '"+name+"' -f "+n.KnownHosts) {
 				t.Errorf("conc %v with a changed host key: %s", args, r)
 			}
 		}
