@@ -131,14 +131,14 @@ func (c *Conn) dialOne(ctx context.Context, via *ssh.Client, node string, t Targ
 				Fingerprint: ssh.FingerprintSHA256(key), KnownHosts: t.KnownHosts, State: KeyNew})
 		}
 	}
-	methods, closeAuth, err := authMethods(t.Identity, t.WithAgent)
+	a, err := authMethods(t.Identity, t.WithAgent)
 	if err != nil {
 		return nil, err
 	}
-	c.closeAuth = append(c.closeAuth, closeAuth)
+	c.closeAuth = append(c.closeAuth, a.close)
 	cfg := &ssh.ClientConfig{
 		User:              t.User,
-		Auth:              methods,
+		Auth:              a.methods,
 		HostKeyCallback:   keys.callback,
 		HostKeyAlgorithms: keys.algorithms(t.Addr),
 		Timeout:           c.timeout,
@@ -147,7 +147,11 @@ func (c *Conn) dialOne(ctx context.Context, via *ssh.Client, node string, t Targ
 	if err != nil {
 		return nil, err
 	}
-	return handshake(ctx, nc, t.Addr, cfg, c.timeout)
+	client, err := handshake(ctx, nc, t.Addr, cfg, c.timeout)
+	if isAuthRefused(err) {
+		return nil, &AuthError{Host: t.Name, User: t.User, Tried: a.tried, Err: err}
+	}
+	return client, err
 }
 
 // dialTCP opens a TCP connection to addr: from here, or from the jump

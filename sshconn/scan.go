@@ -129,12 +129,12 @@ func (c *Conn) scanOne(ctx context.Context, via *ssh.Client, node string, h Targ
 		},
 	}
 	if through {
-		methods, closeAuth, err := authMethods(h.Identity, h.WithAgent)
+		a, err := authMethods(h.Identity, h.WithAgent)
 		if err != nil {
 			return HostKey{}, nil, err
 		}
-		c.closeAuth = append(c.closeAuth, closeAuth)
-		cfg.Auth = methods
+		c.closeAuth = append(c.closeAuth, a.close)
+		cfg.Auth = a.methods
 	}
 	nc, err := c.dialTCP(ctx, via, h.Addr)
 	if err != nil {
