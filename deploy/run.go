@@ -115,6 +115,9 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 		return nil, err
 	}
 	target, err := sshconn.TargetOf(n, opts.File.Dir)
+	if err == nil {
+		err = target.CheckIdentity(n)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"errors"
 	"github.com/concdeploy/conc/config"
+	"os"
 )
 
 // Target is a node to connect to, with its ssh_config applied and its
@@ -204,6 +206,25 @@ func (r *resolver) files(tk tokens) error {
 	}
 	t.Identity, t.WithAgent, err = r.identity(tk, config.KeyIdentity, "ssh_config IdentitiesOnly")
 	return err
+}
+
+// CheckIdentity refuses, as a deploy-file error at the param that named
+// it, an identity (or op_key's key) that cannot be read: before any
+// connection, not as a job's ERROR once the plan has begun. A key that
+// ssh_config names is left to the login, as ssh does.
+func (t Target) CheckIdentity(n *config.Node) error {
+	from, ok := n.Params[config.KeyIdentity]
+	if !ok || from.Value == "" {
+		from = n.Params[config.KeyOpKey]
+	}
+	if t.Identity == "" || from.Value == "" {
+		return nil
+	}
+	f, err := os.Open(t.Identity)
+	if err != nil {
+		return &config.Error{Pos: from.Pos, Msg: fmt.Sprintf("the identity %s cannot be read: %v; name a private key file (or leave identity and op_key unset to use ssh-agent and ~/.ssh's keys)", t.Identity, errors.Unwrap(err))}
+	}
+	return f.Close()
 }
 
 func knownHostsFile(tk tokens, f found) (string, error) {

@@ -92,3 +92,19 @@ func TestPassphraseKeyThroughAgent(t *testing.T) {
 		t.Errorf("a passphrase key that ssh-agent holds: %s", r)
 	}
 }
+
+// TestMissingIdentityBeforeConnecting: an identity file that cannot be
+// read is a deploy-file error at its line, exit 2, before any connection.
+func TestMissingIdentityBeforeConnecting(t *testing.T) {
+	n := testnode.InProcess(t)
+	p := newProject(t, n, loginPlan)
+	missing := filepath.Join(p.dir, "no_such_key")
+	os.WriteFile(p.file, []byte(strings.Replace(readFile(t, p.file), "identity = "+n.Identity+"\n", "identity = "+missing+"\n", 1)), 0o600)
+	r := p.conc("deploy", "node1")
+	if r.code != 2 || !strings.Contains(r.stderr, p.file+":3: the identity "+missing+" cannot be read") || r.stdout != "" {
+		t.Errorf("a missing identity: %s", r)
+	}
+	if exists(p.nodePath(".cache")) {
+		t.Error("conc connected to the node with a key it could not read")
+	}
+}
