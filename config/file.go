@@ -198,6 +198,9 @@ func (f *File) NodeNames() []string { return append([]string(nil), f.order[kindN
 // PlanNames returns the plans in file order.
 func (f *File) PlanNames() []string { return append([]string(nil), f.order[kindPlan]...) }
 
+// GroupNames returns the groups in file order.
+func (f *File) GroupNames() []string { return append([]string(nil), f.order[kindGroup]...) }
+
 // Targets expands node and group names into nodes, each once, in the order
 // given.
 func (f *File) Targets(names []string) ([]*Node, error) {

@@ -94,3 +94,30 @@ func TestFindsTheDeployFile(t *testing.T) {
 		t.Errorf("CONC_FILE: %s", r)
 	}
 }
+
+// TestCompletions: shell completion offers nodes and groups, plans, and a
+// plan's steps, from the deploy file.
+func TestCompletions(t *testing.T) {
+	p := newProject(t, testnode.InProcess(t), "[group web]\nnodes = node1\n\n[plan deploy]\nstep = remote open_bundle\nstep = remote close_bundle\n\n[plan rollback]\nstep = remote ping\n")
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"deploy", ""}, []string{"node1", "web"}},
+		{[]string{"run", ""}, []string{"deploy", "rollback"}},
+		{[]string{"run", "rollback", ""}, []string{"node1", "web"}},
+		{[]string{"unlock", ""}, []string{"node1"}},
+		{[]string{"deploy", "node1", "--stop-after", ""}, []string{"1\tremote open_bundle", "close_bundle"}},
+		{[]string{"run", "rollback", "node1", "--from", ""}, []string{"1\tremote ping", "ping"}},
+	} {
+		r := p.conc(append([]string{"__complete"}, tt.args...)...)
+		for _, want := range tt.want {
+			if !strings.Contains(r.stdout, want+"\n") {
+				t.Errorf("completing %q: lacks %q:\n%s", tt.args, want, r.stdout)
+			}
+		}
+		if !strings.HasSuffix(r.stdout, "\n:4\n") { // ShellCompDirectiveNoFileComp
+			t.Errorf("completing %q offers files: %s", tt.args, r.stdout)
+		}
+	}
+}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"sort"
-	"text/tabwriter"
-
-	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/sshconn"
+	"github.com/concdeploy/conc/sshtarget"
 	"github.com/spf13/cobra"
 )
 
@@ -29,27 +25,7 @@ ssh_config param names) show with that file and line.`,
 			if err != nil {
 				return err
 			}
-			lines := map[string]sshconn.Setting{}
-			for k, p := range n.Params {
-				lines[k] = sshconn.Setting{Key: k, Value: p.Value, Where: p.Pos.String()}
-			}
-			for _, s := range t.Settings {
-				lines[s.Key] = s
-			}
-			keys := make([]string, 0, len(lines))
-			for k := range lines {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 1, ' ', 0)
-			for _, k := range keys {
-				v := lines[k].Value
-				if config.IsSecret(k) {
-					v = "<redacted>"
-				}
-				fmt.Fprintf(w, "%s = %s\t; %s\n", k, v, lines[k].Where)
-			}
-			return w.Flush()
+			return sshtarget.PrintParams(a.stdout, n, t)
 		},
 	}
 }

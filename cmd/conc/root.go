@@ -33,5 +33,6 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(), a.hostkeysCmd(),
 		a.bundleCmd(), a.sshCmd(),
 	)
+	a.complete(root)
 	return root
 }

@@ -46,7 +46,7 @@ var allowed = map[string][]string{
 	"deploy": {"agentclient", "bundle", "bundlefs", "channel", "config", "jobs", "jobs/localops",
 		"nodelock", "nodetest", "rollout", "runreport", "runstate", "sshconn"},
 	"cmd/conc": {"agentclient", "bundleshell", "config", "deploy", "internal/durable", "internal/sshtest",
-		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "paramuse", "prompt", "rollout", "runreport", "sshconn"},
+		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "paramuse", "prompt", "rollout", "runreport", "sshconn", "sshtarget"},
 	// Test support and the benchmarks.
 	"internal/sshtest":  {},
 	"internal/sftptest": {},
