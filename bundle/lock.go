@@ -45,6 +45,7 @@ type Entry struct {
 	Op       string    `json:"op" msgpack:"op"`
 	Status   string    `json:"status" msgpack:"status"` // a jobs.Status, or "SKIPPED"
 	Message  string    `json:"message,omitempty" msgpack:"message,omitempty"`
+	Change   string    `json:"change,omitempty" msgpack:"change,omitempty"` // changed or unchanged, for ops that say
 	Duration Duration  `json:"duration" msgpack:"duration"`
 	Ended    time.Time `json:"ended" msgpack:"ended"`
 }

@@ -42,7 +42,7 @@ func WireEntries(entries []Entry) []channel.Entry {
 	out := make([]channel.Entry, len(entries))
 	for i, e := range entries {
 		out[i] = channel.Entry{Step: e.Step, Seq: e.Seq, Host: e.Host, Op: e.Op, Status: e.Status,
-			Message: e.Message, Duration: int64(e.Duration), Ended: e.Ended}
+			Message: e.Message, Change: e.Change, Duration: int64(e.Duration), Ended: e.Ended}
 	}
 	return out
 }
@@ -55,7 +55,7 @@ func EntriesFromWire(entries []channel.Entry) []Entry {
 	out := make([]Entry, len(entries))
 	for i, e := range entries {
 		out[i] = Entry{Step: e.Step, Seq: e.Seq, Host: e.Host, Op: e.Op, Status: e.Status,
-			Message: e.Message, Duration: Duration(time.Duration(e.Duration)), Ended: e.Ended}
+			Message: e.Message, Change: e.Change, Duration: Duration(time.Duration(e.Duration)), Ended: e.Ended}
 	}
 	return out
 }

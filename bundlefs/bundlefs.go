@@ -129,26 +129,49 @@ func (b *FS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, prog
 // WriteFile implements jobs.RemoteFS: path is absolute, or relative to
 // the admin's home, in which it then stays: a relative path that leads out
 // of the home, by ".." or through a symlink, is refused. Missing parent
-// directories are made.
-func (b *FS) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
+// directories are made. A file that already holds data with mode is left
+// as it is.
+func (b *FS) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) (bool, error) {
 	if !path.IsAbs(p) {
 		if b.home == nil {
 			home, err := OpenRoot(b.c, ".", "the home directory")
 			if err != nil {
-				return err
+				return false, err
 			}
 			b.home = home
 		}
 		real, err := b.home.Resolve(p, false)
 		if err != nil {
-			return err
+			return false, err
 		}
 		p = real
 	}
-	if err := b.c.MkdirAll(path.Dir(p)); err != nil {
-		return fmt.Errorf("create %s on the node: %w", path.Dir(p), err)
+	if b.holds(p, data, mode) {
+		return false, nil
 	}
-	return WriteAtomic(ctx, b.c, p, bytes.NewReader(data), mode)
+	if err := b.c.MkdirAll(path.Dir(p)); err != nil {
+		return false, fmt.Errorf("create %s on the node: %w", path.Dir(p), err)
+	}
+	return true, WriteAtomic(ctx, b.c, p, bytes.NewReader(data), mode)
+}
+
+// maxCompare bounds the file WriteFile reads to compare: a template is
+// small, and a larger file is written again rather than read first.
+const maxCompare = 4 << 20
+
+// holds reports whether the regular file p holds data with mode.
+func (b *FS) holds(p string, data []byte, mode fs.FileMode) bool {
+	fi, err := b.c.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != mode.Perm() || fi.Size() != int64(len(data)) || len(data) > maxCompare {
+		return false
+	}
+	f, err := b.c.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	have, err := io.ReadAll(io.LimitReader(f, maxCompare+1))
+	return err == nil && bytes.Equal(have, data)
 }
 
 // WriteAtomic writes r to p on the node under a temporary name in the same

@@ -221,6 +221,7 @@ type Entry struct {
 	Op       string    `msgpack:"op"`
 	Status   string    `msgpack:"status"`
 	Message  string    `msgpack:"message,omitempty"`
+	Change   string    `msgpack:"change,omitempty"`
 	Duration int64     `msgpack:"duration"` // nanoseconds
 	Ended    time.Time `msgpack:"ended"`
 }

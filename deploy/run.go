@@ -422,7 +422,7 @@ func (n *nodeRun) record(st *config.Step, res jobs.Result, d time.Duration) {
 	n.out.Job(st.Number, st.Job.Op, res)
 	e := bundle.Entry{
 		Step: st.Number, Seq: n.seq, Host: string(st.Job.Host), Op: st.Job.Op, Status: string(res.Status),
-		Message: res.Message, Duration: bundle.Duration(d), Ended: time.Now(),
+		Message: res.Message, Change: res.Change, Duration: bundle.Duration(d), Ended: time.Now(),
 	}
 	if err := n.journal.Record(e); err != nil {
 		n.log.Warn().Err(err).Msg("journal")

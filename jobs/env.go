@@ -51,8 +51,10 @@ type RemoteFS interface {
 	// called with byte counts as they are written.
 	Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error
 	// WriteFile writes data to path atomically (a temporary file renamed
-	// over it), with mode, creating missing parent directories.
-	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error
+	// over it), with mode, creating missing parent directories. When path
+	// already holds data with mode it writes nothing and says so: changed
+	// is false.
+	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) (changed bool, err error)
 	// Progress starts a progress display for total bytes: a bar when the
 	// operator watches a terminal, nothing otherwise.
 	Progress(what string, total int64) Progress

@@ -108,7 +108,17 @@ type Result struct {
 	Message  string
 	ExitCode int    // of the job's command, when there was one
 	Output   []byte // the tail of the job's output, shown when it fails
+	// Change says whether an op that writes files changed what was there
+	// (Changed) or found it as it would have made it (Unchanged); "" for
+	// ops that do not say.
+	Change string
 }
+
+// The values of Result.Change.
+const (
+	Changed   = "changed"
+	Unchanged = "unchanged"
+)
 
 // Resultf returns a Result with a formatted message.
 func Resultf(s Status, format string, args ...any) Result {

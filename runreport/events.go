@@ -33,6 +33,7 @@ type jobEvent struct {
 	Status   string    `json:"status,omitempty"`
 	Duration float64   `json:"duration,omitempty"` // seconds
 	Message  string    `json:"message,omitempty"`
+	Change   string    `json:"change,omitempty"` // changed or unchanged, for ops that write files
 	Output   string    `json:"output,omitempty"` // the output's tail, when not OK or with -v
 }
 

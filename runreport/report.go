@@ -28,6 +28,7 @@ const (
 	FieldOp     = "op"
 	fieldDur    = "dur"
 	fieldOutput = "output"
+	fieldChange = "change"
 )
 
 // Reporter prints one line per job for people, and the same events as
@@ -138,6 +139,9 @@ func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, 
 		ev := r.log.WithLevel(levelOf(res.Status)).Str(fieldStatus, string(res.Status)).
 			Str(FieldHost, string(host)).Str(FieldNode, node).Int(FieldStep, step).Int(fieldSteps, steps).
 			Str(FieldOp, op).Dur(fieldDur, d)
+		if res.Change != "" {
+			ev = ev.Str(fieldChange, res.Change)
+		}
 		if len(res.Output) > 0 && (res.Status != jobs.OK || r.verbose) {
 			ev = ev.Bytes(fieldOutput, res.Output)
 		}
@@ -145,14 +149,18 @@ func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, 
 	}
 	if r.json {
 		e := jobEvent{Event: evJobEnd, Time: time.Now(), Node: node, Host: string(host), Step: step, Steps: steps, Op: op,
-			Status: string(res.Status), Duration: d.Seconds(), Message: res.Message}
+			Status: string(res.Status), Duration: d.Seconds(), Message: res.Message, Change: res.Change}
 		if res.Status != jobs.OK || r.verbose {
 			e.Output = string(res.Output)
 		}
 		r.event(e)
 		return
 	}
-	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: label, width: r.width, step: step, steps: steps, op: op, dur: d, msg: res.Message}}
+	msg := res.Message
+	if res.Change != "" {
+		msg = strings.TrimSpace(res.Change + " " + msg)
+	}
+	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: label, width: r.width, step: step, steps: steps, op: op, dur: d, msg: msg}}
 	// With -v the output was shown as it came, unless held for the line
 	// (grouped); else a job that is not OK shows its tail under its line.
 	if len(res.Output) > 0 && (res.Status != jobs.OK && !r.verbose || r.verbose && r.grouped) {

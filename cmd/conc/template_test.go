@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/concdeploy/conc/internal/testnode"
@@ -34,6 +35,21 @@ step = remote close_bundle
 		}
 		if got := readFile(t, p.local+"-rendered.conf"); got != want {
 			t.Errorf("locally: %q", got)
+		}
+		// Written twice: the second run finds both files as it would make
+		// them, says unchanged, and journals it; then a changed param
+		// changes them again.
+		if n := strings.Count(r.stdout, " changed "); n != 2 {
+			t.Errorf("the first run: %d changed lines, want 2:\n%s", n, r.stdout)
+		}
+		r = p.conc("deploy", "node1", "--json")
+		if r.code != 0 || strings.Count(r.stdout, `"change":"unchanged"`) != 2 || strings.Contains(r.stdout, `"change":"changed"`) {
+			t.Errorf("the second run does not say unchanged twice: %s", r)
+		}
+		p.extra = "listen = 9090\n"
+		p.write(readFile(t, p.file)[strings.Index(readFile(t, p.file), "[plan deploy]"):])
+		if r := p.conc("deploy", "node1"); r.code != 0 || strings.Count(r.stdout, " changed ") != 2 || !strings.Contains(readFile(t, p.nodePath("etc/app.conf")), "9090") {
+			t.Errorf("a changed param: %s", r)
 		}
 	})
 }

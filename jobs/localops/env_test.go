@@ -81,12 +81,15 @@ func (d *dirFS) Upload(_ context.Context, src, dst string, mode fs.FileMode, pro
 	return os.Chmod(d.bundle(dst), mode)
 }
 
-func (d *dirFS) WriteFile(_ context.Context, p string, data []byte, mode fs.FileMode) error {
+func (d *dirFS) WriteFile(_ context.Context, p string, data []byte, mode fs.FileMode) (bool, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(d.e.node, p)
 	}
+	if holds(p, data, mode) {
+		return false, nil
+	}
 	os.MkdirAll(filepath.Dir(p), 0o700)
-	return os.WriteFile(p, data, mode)
+	return true, os.WriteFile(p, data, mode)
 }
 
 func (d *dirFS) Progress(string, int64) jobs.Progress { return noProgress{} }

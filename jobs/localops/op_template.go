@@ -70,19 +70,42 @@ func (a templateAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 		if err != nil {
 			return jobs.Resultf(jobs.Error, "reach the node: %v", err)
 		}
-		if err := rfs.WriteFile(ctx, a.dest, out, a.mode); err != nil {
+		changed, err := rfs.WriteFile(ctx, a.dest, out, a.mode)
+		if err != nil {
 			return jobs.Resultf(jobs.Failed, "write %s on %s: %v", a.dest, env.Node(), err)
 		}
-		return jobs.Resultf(jobs.OK, "%s on %s (%d bytes, mode %04o)", a.dest, env.Node(), len(out), a.mode)
+		return change(changed, jobs.Resultf(jobs.OK, "%s on %s (%d bytes, mode %04o)", a.dest, env.Node(), len(out), a.mode))
 	}
 	dest := a.dest
 	if !filepath.IsAbs(dest) {
 		dest = filepath.Join(env.Home(), dest)
 	}
+	if holds(dest, out, a.mode) {
+		return change(false, jobs.Resultf(jobs.OK, "%s (%d bytes, mode %04o)", dest, len(out), a.mode))
+	}
 	if err := writeAtomic(dest, out, a.mode); err != nil {
 		return jobs.Resultf(jobs.Failed, "write %s: %v", dest, err)
 	}
-	return jobs.Resultf(jobs.OK, "%s (%d bytes, mode %04o)", dest, len(out), a.mode)
+	return change(true, jobs.Resultf(jobs.OK, "%s (%d bytes, mode %04o)", dest, len(out), a.mode))
+}
+
+// change marks r as having changed what was there, or not.
+func change(changed bool, r jobs.Result) jobs.Result {
+	r.Change = jobs.Unchanged
+	if changed {
+		r.Change = jobs.Changed
+	}
+	return r
+}
+
+// holds reports whether the regular file p holds data with mode.
+func holds(p string, data []byte, mode fs.FileMode) bool {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != mode.Perm() || fi.Size() != int64(len(data)) {
+		return false
+	}
+	have, err := os.ReadFile(p)
+	return err == nil && bytes.Equal(have, data)
 }
 
 // render executes text as a template named name over params. A key the
