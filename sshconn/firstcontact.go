@@ -52,6 +52,9 @@ func (fc *FirstContact) Run(ctx context.Context, f *config.File, nodes []*config
 			}
 			if !ok {
 				fmt.Fprintln(fc.Out, "nothing recorded")
+				if bad > 0 {
+					return ContactFailed, nil
+				}
 				return ContactDeclined, nil
 			}
 		}
@@ -72,6 +75,20 @@ func (fc *FirstContact) table(scans []NodeScan, all bool) ([]HostKey, int) {
 	var fresh []HostKey
 	seen := map[string]bool{}
 	bad := 0
+	// Two different new keys for one host (one connection answered by
+	// another host on the way) are a conflict: neither is recorded.
+	fps := map[string]map[string]bool{}
+	for _, sc := range scans {
+		for _, k := range sc.Keys {
+			if k.State == KeyNew {
+				host := k.KnownHosts + "\x00" + k.Addr
+				if fps[host] == nil {
+					fps[host] = map[string]bool{}
+				}
+				fps[host][k.Fingerprint] = true
+			}
+		}
+	}
 	for _, s := range scans {
 		if s.Err != nil {
 			bad++
@@ -80,8 +97,9 @@ func (fc *FirstContact) table(scans []NodeScan, all bool) ([]HostKey, int) {
 		}
 		for _, k := range s.Keys {
 			id := k.KnownHosts + "\x00" + k.Addr + "\x00" + k.Fingerprint
+			conflict := k.State == KeyNew && len(fps[k.KnownHosts+"\x00"+k.Addr]) > 1
 			switch {
-			case k.State == KeyChanged:
+			case k.State == KeyChanged || conflict:
 				bad++
 			case k.State == KeyNew && !seen[id]:
 				seen[id] = true
@@ -90,8 +108,11 @@ func (fc *FirstContact) table(scans []NodeScan, all bool) ([]HostKey, int) {
 				continue
 			}
 			state := string(k.State)
-			if k.State == KeyChanged {
+			switch {
+			case k.State == KeyChanged:
 				state = "CHANGED: refused; see " + k.KnownHosts
+			case conflict:
+				state = "CONFLICT: this host showed more than one key; none recorded"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s %s\t%s\n", s.Node, k.Host, k.Addr, k.Key.Type(), k.Fingerprint, state)
 		}

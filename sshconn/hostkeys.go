@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/sys/unix"
 )
 
 // Host key errors. Both carry the fingerprint the node presented.
@@ -126,34 +127,60 @@ func (k *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey)
 	if !k.acceptNew {
 		return &HostKeyError{Node: k.node, Addr: hostname, Fingerprint: fp, KnownHosts: k.path, Err: ErrUnknownHostKey}
 	}
-	if err := appendKnownHost(k.path, hostname, key); err != nil {
+	recorded, err := appendKnownHost(k.path, hostname, key)
+	switch {
+	case errors.Is(err, ErrChangedHostKey):
+		return &HostKeyError{Node: k.node, Addr: hostname, Fingerprint: fp, KnownHosts: k.path, Err: ErrChangedHostKey}
+	case err != nil:
 		return err
-	}
-	if k.recorded != nil {
+	case recorded && k.recorded != nil:
 		k.recorded(key)
 	}
 	return nil
 }
 
-func appendKnownHost(path, hostname string, key ssh.PublicKey) error {
+// recordMu serialises this process's appends to known_hosts files; the
+// file's own lock serialises them with other processes'.
+var recordMu sync.Mutex
+
+// appendKnownHost records key for hostname in path, like OpenSSH's
+// accept-new, once: under a lock it reads the file again, so that of
+// several dials at once (a fleet's first contact with its bastion) one
+// records the key, the others find it, and a different key that another
+// dial recorded meanwhile is ErrChangedHostKey, never a second trusted
+// key. recorded says whether this call added the line.
+func appendKnownHost(path, hostname string, key ssh.PublicKey) (recorded bool, err error) {
+	recordMu.Lock()
+	defer recordMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("record host key: %w", err)
+		return false, fmt.Errorf("record host key: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("record host key: %w", err)
+		return false, fmt.Errorf("record host key: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		return false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if check, err := knownhosts.New(path); err == nil {
+		var ke *knownhosts.KeyError
+		switch err := check(hostname, tcpAddr(hostname), key); {
+		case err == nil:
+			return false, nil // recorded meanwhile: trusted, not twice
+		case errors.As(err, &ke) && len(ke.Want) > 0:
+			return false, ErrChangedHostKey
+		}
 	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
 	if _, err := f.WriteString(line); err != nil {
-		f.Close()
-		return fmt.Errorf("record host key in %s: %w", path, err)
+		return false, fmt.Errorf("record host key in %s: %w", path, err)
 	}
 	// A key recorded is trusted from now on: it must not be lost.
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("record host key in %s: %w", path, err)
+		return false, fmt.Errorf("record host key in %s: %w", path, err)
 	}
-	return f.Close()
+	return true, f.Close()
 }
 
 // tcpAddr turns "host:port" into a net.Addr for the knownhosts callback,

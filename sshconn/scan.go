@@ -166,8 +166,8 @@ func RecordHostKeys(keys []HostKey) error {
 			continue
 		}
 		seen[id] = true
-		if err := appendKnownHost(k.KnownHosts, k.Addr, k.Key); err != nil {
-			return err
+		if _, err := appendKnownHost(k.KnownHosts, k.Addr, k.Key); err != nil {
+			return fmt.Errorf("record the key of %s (%s): %w", k.Host, k.Addr, err)
 		}
 	}
 	return nil
