@@ -2,6 +2,7 @@ package sshtarget
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -77,7 +78,7 @@ func TestTargetOfSSHConfig(t *testing.T) {
 		identity, known string // relative to HOME
 		withAgent       bool
 		timeout         time.Duration
-		jumps           []string // each hop as user@addr identity known
+		jumps           []string // each hop as user@addr identity known agent
 	}{
 		{
 			name:      "alias with HostName Port User IdentityFile UserKnownHostsFile ConnectTimeout",
@@ -127,15 +128,45 @@ func TestTargetOfSSHConfig(t *testing.T) {
 		{
 			name:      "ProxyJump with user@host:port and an alias with its own settings",
 			sshConfig: "Host web\n  HostName 10.1.0.5\n  User app\n  ProxyJump ops@gw.example.com:2200,inner\nHost inner\n  HostName 10.1.0.1\n  IdentityFile /k/inner\n  UserKnownHostsFile /kh/inner\n",
+			defaults:  "ssh_config = ~/cfg", node: "sshd.ip = web",
+			addr: "10.1.0.5:22", user: "app", known: ".ssh/known_hosts",
+			jumps: []string{"ops@gw.example.com:2200  .ssh/known_hosts false", "app@10.1.0.1:22 /k/inner /kh/inner true"},
+		},
+		{
+			name:      "for a hop the deploy file's identity wins over its IdentityFile, ssh_config fills in the rest",
+			sshConfig: "Host web\n  HostName 10.1.0.5\n  User app\n  ProxyJump ops@gw.example.com:2200,inner\nHost inner\n  HostName 10.1.0.1\n  IdentityFile /k/inner\n  UserKnownHostsFile /kh/inner\n",
 			defaults:  "ssh_config = ~/cfg\nidentity = /k/node", node: "sshd.ip = web",
 			addr: "10.1.0.5:22", user: "app", identity: "/k/node", known: ".ssh/known_hosts",
-			jumps: []string{"ops@gw.example.com:2200 /k/node .ssh/known_hosts", "app@10.1.0.1:22 /k/inner /kh/inner"},
+			jumps: []string{"ops@gw.example.com:2200 /k/node .ssh/known_hosts false", "app@10.1.0.1:22 /k/node /kh/inner false"},
+		},
+		{
+			name: "for a hop the deploy file's admin, identity and known_hosts win over Host *, its own user@host:port wins",
+			sshConfig: "Host bastion\n  HostName 10.0.0.1\n  Port 2200\n" +
+				"Host *\n  User alice\n  IdentityFile ~/.ssh/id_personal\n  UserKnownHostsFile ~/.ssh/known_hosts_personal\n",
+			defaults: "ssh_config = ~/cfg\nadmin = deploy\nidentity = ~/deploy_key\nknown_hosts = ~/deploy_kh",
+			node:     "sshd.ip = 10.0.0.9\njump = bastion, ops@gw2:2022",
+			addr:     "10.0.0.9:22", user: "deploy", identity: "deploy_key", known: "deploy_kh",
+			jumps: []string{"deploy@10.0.0.1:2200 deploy_key deploy_kh false", "ops@gw2:2022 deploy_key deploy_kh false"},
+		},
+		{
+			name:      "for a hop op_key wins over Host * IdentityFile",
+			sshConfig: "Host *\n  IdentityFile ~/.ssh/id_personal\n",
+			defaults:  "ssh_config = ~/cfg\nop_key = ops", node: "sshd.ip = 10.0.0.9\njump = gw",
+			addr: "10.0.0.9:22", user: "<local>", identity: ".ssh/id_rsa-ops", known: ".ssh/known_hosts",
+			jumps: []string{"<local>@gw:22 .ssh/id_rsa-ops .ssh/known_hosts false"},
+		},
+		{
+			name:      "for a hop ssh_config supplies what the deploy file leaves unset",
+			sshConfig: "Host *\n  User alice\n  IdentityFile ~/.ssh/id_personal\n  IdentitiesOnly yes\n  UserKnownHostsFile ~/.ssh/known_hosts_personal\n",
+			defaults:  "ssh_config = ~/cfg", node: "sshd.ip = 10.0.0.9\njump = gw",
+			addr: "10.0.0.9:22", user: "alice", identity: ".ssh/id_personal", known: ".ssh/known_hosts_personal",
+			jumps: []string{"alice@gw:22 .ssh/id_personal .ssh/known_hosts_personal false"},
 		},
 		{
 			name:      "jump = wins over ProxyJump",
 			sshConfig: "Host web\n  ProxyJump gw\n", defaults: "ssh_config = ~/cfg\nadmin = deploy", node: "sshd.ip = web\njump = [::1]:2222",
 			addr: "web:22", user: "deploy", known: ".ssh/known_hosts",
-			jumps: []string{"deploy@[::1]:2222  .ssh/known_hosts"},
+			jumps: []string{"deploy@[::1]:2222  .ssh/known_hosts false"},
 		},
 		{
 			name:      "jump = none overrides ProxyJump",
@@ -170,12 +201,12 @@ func TestTargetOfSSHConfig(t *testing.T) {
 			}
 			var hops []string
 			for _, h := range tg.Jumps {
-				hops = append(hops, h.User+"@"+h.Addr+" "+h.Identity+" "+h.KnownHosts)
+				hops = append(hops, fmt.Sprintf("%s@%s %s %s %v", h.User, h.Addr, h.Identity, h.KnownHosts, h.WithAgent))
 			}
 			var wantHops []string
 			for _, h := range tt.jumps {
-				f := strings.Split(h, " ")
-				wantHops = append(wantHops, f[0]+" "+abs(f[1])+" "+abs(f[2]))
+				f := strings.Split(strings.ReplaceAll(h, "<local>", localUser(t)), " ")
+				wantHops = append(wantHops, f[0]+" "+abs(f[1])+" "+abs(f[2])+" "+f[3])
 			}
 			if !reflect.DeepEqual(hops, wantHops) {
 				t.Errorf("jumps %q, want %q", hops, wantHops)

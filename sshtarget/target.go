@@ -90,6 +90,9 @@ type resolver struct {
 	dir string
 	sc  *sshConfig
 	t   Target
+	// idFromFile: the node's key is the deploy file's identity (or
+	// op_key's), which its jump hosts use too.
+	idFromFile bool
 }
 
 // fromFile reports whether the deploy file set key, in [defaults], a
@@ -161,10 +164,16 @@ func (r *resolver) node() error {
 // lookupUnless looks keyword up for alias unless the deploy file set key,
 // which wins over ssh_config.
 func (r *resolver) lookupUnless(key, alias, keyword string) (found, bool) {
-	if r.fromFile(key) || (key == config.KeyAdmin && r.n.Get(key) != "") {
+	if r.deploySets(key) {
 		return found{}, false
 	}
 	return r.lookup(alias, keyword, key)
+}
+
+// deploySets reports whether the deploy file's key (admin, sshd.port,
+// known_hosts) wins over ssh_config's keyword.
+func (r *resolver) deploySets(key string) bool {
+	return r.fromFile(key) || (key == config.KeyAdmin && r.n.Get(key) != "")
 }
 
 // hostName is ssh_config's HostName for alias, %h and %% expanded, or
@@ -201,6 +210,7 @@ func (r *resolver) files(tk tokens) error {
 		id = "~/.ssh/id_rsa-" + n.Get(config.KeyOpKey)
 	}
 	if id != "" {
+		r.idFromFile = true
 		t.Identity, err = config.LocalPath(id, r.dir)
 		return err
 	}
@@ -280,10 +290,14 @@ func (r *resolver) jumps(alias string) error {
 	return nil
 }
 
-// hop resolves a jump host through ssh_config like a node, except that it
-// logs in as the node's admin with the node's key and known_hosts unless
-// the hop or ssh_config says otherwise. A hop's own ProxyJump is not read:
-// list every hop, in order.
+// hop resolves a jump host: its address is its HostName in ssh_config;
+// its port the hop's own :port, else its ssh_config Port, else 22; its
+// user the hop's own user@, else the deploy file's admin, else its
+// ssh_config User, else the node's; its key and known_hosts the deploy
+// file's identity (or op_key's) and known_hosts, else its ssh_config
+// IdentityFile (with IdentitiesOnly) and UserKnownHostsFile, else the
+// node's. The deploy file comes first, as for the node. A hop's own
+// ProxyJump is not read: list every hop, in order.
 func (r *resolver) hop(s hopSpec) (Target, error) {
 	h := Target{Name: s.raw}
 	key := "jump " + s.raw + " "
@@ -303,22 +317,28 @@ func (r *resolver) hop(s hopSpec) (Target, error) {
 	h.User = s.user
 	if h.User == "" {
 		h.User = r.t.User
-		if f, ok := r.lookup(s.host, "User", key+"User"); ok {
-			if err := checkUser(f.value); err != nil {
-				return h, f.errorf("User for %s: %v", s.host, err)
+		if !r.deploySets(config.KeyAdmin) {
+			if f, ok := r.lookup(s.host, "User", key+"User"); ok {
+				if err := checkUser(f.value); err != nil {
+					return h, f.errorf("User for %s: %v", s.host, err)
+				}
+				h.User = f.value
 			}
-			h.User = f.value
 		}
 	}
 	tk := tokens{alias: s.host, host: host, port: port, user: h.User}
 	h.KnownHosts = r.t.KnownHosts
-	if f, ok := r.lookup(s.host, "UserKnownHostsFile", key+"UserKnownHostsFile"); ok {
-		if h.KnownHosts, err = knownHostsFile(tk, f); err != nil {
-			return h, err
+	if !r.deploySets(config.KeyKnownHosts) {
+		if f, ok := r.lookup(s.host, "UserKnownHostsFile", key+"UserKnownHostsFile"); ok {
+			if h.KnownHosts, err = knownHostsFile(tk, f); err != nil {
+				return h, err
+			}
 		}
 	}
-	if h.Identity, h.WithAgent, err = r.identity(tk, key+"IdentityFile", key+"IdentitiesOnly"); err != nil {
-		return h, err
+	if !r.idFromFile {
+		if h.Identity, h.WithAgent, err = r.identity(tk, key+"IdentityFile", key+"IdentitiesOnly"); err != nil {
+			return h, err
+		}
 	}
 	if h.Identity == "" {
 		h.Identity, h.WithAgent = r.t.Identity, r.t.WithAgent
