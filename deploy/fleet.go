@@ -46,19 +46,29 @@ func (d *Deploy) Run(ctx context.Context) int {
 		g.Wait()
 	}
 	code := jobs.ExitOK
+	halted := state.Halted()
 	outs := make([]runreport.Outcome, len(d.runs))
 	for i, r := range d.runs {
 		c := r.out.Status.ExitCode()
 		switch {
 		case r.usage:
 			c = jobs.ExitUsage
+		case !r.out.Ran && ctx.Err() != nil:
+			// Ctrl-C kept it from starting: stopped, not done.
+			c = jobs.ExitStopped
+			if halted == "" {
+				halted = "the operator stopped the run (Ctrl-C)"
+			}
 		case !r.out.Ran:
 			c = jobs.ExitOK
 		}
 		code = jobs.WorseExit(code, c)
 		outs[i] = r.out
 	}
-	d.opts.Reporter.Recap(outs, state.Halted(), code)
+	if len(d.runs) == 1 && !d.runs[0].out.Ran && halted != "" {
+		d.opts.Reporter.Printf("%s: not started: %s; nothing was done on it", d.runs[0].node.Name, halted)
+	}
+	d.opts.Reporter.Recap(outs, halted, code)
 	return code
 }
 

@@ -463,7 +463,11 @@ func (n *nodeRun) halt(st *config.Step, res jobs.Result, where string) jobs.Stat
 		// whose forward ends with this process.
 		n.unmountAll()
 	}
-	n.out.Message, n.out.Resumable = res.Message, n.locked && !n.lostBundle
+	// Resumable: its journal goes on with --resume, as its stop message
+	// says; not a run that lost its bundle, nor one the lock kept out.
+	n.out.Message = res.Message
+	n.out.Resumable = n.journal != nil && !n.lostBundle && n.hostKey == nil &&
+		!(res.Status == jobs.Blocked && st.Info.Opens(st.Job.Host))
 	n.disconnect()
 	if err := n.journal.End(string(res.Status)); err != nil {
 		n.log.Warn().Err(err).Msg("journal")

@@ -16,8 +16,7 @@ type Outcome struct {
 	Op       string // that step's op
 	Message  string // why it ended, when not OK
 	Duration time.Duration
-	// Resumable: the run left the node locked by a journal --resume
-	// continues.
+	// Resumable: the run left a journal that --resume continues.
 	Resumable bool
 	At        bool // the run ended at Step, not after it
 

@@ -56,22 +56,26 @@ func recapText(outs []Outcome, halted, command string) string {
 	if halted != "" {
 		fmt.Fprintf(&b, "\n%s; the nodes NOT RUN were not touched.\n", upperFirst(halted))
 	}
-	var resume, rest []string
+	var resume, again, rest []string
 	for _, o := range outs {
 		switch {
 		case o.Resumable:
 			resume = append(resume, o.Node)
 		case !o.Ran:
 			rest = append(rest, o.Node)
+		case o.Status != jobs.OK:
+			again = append(again, o.Node)
 		}
 	}
-	if command != "" && len(resume)+len(rest) > 0 {
+	if command != "" && len(resume)+len(again)+len(rest) > 0 {
 		b.WriteString("\n")
-		if len(resume) > 0 {
-			fmt.Fprintf(&b, "  continue: %s %s --resume\n", command, strings.Join(resume, " "))
-		}
-		if len(rest) > 0 {
-			fmt.Fprintf(&b, "  the rest: %s %s\n", command, strings.Join(rest, " "))
+		for _, h := range []struct {
+			label, tail string
+			nodes       []string
+		}{{"continue", " --resume", resume}, {"again", "", again}, {"the rest", "", rest}} {
+			if len(h.nodes) > 0 {
+				fmt.Fprintf(&b, "  %-9s %s %s%s\n", h.label+":", command, strings.Join(h.nodes, " "), h.tail)
+			}
 		}
 	}
 	var parts []string

@@ -13,7 +13,7 @@ import (
 var recapOuts = []Outcome{
 	{Node: "web1", Ran: true, Status: jobs.OK, Step: 5, Steps: 5, Op: "close_bundle", Duration: 1200 * time.Millisecond},
 	{Node: "web2", Ran: true, Status: jobs.Failed, Step: 3, Steps: 5, Op: "run", Message: "exit status 1\nmore", Duration: time.Second, Resumable: true, At: true},
-	{Node: "web3", Ran: true, Status: jobs.Stopped, Step: 2, Steps: 5, Op: "put", Message: "the rollout stopped", Duration: time.Second},
+	{Node: "web3", Ran: true, Status: jobs.Stopped, Step: 2, Steps: 5, Op: "put", Message: "the rollout stopped", Duration: time.Second, Resumable: true},
 	{Node: "web4", Steps: 5},
 }
 
@@ -28,7 +28,7 @@ func TestRecapText(t *testing.T) {
 		"  web3: STOPPED after step 2/5 put: the rollout stopped\n",
 		"The rollout stopped: 1 node(s) failed (web2), more than --max-fail 0; the nodes NOT RUN were not touched.",
 		"4 node(s): 1 OK, 1 STOPPED, 1 NOT RUN, 1 FAILED\n",
-		"  continue: conc deploy web2 --resume\n  the rest: conc deploy web4\n",
+		"  continue: conc deploy web2 web3 --resume\n  the rest: conc deploy web4\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("recap lacks %q:\n%s", want, got)

@@ -8,8 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"bytes"
+	"context"
+	"github.com/concdeploy/conc/config"
+	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/internal/testnode"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/runreport"
+	"github.com/rs/zerolog"
 )
 
 // fleetPlan fails on a node whose home holds fail-here, and leaves
@@ -238,5 +244,32 @@ func TestFailureStopsRunningNodes(t *testing.T) {
 	}
 	if r := f.conc("deploy", "node2", "--resume"); r.code != 0 || !f.deployed(2) {
 		t.Errorf("resume node2: %s", r)
+	}
+}
+
+// TestCtrlCBeforeANodeStarts: a Ctrl-C that lands after the deploy file
+// loaded but before any node starts leaves every node NOT RUN and
+// untouched, and the run says so and ends 4, STOPPED, not 0.
+func TestCtrlCBeforeANodeStarts(t *testing.T) {
+	f := newFleet(t, 2)
+	file, err := config.Load(f.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(jobs.ErrCanceled)
+	for _, target := range []string{"web", "node1"} {
+		nodes, _ := file.Targets([]string{target})
+		var out bytes.Buffer
+		rep := runreport.NewReporter(&out, nil, false, false)
+		d, err := deploy.New(&deploy.Options{File: file, Ops: ops, Plan: "deploy", Agents: agents, Reporter: rep, Log: zerolog.Nop(), Verb: "deploy", Invocation: "conc"}, nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := d.Run(ctx)
+		rep.Close()
+		if code != jobs.ExitStopped || !strings.Contains(out.String(), "operator stopped the run (Ctrl-C)") || f.touched(1) || f.touched(2) {
+			t.Errorf("deploy %s after Ctrl-C: exit %d\n%s", target, code, out.String())
+		}
 	}
 }
