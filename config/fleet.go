@@ -59,9 +59,11 @@ func (f *File) selects(patterns []string, node string) bool {
 		if ok, _ := path.Match(p, node); ok {
 			return true
 		}
-		if g, ok := f.groups[p]; ok {
-			if members, _, _ := g.one("nodes"); slices.Contains(strings.Fields(members.Value), node) {
-				return true
+		for name, g := range f.groups {
+			if ok, _ := path.Match(p, name); ok {
+				if members, _, _ := g.one("nodes"); slices.Contains(strings.Fields(members.Value), node) {
+					return true
+				}
 			}
 		}
 	}

@@ -22,6 +22,7 @@ type queue struct {
 	once  sync.Once
 
 	live    bool                   // the live block is on
+	width   int                    // the terminal's columns; 0 unknown
 	running map[string]*liveUpdate // by node
 	drawn   int                    // lines of the live block on the screen
 }
@@ -90,6 +91,9 @@ func (q *queue) loop() {
 			}
 			switch {
 			case it.to != nil:
+				// What came before it on stdout goes first.
+				q.out.Write(b.Bytes())
+				b.Reset()
 				it.to.Write(it.data)
 			default:
 				b.Write(it.data)
@@ -164,8 +168,13 @@ func (q *queue) draw(b *bytes.Buffer) {
 	now := time.Now()
 	for _, n := range nodes {
 		u := q.running[n]
-		fmt.Fprintf(b, "\x1b[2m  running  %-20s %6s %-14s %8s\x1b[0m\n", u.label,
+		line := fmt.Sprintf("  running  %-20s %6s %-14s %8s", u.label,
 			fmt.Sprintf("%d/%d", u.step, u.steps), u.op, now.Sub(u.since).Truncate(time.Second))
+		if r := []rune(line); q.width > 0 && len(r) >= q.width {
+			// A line that wrapped would take two rows, and erase counts one.
+			line = string(r[:q.width-1])
+		}
+		fmt.Fprintf(b, "\x1b[2m%s\x1b[0m\n", line)
 	}
 	q.drawn = len(nodes)
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/jobs"
+	"golang.org/x/term"
+	"os"
 )
 
 // Field names of the job events in the JSON log; deploy's diagnostics use
@@ -73,6 +75,9 @@ func NewReporter(out io.Writer, logFile io.Writer, verbose, color bool) *Reporte
 // NewReporterWith is NewReporter with every choice.
 func NewReporterWith(c ReporterConfig) *Reporter {
 	r := &Reporter{q: newQueue(c.Out, c.Color && !c.JSON), verbose: c.Verbose, json: c.JSON, errOut: c.Err, width: 12}
+	if f, ok := c.Out.(*os.File); ok {
+		r.q.width, _, _ = term.GetSize(int(f.Fd())) // 0 when it is no terminal
+	}
 	if c.Log != nil {
 		l := zerolog.New(c.Log).With().Timestamp().Logger()
 		r.log = &l
@@ -160,7 +165,8 @@ func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, 
 	if res.Change != "" {
 		msg = strings.TrimSpace(res.Change + " " + msg)
 	}
-	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: label, width: r.width, step: step, steps: steps, op: op, dur: d, msg: msg}}
+	it := item{line: &jobLine{when: time.Now(), status: res.Status, host: label, width: r.width, step: step, steps: steps, op: op, dur: d, msg: msg},
+		live: &liveUpdate{node: node, done: true}}
 	// With -v the output was shown as it came, unless held for the line
 	// (grouped); else a job that is not OK shows its tail under its line.
 	if len(res.Output) > 0 && (res.Status != jobs.OK && !r.verbose || r.verbose && r.grouped) {

@@ -10,6 +10,7 @@ import (
 	"github.com/concdeploy/conc/prompt"
 	"github.com/concdeploy/conc/rollout"
 	"github.com/concdeploy/conc/runreport"
+	"github.com/concdeploy/conc/sshconn"
 	"github.com/spf13/cobra"
 )
 
@@ -129,6 +130,8 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		Resume: o.resume, From: o.from, ForcePlanChange: o.forcePlanChange,
 		StopBefore: o.stopBefore, StopAfter: o.stopAfter,
 	}
+	// In order with the job lines, and never under the live block.
+	opts.Dial.Recorded = func(k sshconn.HostKey) { rep.Printf("conc: recorded the host key of %s", k) }
 	if o.step {
 		in, ok := a.terminalIn()
 		if !ok {
@@ -148,6 +151,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		return err
 	}
 	code := d.Run(ctx)
+	rep.Close() // the recap is the last thing printed
 	log.Debug().Int64("max_rss_kb", jobs.PeakRSSKB()).Int("exit", code).Msg("conc done")
 	if code != jobs.ExitOK {
 		return &exitError{code: code}

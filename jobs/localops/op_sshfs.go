@@ -140,7 +140,9 @@ func sshfsArgv(sshfs string, p map[string]string, mountpoint string, fwd sshfsFo
 		host = "[" + host + "]"
 	}
 	remote := fmt.Sprintf("%s@%s:%s", p[paramAdmin], host, p[paramBundle])
-	argv := []string{sshfs, remote, mountpoint, "-p", port}
+	// -F none: ssh reads no ssh_config of its own, so the mount takes the
+	// route and settings conc resolved, not a Host * block's.
+	argv := []string{sshfs, remote, mountpoint, "-p", port, "-F", "none"}
 	opts := []string{
 		"UserKnownHostsFile=" + p[paramKnownHosts],
 		"StrictHostKeyChecking=yes",
