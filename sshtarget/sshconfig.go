@@ -3,7 +3,6 @@ package sshtarget
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -16,10 +15,6 @@ import (
 	"github.com/kevinburke/ssh_config"
 )
 
-// maxSSHConfig bounds the ssh_config file conc reads; nobody writes one
-// this long by hand.
-const maxSSHConfig = 4 << 20
-
 // defaultSSHConfig is read when the deploy file names no ssh_config; a
 // missing one is fine.
 const defaultSSHConfig = "~/.ssh/config"
@@ -27,7 +22,7 @@ const defaultSSHConfig = "~/.ssh/config"
 // sshConfig is a parsed OpenSSH client config file.
 type sshConfig struct {
 	path    string // absolute
-	cfg     *ssh_config.Config
+	root    *sshFile
 	setting Setting // how conc config shows the ssh_config param
 }
 
@@ -48,8 +43,19 @@ func openSSHConfig(n *config.Node, dir string) (*sshConfig, error) {
 	if err != nil {
 		return nil, &config.Error{Pos: p.Pos, Msg: "node " + n.Name + ": " + config.KeySSHConfig, Err: err}
 	}
-	b, err := readBounded(abs)
+	root, err := loadSSHConfig(abs)
+	var fe *fileError
 	switch {
+	case errors.As(err, &fe):
+		hint := "fix it, or set " + config.KeySSHConfig + " = none in the deploy file to not read it"
+		if set {
+			hint = "fix it, or name another file in " + config.KeySSHConfig + " at " + p.Pos.String()
+		}
+		msg := "read the OpenSSH client config (" + hint + ")"
+		if fe.parse {
+			msg = "parse the OpenSSH client config (" + hint + ")"
+		}
+		return nil, &config.Error{Pos: fe.pos, Msg: msg, Err: fe.err}
 	case err != nil && !set && errors.Is(err, fs.ErrNotExist):
 		return nil, nil
 	case err != nil && set:
@@ -57,33 +63,12 @@ func openSSHConfig(n *config.Node, dir string) (*sshConfig, error) {
 	case err != nil:
 		return nil, &config.Error{Pos: config.Pos{File: abs}, Msg: "read the OpenSSH client config (set " + config.KeySSHConfig + " = none in the deploy file to not read it)", Err: err}
 	}
-	cfg, err := decodeSSHConfig(b)
-	if err != nil {
-		hint := "fix it, or set " + config.KeySSHConfig + " = none in the deploy file to not read it"
-		if set {
-			hint = "fix it, or name another file in " + config.KeySSHConfig + " at " + p.Pos.String()
-		}
-		return nil, &config.Error{Pos: parsePos(abs, &err), Msg: "parse the OpenSSH client config (" + hint + ")", Err: err}
-	}
-	c := &sshConfig{path: abs, cfg: cfg}
+	c := &sshConfig{path: abs, root: root}
 	c.setting = Setting{Key: config.KeySSHConfig, Value: name, Where: "built-in default (the file exists)"}
 	if set {
 		c.setting.Where = p.Pos.String()
 	}
 	return c, nil
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSSHConfig+1))
-	if err == nil && len(b) > maxSSHConfig {
-		err = fmt.Errorf("longer than %d bytes", maxSSHConfig)
-	}
-	return b, err
 }
 
 // decodeSSHConfig parses a config, turning the parser's panics (it has
@@ -115,7 +100,7 @@ func parsePos(path string, err *error) config.Pos {
 // found is a value of a keyword for a host, and where it was set.
 type found struct {
 	value string
-	where string // FILE:LINE, or "via Include at FILE:LINE"
+	where string // FILE:LINE, in the file that set it, Include'd or not
 	pos   config.Pos
 }
 
@@ -126,25 +111,7 @@ func (c *sshConfig) get(alias, keyword string) (found, bool) {
 	if c == nil {
 		return found{}, false
 	}
-	for _, h := range c.cfg.Hosts {
-		if !h.Matches(alias) {
-			continue
-		}
-		for _, node := range h.Nodes {
-			pos := config.Pos{File: c.path, Line: node.Pos().Line}
-			switch t := node.(type) {
-			case *ssh_config.KV:
-				if strings.EqualFold(t.Key, keyword) {
-					return found{value: t.Value, where: pos.String(), pos: pos}, true
-				}
-			case *ssh_config.Include:
-				if v := t.Get(alias, keyword); v != "" {
-					return found{value: v, where: "via Include at " + pos.String(), pos: pos}, true
-				}
-			}
-		}
-	}
-	return found{}, false
+	return c.root.get(alias, keyword)
 }
 
 // errorf is an error in the ssh_config file, at the line that set f.

@@ -243,7 +243,7 @@ func TestTargetOfDefaultSSHConfig(t *testing.T) {
 
 // TestTargetOfProvenance: every value ssh_config supplied is noted with
 // its file and line, the param it stands for and the keyword; one from an
-// Include'd file with the Include's line.
+// Include'd file with that file's line.
 func TestTargetOfProvenance(t *testing.T) {
 	tg, home, err := resolve(t, webConfig+"Host gw\n  HostName 10.9.9.9\nHost web\n  ProxyJump gw\n", "ssh_config = ~/cfg", "sshd.ip = web")
 	if err != nil {
@@ -267,14 +267,22 @@ func TestTargetOfProvenance(t *testing.T) {
 		t.Errorf("settings:\n%s\nwant:\n%s", settingsText(tg.Settings), settingsText(want))
 	}
 
-	tg, _, err = resolve(t, "# first line\nInclude $HOME/inc\n", "ssh_config = ~/cfg", "sshd.ip = web")
+	tg, home, err = resolve(t, "# first line\nInclude $HOME/inc\n", "ssh_config = ~/cfg", "sshd.ip = web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range tg.Settings[1:] {
-		if !strings.HasPrefix(s.Where, "via Include at "+filepath.Join(filepath.Dir(tg.KnownHosts), "cfg")+":2") {
-			t.Errorf("%s = %s: where %q, want via Include at cfg:2", s.Key, s.Value, s.Where)
-		}
+	inc := filepath.Join(home, "inc")
+	want = []Setting{
+		{"ssh_config", "~/cfg", filepath.Join(home, "conc.ini") + ":2"},
+		{"ssh_config HostName", "127.0.0.1", inc + ":2"},
+		{"sshd.port", "2222", inc + ":3 (Port)"},
+		{"admin", "root", inc + ":4 (User)"},
+		{"known_hosts", "~/kh", inc + ":6 (UserKnownHostsFile)"},
+		{"identity", "~/keys/id_web", inc + ":5 (IdentityFile)"},
+		{"ssh_config ConnectTimeout", "7", inc + ":7"},
+	}
+	if !reflect.DeepEqual(tg.Settings, want) {
+		t.Errorf("settings from an Include:\n%s\nwant:\n%s", settingsText(tg.Settings), settingsText(want))
 	}
 }
 

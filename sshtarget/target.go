@@ -46,7 +46,7 @@ type Setting struct {
 	// without a param, or "jump HOP KEYWORD" for a jump host's.
 	Key   string
 	Value string
-	Where string // FILE:LINE (Keyword), or "via Include at FILE:LINE (Keyword)"
+	Where string // FILE:LINE (Keyword), in the file that set it, Include'd or not
 }
 
 // TargetOf resolves a node's connection: the deploy file's params first,
