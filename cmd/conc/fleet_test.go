@@ -165,8 +165,8 @@ func TestLimit(t *testing.T) {
 		t.Errorf("the recap names a node the limit excluded:\n%s", rec)
 	}
 	os.Remove(filepath.Join(f.nodes[0].Home, "deployed"))
-	if r := f.conc("deploy", "web", "--limit", "edge,!node2"); r.code != 0 || !f.deployed(1) || f.touched(2) {
-		t.Errorf("--limit by group: %s", r)
+	if r := f.conc("deploy", "web", "--limit", "edg*,!node2"); r.code != 0 || !f.deployed(1) || f.touched(2) {
+		t.Errorf("--limit by a glob on group names: %s", r)
 	}
 	for _, bad := range []string{"nodeX*", "node[", "node1,,node2"} {
 		if r := f.conc("deploy", "web", "--limit", bad); r.code != 2 || !strings.Contains(r.stderr, "--limit") {

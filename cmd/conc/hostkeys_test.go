@@ -75,7 +75,7 @@ func TestHostkeysFirstContact(t *testing.T) {
 }
 
 // TestAcceptNewSaysWhatItRecorded: --accept-new-host-keys on a group
-// records each new node's key and says which, on stderr.
+// records each new node's key and says which, in order with the job lines.
 func TestAcceptNewSaysWhatItRecorded(t *testing.T) {
 	f := newFleet(t, 2)
 	kh := filepath.Join(f.dir, "known_hosts")
@@ -90,11 +90,11 @@ func TestAcceptNewSaysWhatItRecorded(t *testing.T) {
 	}
 	for i, n := range f.nodes {
 		want := fmt.Sprintf("conc: recorded the host key of node%d (%s) ssh-ed25519 %s in %s\n", i+1, n.Addr(), ssh.FingerprintSHA256(n.HostKey), kh)
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q: %s", want, r)
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the output lacks %q: %s", want, r)
 		}
 	}
-	if r := f.conc("--accept-new-host-keys", "deploy", "web"); r.code != 0 || strings.Contains(r.stderr, "recorded") {
+	if r := f.conc("--accept-new-host-keys", "deploy", "web"); r.code != 0 || strings.Contains(r.stdout+r.stderr, "recorded") {
 		t.Errorf("a second run recorded keys again: %s", r)
 	}
 }
