@@ -114,6 +114,12 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !opts.Resume && opts.From == "" {
+		// A resume may have put the files already, and they may be gone.
+		if err := checkInputs(plan, opts.File.Dir); err != nil {
+			return nil, err
+		}
+	}
 	target, err := sshconn.TargetOf(n, opts.File.Dir)
 	if err == nil {
 		err = target.CheckIdentity(n)
@@ -523,4 +529,22 @@ type streamWriter struct {
 func (s *streamWriter) Write(p []byte) (int, error) {
 	s.rep.Stream(s.node, p)
 	return len(p), nil
+}
+
+// checkInputs checks the local files that steps name from the start
+// (put, copy_product) before anything runs, as deploy-file errors at the
+// step's line. It stops checking at the first local run or template, whose
+// output a later step may take.
+func checkInputs(plan *config.Plan, dir string) error {
+	for _, st := range plan.Steps {
+		if st.Job.Host == jobs.Local && (st.Job.Op == "run" || st.Job.Op == "template") {
+			return nil
+		}
+		if in, ok := st.Action.(jobs.LocalInputs); ok {
+			if err := in.CheckInputs(dir); err != nil {
+				return &config.Error{Pos: st.Pos, Msg: fmt.Sprintf("step %d (%s %s): %v; nothing was done", st.Number, st.Job.Host, st.Job.Op, err)}
+			}
+		}
+	}
+	return nil
 }

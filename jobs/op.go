@@ -120,6 +120,14 @@ const (
 	Unchanged = "unchanged"
 )
 
+// LocalInputs is an action that reads local files it names from the
+// start, relative to the deploy file's directory dir: conc checks them
+// before the run, so that a missing file is found before the node is
+// locked, not after.
+type LocalInputs interface {
+	CheckInputs(dir string) error
+}
+
 // Resultf returns a Result with a formatted message.
 func Resultf(s Status, format string, args ...any) Result {
 	return Result{Status: s, Message: fmt.Sprintf(format, args...)}

@@ -108,3 +108,19 @@ func TestMissingIdentityBeforeConnecting(t *testing.T) {
 		t.Error("conc connected to the node with a key it could not read")
 	}
 }
+
+// TestMissingLocalFileBeforeLocking: a put of a local file that does not
+// exist is a deploy-file error at the step's line before the node is
+// locked; after a local run, which may make it, the check is the job's.
+func TestMissingLocalFileBeforeLocking(t *testing.T) {
+	n := testnode.InProcess(t)
+	p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = local put dist/app.tar.gz\nstep = remote close_bundle\n")
+	r := p.conc("deploy", "node1")
+	if r.code != 2 || !strings.Contains(r.stderr, `step 2 (local put): "dist/app.tar.gz" matches no file`) || r.stdout != "" || exists(p.bundleDir()) || exists(p.nodePath(".cache")) {
+		t.Errorf("a put of a missing file: %s", r)
+	}
+	p.write("[plan deploy]\nstep = remote open_bundle\nstep = local run \"mkdir -p dist && echo v1 > dist/app.tar.gz\"\nstep = local put dist/app.tar.gz\nstep = remote close_bundle\n")
+	if r := p.conc("deploy", "node1"); r.code != 0 {
+		t.Errorf("a put of a file an earlier local run makes: %s", r)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/concdeploy/conc/jobs"
 
+	"errors"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -57,6 +58,16 @@ type copyAction struct {
 	globs     []string
 	to        string
 	filesOnly bool // put: a directory is a mistake, not a tree to copy
+}
+
+var _ jobs.LocalInputs = copyAction{}
+
+// CheckInputs implements jobs.LocalInputs: every glob matches a file.
+func (a copyAction) CheckInputs(dir string) error {
+	if _, res := jobs.ExpandGlobs(dir, a.globs); res != nil {
+		return errors.New(res.Message)
+	}
+	return nil
 }
 
 // transfer is one file to copy.
