@@ -220,7 +220,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 			// sees the rollout already stopping.
 			n.countFailure()
 		}
-		n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op, res, d)
+		n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op, st.Job.Args, res, d)
 		n.record(st, res, d)
 		switch {
 		case res.Status != jobs.OK:
@@ -249,7 +249,7 @@ func (n *nodeRun) begin(ctx context.Context) (int, jobs.Status) {
 // skip records a job the operator chose not to run.
 func (n *nodeRun) skip(st *config.Step) {
 	res := jobs.Result{Status: bundle.Skipped, Message: "skipped by the operator"}
-	n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(n.plan.Steps), st.Job.Op, res, 0)
+	n.rep.Job(n.node.Name, st.Job.Host, st.Number, len(n.plan.Steps), st.Job.Op, st.Job.Args, res, 0)
 	n.record(st, res, 0)
 }
 

@@ -137,8 +137,9 @@ func hostLabel(node string, host jobs.Host) string {
 	return node
 }
 
-// Job reports a job's end.
-func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, res jobs.Result, d time.Duration) {
+// Job reports a job's end. args are the step's, shown on a line that has
+// no message, so that it says what ran.
+func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, args []string, res jobs.Result, d time.Duration) {
 	label := hostLabel(node, host)
 	if r.log != nil {
 		ev := r.log.WithLevel(levelOf(res.Status)).Str(fieldStatus, string(res.Status)).
@@ -162,6 +163,9 @@ func (r *Reporter) Job(node string, host jobs.Host, step, steps int, op string, 
 		return
 	}
 	msg := res.Message
+	if msg == "" && len(args) > 0 {
+		msg = r.clip(jobs.QuoteAll(args))
+	}
 	if res.Change != "" {
 		msg = strings.TrimSpace(res.Change + " " + msg)
 	}
@@ -301,4 +305,18 @@ func formatDuration(d time.Duration) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
+}
+
+// clip shortens what ran to what fits after a job line's columns on the
+// terminal, or to a line's worth elsewhere.
+func (r *Reporter) clip(s string) string {
+	room := 72
+	if r.q.width > 0 {
+		// "15:04:05 STATUS    host  step op  dur ": the columns before it.
+		room = max(r.q.width-(9+9+1+r.width+1+6+1+14+1+8+1)-1, 20)
+	}
+	if rs := []rune(s); len(rs) > room {
+		return string(rs[:room-1]) + "…"
+	}
+	return s
 }

@@ -46,7 +46,7 @@ func TestJSONEvents(t *testing.T) {
 	r := NewReporterWith(ReporterConfig{Out: &out, Err: &errOut, JSON: true})
 	r.Start(RunStart{Plan: "deploy", Nodes: []string{"web1", "web2"}})
 	r.JobStart("web1", jobs.Local, 1, 5, "put")
-	r.Job("web1", jobs.Local, 1, 5, "put", jobs.Result{Status: jobs.Failed, Message: "no file", Output: []byte("tail\n")}, time.Second)
+	r.Job("web1", jobs.Local, 1, 5, "put", nil, jobs.Result{Status: jobs.Failed, Message: "no file", Output: []byte("tail\n")}, time.Second)
 	r.Printf("web1: stopped at step 1/5")
 	r.NodeEnd("web1", recapOuts[1])
 	r.Recap(recapOuts, "", 1)
@@ -90,7 +90,7 @@ func TestLiveBlock(t *testing.T) {
 		t.Fatalf("no live line for web1's job: %q", out.String())
 	}
 	out.Reset()
-	r.Job("web1", jobs.Remote, 2, 5, "untar", jobs.Result{Status: jobs.OK}, time.Second)
+	r.Job("web1", jobs.Remote, 2, 5, "untar", nil, jobs.Result{Status: jobs.OK}, time.Second)
 	r.NodeEnd("web1", Outcome{})
 	r.Flush()
 	// The block is erased (cursor up, clear) before the line prints.
@@ -101,5 +101,25 @@ func TestLiveBlock(t *testing.T) {
 	r.Close()
 	if strings.Contains(out.String(), "running  web1 ") {
 		t.Errorf("a finished node stays in the live block: %q", out.String())
+	}
+}
+
+// TestJobLineSaysWhatRan: a job line without a message shows the step's
+// arguments, cut to fit the terminal.
+func TestJobLineSaysWhatRan(t *testing.T) {
+	var out bytes.Buffer
+	r := NewReporterWith(ReporterConfig{Out: &out})
+	r.Job("web1", jobs.Remote, 3, 5, "run", []string{"tar", "-xzf", "app 1.tar.gz"}, jobs.Result{Status: jobs.OK}, time.Millisecond)
+	r.Job("web1", jobs.Local, 4, 5, "put", []string{"dist/app.tar.gz"}, jobs.Result{Status: jobs.OK, Message: "1 file(s)"}, time.Millisecond)
+	r.Flush()
+	r.q.width = 100
+	r.Job("web1", jobs.Remote, 5, 5, "run", []string{strings.Repeat("x", 200)}, jobs.Result{Status: jobs.OK}, time.Millisecond)
+	r.Close()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if !strings.HasSuffix(lines[0], " tar -xzf 'app 1.tar.gz'") || !strings.HasSuffix(lines[1], " 1 file(s)") {
+		t.Errorf("lines:\n%s", out.String())
+	}
+	if n := len([]rune(lines[2])); n >= 100 || !strings.HasSuffix(lines[2], "…") {
+		t.Errorf("a long command is not cut to the terminal's 100 columns (%d): %s", n, lines[2])
 	}
 }

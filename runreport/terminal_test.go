@@ -72,7 +72,7 @@ func TestJSONStderrInOrder(t *testing.T) {
 	var both bytes.Buffer
 	r := NewReporterWith(ReporterConfig{Out: &both, Err: &both, JSON: true})
 	r.Start(RunStart{Plan: "deploy", Nodes: []string{"web1"}})
-	r.Job("web1", jobs.Local, 1, 5, "put", jobs.Result{Status: jobs.Failed, Message: "no file"}, time.Second)
+	r.Job("web1", jobs.Local, 1, 5, "put", nil, jobs.Result{Status: jobs.Failed, Message: "no file"}, time.Second)
 	r.Printf("web1: FAILED at step 1/5; continue: conc deploy web1 --resume")
 	r.Close()
 	if strings.Index(both.String(), "continue:") < strings.Index(both.String(), `"job_end"`) {
@@ -91,9 +91,9 @@ func TestLiveBlockFitsTheTerminal(t *testing.T) {
 	r.JobStart(long, jobs.Local, 2, 5, "copy_product")
 	r.JobStart("web2", jobs.Remote, 1, 5, "open_bundle")
 	r.Flush()
-	r.Job("web2", jobs.Remote, 1, 5, "open_bundle", jobs.Result{Status: jobs.OK}, time.Second)
+	r.Job("web2", jobs.Remote, 1, 5, "open_bundle", nil, jobs.Result{Status: jobs.OK}, time.Second)
 	r.Flush()
-	r.Job(long, jobs.Local, 2, 5, "copy_product", jobs.Result{Status: jobs.OK}, time.Second)
+	r.Job(long, jobs.Local, 2, 5, "copy_product", nil, jobs.Result{Status: jobs.OK}, time.Second)
 	r.NodeEnd(long, Outcome{})
 	r.NodeEnd("web2", Outcome{})
 	r.Recap(nil, "", 0)
