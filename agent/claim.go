@@ -63,6 +63,9 @@ func (a *Agent) takeLock(r *channel.Ready) {
 // describe puts what the bundle looks like from outside into r.
 func describe(r *channel.Ready, v view) {
 	r.Locked, r.Live, r.Lock = v.locked, v.live, v.rec.Wire()
+	if v.running != nil {
+		r.Running = &channel.Running{Step: v.running.Step, Op: v.running.Op, Since: v.running.Since}
+	}
 	if v.err != nil && r.Message == "" {
 		r.Message = v.err.Error()
 	}

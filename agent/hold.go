@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"encoding/json"
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/jobs"
 )
@@ -185,7 +186,7 @@ func (h *hold) remove() error {
 }
 
 // control are the bundle's own files, removed after everything else.
-var control = map[string]bool{bundle.LiveFile: true, bundle.LockFile: true, bundle.JournalFile: true, bundle.AgentLink: true}
+var control = map[string]bool{bundle.LiveFile: true, bundle.LockFile: true, bundle.JournalFile: true, bundle.AgentLink: true, bundle.RunningFile: true}
 
 // removeContents removes what a run put into the bundle at dir, and
 // leaves the control files.
@@ -229,10 +230,11 @@ func (h *hold) release() {
 
 // view is what a bundle looks like from outside, without holding it.
 type view struct {
-	locked bool         // something is at the bundle's path
-	live   bool         // a live agent holds it
-	rec    *bundle.Lock // its record with the journal; nil when it has none
-	err    error        // why the record could not be read, or what the path is
+	locked  bool            // something is at the bundle's path
+	live    bool            // a live agent holds it
+	rec     *bundle.Lock    // its record with the journal; nil when it has none
+	running *bundle.Running // the job its live holder has run for a while
+	err     error           // why the record could not be read, or what the path is
 }
 
 // look reads a bundle without taking its lock, so it never stands in the
@@ -250,6 +252,12 @@ func look(path string) view {
 	if f, err := root.OpenFile(bundle.LiveFile, os.O_RDONLY|syscall.O_NOFOLLOW, 0); err == nil {
 		v.live, v.err = liveHeld(f)
 		f.Close()
+	}
+	if b, err := readSmall(root, bundle.RunningFile); err == nil && v.live {
+		var r bundle.Running
+		if json.Unmarshal(b, &r) == nil {
+			v.running = &r
+		}
 	}
 	rec, err := readRecord(root)
 	v.rec = rec // kept when only the journal could not be read

@@ -7,10 +7,14 @@ import (
 	"io"
 	"time"
 
+	"encoding/json"
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/rs/zerolog"
+	"os"
+	"sync"
+	"syscall"
 )
 
 // start registers a job as running, so that a cancel can reach it, and
@@ -57,7 +61,9 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 		res = jobs.Resultf(jobs.Error, "%v", err)
 	} else {
 		env := &remoteEnv{a: a, id: r.ID, step: r.Step, op: r.Op, out: tail}
+		done := a.markRunning(r.Step, r.Op, start)
 		res = jobs.Execute(ctx, act, env, time.Duration(r.Timeout))
+		done()
 	}
 	out := &channel.Result{
 		ID: r.ID, Status: string(res.Status), Message: res.Message,
@@ -178,3 +184,41 @@ func (e *remoteEnv) Emit(data []byte) {
 // RemoveBundle implements jobs.BundleRemover: close_bundle removes the
 // bundle this agent holds, and no other.
 func (e *remoteEnv) RemoveBundle() error { return e.a.removeBundle() }
+
+// runningAfter is how long a job runs before the agent writes it down for
+// conc status: quick jobs, most of them, never pay for the write.
+const runningAfter = time.Second
+
+// markRunning writes RunningFile in the bundle once the job has run for
+// runningAfter, and the returned func removes it when the job ends.
+func (a *Agent) markRunning(step int, op string, since time.Time) (done func()) {
+	h, _ := a.held()
+	if h == nil {
+		return func() {}
+	}
+	var mu sync.Mutex
+	ended, written := false, false
+	t := time.AfterFunc(runningAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended || h.check() != nil {
+			return
+		}
+		b, _ := json.Marshal(bundle.Running{Step: step, Op: op, Since: since})
+		f, err := h.root.OpenFile(bundle.RunningFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+		if err == nil {
+			_, err = f.Write(b)
+			f.Close()
+		}
+		written = err == nil
+	})
+	return func() {
+		t.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+		if written {
+			h.root.Remove(bundle.RunningFile)
+		}
+	}
+}

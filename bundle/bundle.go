@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 )
 
 // File names inside the bundle. They start with ".conc-" so that they do not
@@ -22,7 +23,19 @@ const (
 	// The kernel drops the lock when the agent dies, so "alive" is read from
 	// the lock, never from a clock. It is never renamed or rewritten.
 	LiveFile = ".conc-live"
+	// RunningFile names the job the serving agent is running, written once
+	// the job has run a second (quick jobs cost nothing) and removed when
+	// it ends, for conc status. It is advice: the journal is the record.
+	RunningFile = ".conc-running"
 )
+
+// Running is RunningFile's content: the job that is running, and since
+// when.
+type Running struct {
+	Step  int       `json:"step"`
+	Op    string    `json:"op"`
+	Since time.Time `json:"since"`
+}
 
 // CacheDir is the agent cache, relative to the admin's home on the node.
 const CacheDir = ".cache/conc"

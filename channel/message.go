@@ -95,6 +95,15 @@ type Ready struct {
 	Locked  bool    `msgpack:"locked,omitempty"` // the bundle exists
 	Live    bool    `msgpack:"live,omitempty"`   // an agent other than this one holds it
 	Lock    *Record `msgpack:"lock,omitempty"`   // its record, with the journal
+	// Running is the job a live holder has run for more than a second.
+	Running *Running `msgpack:"running,omitempty"`
+}
+
+// Running is a job that has run for a while, as conc status shows it.
+type Running struct {
+	Step  int       `msgpack:"step"`
+	Op    string    `msgpack:"op"`
+	Since time.Time `msgpack:"since"`
 }
 
 // Run asks the agent to run one job. Journal carries the entries of jobs the

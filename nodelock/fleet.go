@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/concdeploy/conc/agentclient"
+	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/sshconn"
@@ -49,20 +50,21 @@ func ReadAll(ctx context.Context, f *config.File, nodes []*config.Node, agents a
 // StatusJSON is a node's status as conc status --json prints it, one
 // object per line; docs/json.md documents the fields.
 type StatusJSON struct {
-	Event      string     `json:"event"` // "status"
-	Node       string     `json:"node"`
-	State      string     `json:"state"` // free, locked or unknown
-	Alive      bool       `json:"alive"` // a live agent holds the lock
-	Holder     string     `json:"holder,omitempty"`
-	PID        int        `json:"pid,omitempty"`
-	DeployID   string     `json:"deploy_id,omitempty"`
-	Plan       string     `json:"plan,omitempty"`
-	Started    *time.Time `json:"started,omitempty"`
-	Step       int        `json:"step,omitempty"` // the last step that ended
-	Steps      int        `json:"steps,omitempty"`
-	Op         string     `json:"op,omitempty"`
-	StepStatus string     `json:"step_status,omitempty"`
-	Message    string     `json:"message,omitempty"` // why unknown, or the last step's message
+	Event      string          `json:"event"` // "status"
+	Node       string          `json:"node"`
+	State      string          `json:"state"` // free, locked or unknown
+	Alive      bool            `json:"alive"` // a live agent holds the lock
+	Holder     string          `json:"holder,omitempty"`
+	PID        int             `json:"pid,omitempty"`
+	DeployID   string          `json:"deploy_id,omitempty"`
+	Plan       string          `json:"plan,omitempty"`
+	Started    *time.Time      `json:"started,omitempty"`
+	Step       int             `json:"step,omitempty"` // the last step that ended
+	Steps      int             `json:"steps,omitempty"`
+	Op         string          `json:"op,omitempty"`
+	StepStatus string          `json:"step_status,omitempty"`
+	Running    *bundle.Running `json:"running,omitempty"` // the job a live holder has run for more than a second
+	Message    string          `json:"message,omitempty"` // why unknown, or the last step's message
 }
 
 // JSON is the report as conc status --json prints it.
@@ -76,6 +78,9 @@ func (r Report) JSON() StatusJSON {
 		return j
 	}
 	j.State, j.Alive, j.Message = "locked", r.Status.Live, r.Status.Note
+	if r.Status.Live {
+		j.Running = r.Status.Running
+	}
 	if l := r.Status.Lock; l != nil && l.DeployID != "" {
 		j.Holder, j.PID, j.DeployID, j.Plan, j.Steps = l.Holder, l.PID, l.DeployID, l.Plan, l.Steps
 		started := l.Started

@@ -45,6 +45,8 @@ type NodeStatus struct {
 	Live   bool         // a live agent holds the bundle's kernel lock
 	Lock   *bundle.Lock // its record and journal; nil when it has none
 	Note   string       // what the agent could not read, or what the path is
+	// Running is the job a live holder has run for more than a second.
+	Running *bundle.Running
 }
 
 // Locked reports whether the node has a bundle.
@@ -53,6 +55,9 @@ func (s NodeStatus) Locked() bool { return s.Held }
 // StatusOf reads the bundle's state from an agent's ready.
 func StatusOf(n *config.Node, r *channel.Ready) NodeStatus {
 	st := NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle), Held: r.Locked, Live: r.Live, Lock: bundle.LockFromWire(r.Lock)}
+	if r.Running != nil {
+		st.Running = &bundle.Running{Step: r.Running.Step, Op: r.Running.Op, Since: r.Running.Since}
+	}
 	if st.Held && r.Status == string(jobs.OK) {
 		st.Note = r.Message
 	}
@@ -126,6 +131,9 @@ func (s NodeStatus) Describe() string {
 		b.WriteByte('\n')
 	} else {
 		b.WriteString("  last:    no step has ended\n")
+	}
+	if r := s.Running; r != nil && s.Live {
+		fmt.Fprintf(&b, "  running: step %d/%d %s, for %s\n", r.Step, l.Steps, r.Op, time.Since(r.Since).Round(time.Second))
 	}
 	fmt.Fprintf(&b, "  alive:   %s", s.alive())
 	return b.String()

@@ -460,3 +460,32 @@ func TestBundlePathLinks(t *testing.T) {
 		}
 	})
 }
+
+// TestStatusShowsTheRunningStep: conc status during a long job names it,
+// as JSON too, and once it ended no longer does: the agent writes it down
+// after a second, and removes it with the job.
+func TestStatusShowsTheRunningStep(t *testing.T) {
+	n := testnode.OpenSSH(t)
+	p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = "+gated("long")+"\nstep = remote close_bundle\n")
+	_, done := p.start("deploy", "node1")
+	waitFile(t, p.nodePath("long.ran"), done)
+	var r result
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if r = p.conc("status", "node1"); strings.Contains(r.stdout, "running: step 2/3 run, for ") {
+			break
+		}
+	}
+	if !strings.Contains(r.stdout, "running: step 2/3 run, for ") {
+		t.Fatalf("status during the long job: %s", r)
+	}
+	if j := p.conc("status", "node1", "--json"); !strings.Contains(j.stdout, `"running":{"step":2,"op":"run","since":`) {
+		t.Errorf("status --json during the long job: %s", j)
+	}
+	touch(t, p.nodePath("long.release"))
+	if r := <-done; r.code != 0 {
+		t.Fatalf("deploy: %s", r)
+	}
+	if exists(p.bundleDir()) {
+		t.Error("the bundle outlived its run")
+	}
+}
