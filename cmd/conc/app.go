@@ -92,7 +92,7 @@ func (a *app) execute(ctx context.Context, args []string) int {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		if !cmd.Flags().Changed("file") {
+		if len(a.files) == 0 {
 			wd, _ := os.Getwd()
 			a.files = []string{config.Find(wd)}
 		}

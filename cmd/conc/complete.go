@@ -16,7 +16,7 @@ import (
 func (a *app) complete(root *cobra.Command) {
 	load := func() (*config.File, error) {
 		files := a.files
-		if len(files) == 1 && files[0] == config.DefaultFile {
+		if len(files) == 0 {
 			wd, _ := os.Getwd()
 			files = []string{config.Find(wd)} // the hooks run before cobra's
 		}

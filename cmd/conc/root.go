@@ -19,7 +19,7 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringArrayVarP(&a.files, "file", "f", []string{"conc.ini"}, "deploy file; repeat to layer files, later ones win (default: $CONC_FILE, else the nearest conc.ini here or above)")
+	pf.StringArrayVarP(&a.files, "file", "f", nil, "deploy file; repeat to layer files, later ones win (default $CONC_FILE, else the nearest conc.ini here or above)")
 	pf.StringVar(&a.color, "color", "auto", "colours and the live block: auto (on a terminal, unless NO_COLOR is set), always or never")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "show every job's output and conc's debug log")
 	pf.StringVar(&a.logFile, "log-file", "", "append a JSON-lines log to FILE")
