@@ -15,6 +15,23 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// letGo waits, bounded, until nothing holds the live lock of the bundle at
+// dir, and returns what the bundle then looks like. An agent that has
+// returned from Serve has closed its descriptor; for a moment a copy of it
+// may still be open in a child the test binary is forking for a parallel
+// test (forksSettled narrows that window, and a transient holder was still
+// seen under load). A real agent has a process of its own, which exits.
+func letGo(dir string) view {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v := look(dir)
+		if !v.live || time.Now().After(deadline) {
+			return v
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // forksSettled returns once no fork that began before it is between fork
 // and exec. The agents of these tests share one process with the jobs of
 // tests running in parallel, and a child forked while an agent lets go of

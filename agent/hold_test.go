@@ -380,7 +380,7 @@ func TestEvictWhileBusy(t *testing.T) {
 		c.Close()
 		forksSettled()
 		dir := filepath.Join(home, ".conc-bundle")
-		if v := look(dir); v.live || v.rec == nil || v.rec.Detached.IsZero() {
+		if v := letGo(dir); v.live || v.rec == nil || v.rec.Detached.IsZero() {
 			t.Fatalf("round %d: after eviction: live %v, record %+v; want let go, detached", round, v.live, v.rec)
 		}
 	}
