@@ -285,6 +285,20 @@ func (a *app) colors(w io.Writer) bool {
 	return os.Getenv("NO_COLOR") == "" && isTerminal(w)
 }
 
+// loadTargets loads the deploy files and resolves NODE|GROUP arguments,
+// every node when there are none, narrowed by --limit.
+func (a *app) loadTargets(args []string, limit string) (*config.File, []*config.Node, error) {
+	f, err := a.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(args) == 0 {
+		args = f.NodeNames()
+	}
+	nodes, err := selectNodes(f, args, limit)
+	return f, nodes, err
+}
+
 // selectNodes resolves NODE|GROUP arguments, narrowed by --limit.
 func selectNodes(f *config.File, args []string, limit string) ([]*config.Node, error) {
 	nodes, err := f.Targets(args)

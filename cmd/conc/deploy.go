@@ -99,11 +99,7 @@ func (a *app) runCmd() *cobra.Command {
 
 // runPlan loads and checks everything, asks for secrets, then runs.
 func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error {
-	f, err := a.load()
-	if err != nil {
-		return err
-	}
-	nodes, err := selectNodes(f, o.targets, o.limit)
+	f, nodes, err := a.loadTargets(o.targets, o.limit)
 	if err != nil {
 		return err
 	}

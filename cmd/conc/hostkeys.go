@@ -23,14 +23,7 @@ Exit status: 0 every key is known now, 1 a key changed or a node could not be
 read, 3 the new keys were not recorded.`,
 		Example: "  conc hostkeys web\n  conc hostkeys --yes",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.load()
-			if err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				args = f.NodeNames()
-			}
-			nodes, err := selectNodes(f, args, limit)
+			f, nodes, err := a.loadTargets(args, limit)
 			if err != nil {
 				return err
 			}

@@ -25,14 +25,7 @@ Without arguments, every node; --json prints one object per node.
 Exit status: 0 all free, 3 any locked, 1 a node could not be read.`,
 		Example: "  conc status\n  conc status node1 web\n  conc status web --limit '!web3' --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.load()
-			if err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				args = f.NodeNames()
-			}
-			nodes, err := selectNodes(f, args, limit)
+			f, nodes, err := a.loadTargets(args, limit)
 			if err != nil {
 				return err
 			}

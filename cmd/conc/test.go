@@ -68,11 +68,7 @@ run, 2 a usage or deploy-file error.`,
 }
 
 func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
-	f, err := a.load()
-	if err != nil {
-		return err
-	}
-	nodes, err := selectNodes(f, args, o.limit)
+	f, nodes, err := a.loadTargets(args, o.limit)
 	if err != nil {
 		return err
 	}
