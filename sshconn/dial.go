@@ -64,13 +64,7 @@ type Conn struct {
 // Dial connects to the node, through each of its jump hosts in turn, and
 // verifies every host key, the hops' as the node's, against known_hosts.
 func Dial(ctx context.Context, t Target, opts DialOptions) (*Conn, error) {
-	c := &Conn{Target: t, timeout: opts.ConnectTimeout}
-	if c.timeout <= 0 {
-		c.timeout = t.ConnectTimeout
-	}
-	if c.timeout <= 0 {
-		c.timeout = DefaultConnectTimeout
-	}
+	c := newConn(t, opts)
 	var via *ssh.Client
 	for i, h := range t.Jumps {
 		hc, err := c.dialOne(ctx, via, t.Name, h, opts)
@@ -95,6 +89,19 @@ func Dial(ctx context.Context, t Target, opts DialOptions) (*Conn, error) {
 	c.wg.Add(1)
 	go c.keepAlive(c.ctx)
 	return c, nil
+}
+
+// newConn is a Conn not yet dialled, with its connect timeout: the
+// option's, else the target's (ssh_config's ConnectTimeout), else conc's.
+func newConn(t Target, opts DialOptions) *Conn {
+	c := &Conn{Target: t, timeout: opts.ConnectTimeout}
+	if c.timeout <= 0 {
+		c.timeout = t.ConnectTimeout
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultConnectTimeout
+	}
+	return c
 }
 
 // hopError names the node and the hop that failed.

@@ -81,11 +81,10 @@ func (fc *FirstContact) table(scans []NodeScan, all bool) ([]HostKey, int) {
 	for _, sc := range scans {
 		for _, k := range sc.Keys {
 			if k.State == KeyNew {
-				host := k.KnownHosts + "\x00" + k.Addr
-				if fps[host] == nil {
-					fps[host] = map[string]bool{}
+				if fps[k.host()] == nil {
+					fps[k.host()] = map[string]bool{}
 				}
-				fps[host][k.Fingerprint] = true
+				fps[k.host()][k.Fingerprint] = true
 			}
 		}
 	}
@@ -96,13 +95,12 @@ func (fc *FirstContact) table(scans []NodeScan, all bool) ([]HostKey, int) {
 			continue
 		}
 		for _, k := range s.Keys {
-			id := k.KnownHosts + "\x00" + k.Addr + "\x00" + k.Fingerprint
-			conflict := k.State == KeyNew && len(fps[k.KnownHosts+"\x00"+k.Addr]) > 1
+			conflict := k.State == KeyNew && len(fps[k.host()]) > 1
 			switch {
 			case k.State == KeyChanged || conflict:
 				bad++
-			case k.State == KeyNew && !seen[id]:
-				seen[id] = true
+			case k.State == KeyNew && !seen[k.id()]:
+				seen[k.id()] = true
 				fresh = append(fresh, k)
 			case !all:
 				continue

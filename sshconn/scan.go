@@ -37,6 +37,11 @@ type HostKey struct {
 	State       KeyState
 }
 
+// host names the host as its known_hosts file does, and id the key too:
+// what conc hostkeys counts as the same host, and the same key.
+func (k HostKey) host() string { return k.KnownHosts + "\x00" + k.Addr }
+func (k HostKey) id() string   { return k.host() + "\x00" + k.Fingerprint }
+
 func (k HostKey) String() string {
 	host := k.Host
 	if k.Host != k.Node {
@@ -66,13 +71,7 @@ var errScanned = errors.New("host key scanned")
 // it stops at the first hop that is new or changed, and complete says
 // whether it reached t. Nothing is recorded.
 func ScanHostKeys(ctx context.Context, t Target, opts DialOptions) (keys []HostKey, complete bool, err error) {
-	c := &Conn{Target: t, timeout: opts.ConnectTimeout}
-	if c.timeout <= 0 {
-		c.timeout = t.ConnectTimeout
-	}
-	if c.timeout <= 0 {
-		c.timeout = DefaultConnectTimeout
-	}
+	c := newConn(t, opts)
 	defer c.closeAll()
 	var via *ssh.Client
 	for i, h := range t.Jumps {
@@ -161,11 +160,10 @@ func (c *Conn) scanOne(ctx context.Context, via *ssh.Client, node string, h Targ
 func RecordHostKeys(keys []HostKey) error {
 	seen := map[string]bool{}
 	for _, k := range keys {
-		id := k.KnownHosts + "\x00" + k.Addr + "\x00" + k.Fingerprint
-		if k.State != KeyNew || seen[id] {
+		if k.State != KeyNew || seen[k.id()] {
 			continue
 		}
-		seen[id] = true
+		seen[k.id()] = true
 		if _, err := appendKnownHost(k.KnownHosts, k.Addr, k.Key); err != nil {
 			return fmt.Errorf("record the key of %s (%s): %w", k.Host, k.Addr, err)
 		}
