@@ -258,6 +258,22 @@ func indent(node string, b []byte) []byte {
 	return out.Bytes()
 }
 
+// The columns of a job line after its time; the host's is as wide as the
+// run's longest label.
+const (
+	colTime   = len("15:04:05 ")
+	colStatus = 9
+	colStep   = 6
+	colOp     = 14
+	colDur    = 8
+)
+
+// lineLead is the width of a job line before its message, with the
+// host column host wide.
+func lineLead(host int) int {
+	return colTime + colStatus + 1 + host + 1 + colStep + 1 + colOp + 1 + colDur + 1
+}
+
 // jobLine is a job's line, formatted on the queue's goroutine.
 type jobLine struct {
 	when   time.Time
@@ -275,15 +291,15 @@ type jobLine struct {
 // format renders "15:04:05 STATUS    host         step/N op    dur  message".
 func (l *jobLine) format(b *bytes.Buffer, color bool) {
 	b.WriteString(l.when.Format("15:04:05 "))
-	status := fmt.Sprintf("%-9s", l.status)
+	status := fmt.Sprintf("%-*s", colStatus, l.status)
 	if code := statusColor[l.status]; color && code != "" {
 		status = "\x1b[" + code + "m" + status + "\x1b[0m"
 	}
 	if l.start {
-		fmt.Fprintf(b, "%s %-*s %6s %s\n", status, l.width, l.host, fmt.Sprintf("%d/%d", l.step, l.steps), l.op)
+		fmt.Fprintf(b, "%s %-*s %*s %s\n", status, l.width, l.host, colStep, fmt.Sprintf("%d/%d", l.step, l.steps), l.op)
 		return
 	}
-	fmt.Fprintf(b, "%s %-*s %6s %-14s %8s", status, l.width, l.host, fmt.Sprintf("%d/%d", l.step, l.steps), l.op, formatDuration(l.dur))
+	fmt.Fprintf(b, "%s %-*s %*s %-*s %*s", status, l.width, l.host, colStep, fmt.Sprintf("%d/%d", l.step, l.steps), colOp, l.op, colDur, formatDuration(l.dur))
 	if l.msg != "" {
 		b.WriteByte(' ')
 		b.WriteString(l.msg)
@@ -312,8 +328,7 @@ func formatDuration(d time.Duration) string {
 func (r *Reporter) clip(s string) string {
 	room := 72
 	if r.q.width > 0 {
-		// "15:04:05 STATUS    host  step op  dur ": the columns before it.
-		room = max(r.q.width-(9+9+1+r.width+1+6+1+14+1+8+1)-1, 20)
+		room = max(r.q.width-lineLead(r.width)-1, 20)
 	}
 	if rs := []rune(s); len(rs) > room {
 		return string(rs[:room-1]) + "…"
