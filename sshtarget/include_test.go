@@ -29,19 +29,7 @@ func targetIn(t *testing.T, home string, files map[string]string, defaults, node
 			t.Fatal(err)
 		}
 	}
-	ini := "[defaults]\n" + defaults + "\n[node n1]\n" + node + "\n"
-	path := filepath.Join(home, "conc.ini")
-	if err := os.WriteFile(path, []byte(strings.ReplaceAll(ini, "$HOME", home)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := f.Node("n1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, n := loadNode(t, home, defaults, node)
 	type result struct {
 		t   Target
 		err error

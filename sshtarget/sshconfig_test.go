@@ -31,19 +31,7 @@ func resolve(t *testing.T, sshConfig, defaults, node string) (Target, string, er
 			t.Fatal(err)
 		}
 	}
-	ini := "[defaults]\n" + defaults + "\n[node n1]\n" + node + "\n"
-	path := filepath.Join(home, "conc.ini")
-	if err := os.WriteFile(path, []byte(strings.ReplaceAll(ini, "$HOME", home)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := f.Node("n1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, n := loadNode(t, home, defaults, node)
 	tg, err := TargetOf(n, f.Dir)
 	return tg, home, err
 }
@@ -325,4 +313,24 @@ func TestTargetOfErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadNode writes a deploy file in home with defaults and node n1's
+// params ($HOME standing for home), loads it and resolves n1.
+func loadNode(t *testing.T, home, defaults, node string) (*config.File, *config.Node) {
+	t.Helper()
+	ini := "[defaults]\n" + defaults + "\n[node n1]\n" + node + "\n"
+	path := filepath.Join(home, "conc.ini")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(ini, "$HOME", home)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.Node("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, n
 }

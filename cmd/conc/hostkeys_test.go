@@ -18,12 +18,7 @@ import (
 // --accept-new-host-keys. A changed key is shown, named and never recorded.
 func TestHostkeysFirstContact(t *testing.T) {
 	f := newFleet(t, 3)
-	kh := filepath.Join(f.dir, "known_hosts")
-	ini := readFile(t, f.file)
-	for _, n := range f.nodes {
-		ini = strings.ReplaceAll(ini, "known_hosts = "+n.KnownHosts+"\n", "known_hosts = "+kh+"\n")
-	}
-	os.WriteFile(f.file, []byte(ini), 0o600)
+	kh := f.newKnownHosts(t)
 	if r := f.conc("deploy", "web"); r.code != 1 || !strings.Contains(r.stdout, "unknown host key") {
 		t.Fatalf("deploy to nodes whose keys are unknown: %s", r)
 	}
@@ -78,12 +73,7 @@ func TestHostkeysFirstContact(t *testing.T) {
 // records each new node's key and says which, in order with the job lines.
 func TestAcceptNewSaysWhatItRecorded(t *testing.T) {
 	f := newFleet(t, 2)
-	kh := filepath.Join(f.dir, "known_hosts")
-	ini := readFile(t, f.file)
-	for _, n := range f.nodes {
-		ini = strings.ReplaceAll(ini, "known_hosts = "+n.KnownHosts+"\n", "known_hosts = "+kh+"\n")
-	}
-	os.WriteFile(f.file, []byte(ini), 0o600)
+	kh := f.newKnownHosts(t)
 	r := f.conc("--accept-new-host-keys", "deploy", "web")
 	if r.code != 0 {
 		t.Fatalf("deploy: %s", r)
@@ -97,4 +87,19 @@ func TestAcceptNewSaysWhatItRecorded(t *testing.T) {
 	if r := f.conc("--accept-new-host-keys", "deploy", "web"); r.code != 0 || strings.Contains(r.stdout+r.stderr, "recorded") {
 		t.Errorf("a second run recorded keys again: %s", r)
 	}
+}
+
+// newKnownHosts points every node of the fleet at one known_hosts file,
+// not yet made, that knows none of them, and returns its path.
+func (f *fleet) newKnownHosts(t *testing.T) string {
+	t.Helper()
+	kh := filepath.Join(f.dir, "known_hosts")
+	ini := readFile(t, f.file)
+	for _, n := range f.nodes {
+		ini = strings.ReplaceAll(ini, "known_hosts = "+n.KnownHosts+"\n", "known_hosts = "+kh+"\n")
+	}
+	if err := os.WriteFile(f.file, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kh
 }
