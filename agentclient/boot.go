@@ -90,6 +90,20 @@ type agentStart struct {
 	uploaded bool
 	replaced []string // cached agents that failed their sha256: removed, never run
 	verified string   // "HASH STAMP" of the agent the boot just checked, to keep
+	// cachedOnly starts only an agent the node has cached: a preview
+	// uploads nothing.
+	cachedOnly bool
+}
+
+// NotCachedError says that the node has no agent of conc's cached, and a
+// run would upload one: Size bytes for its Machine.
+type NotCachedError struct {
+	Machine string
+	Size    int
+}
+
+func (e *NotCachedError) Error() string {
+	return fmt.Sprintf("no agent of this conc is cached on the node: a run would upload the %s agent (%d bytes)", e.Machine, e.Size)
 }
 
 // sessionRW joins the session's stdout (behind the reader that peeked at
@@ -109,7 +123,7 @@ func (s *sessionRW) Close() error {
 
 // startAgent starts the agent over one exec session and sends it hello.
 // The caller reads ready.
-func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps map[string]string, hello *channel.Message, logLine func(string)) (*agentStart, error) {
+func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps map[string]string, hello *channel.Message, logLine func(string), cachedOnly bool) (*agentStart, error) {
 	frame, err := channel.Encode(hello)
 	if err != nil {
 		return nil, err
@@ -118,7 +132,7 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 	if err != nil {
 		return nil, fmt.Errorf("open a session: %w", err)
 	}
-	a := &agentStart{sess: sess, stderr: jobs.NewTail(&lineWriter{f: logLine})}
+	a := &agentStart{sess: sess, stderr: jobs.NewTail(&lineWriter{f: logLine}), cachedOnly: cachedOnly}
 	sess.Stderr = a.stderr
 	stdin, err := sess.StdinPipe()
 	if err != nil {
@@ -182,6 +196,9 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 			data, err := bin.Bytes()
 			if err != nil {
 				return err
+			}
+			if a.cachedOnly {
+				return &NotCachedError{Machine: strings.TrimPrefix(line, "conc-boot need "), Size: len(data)}
 			}
 			if _, err := fmt.Fprintf(stdin, "%d %s\n", len(data), bin.Hash); err != nil {
 				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))

@@ -54,7 +54,17 @@ type Client struct {
 // Open starts the agent and completes the handshake. ready.Status
 // may be BLOCKED; the caller decides.
 func Open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte)) (*Client, error) {
-	st, err := startAgent(ctx, c.Client, agents, loadStamps(c.Target), &channel.Message{Type: channel.THello, Hello: hello}, logLine)
+	return open(ctx, c, agents, hello, logLine, onOutput, false)
+}
+
+// OpenCached is Open for an agent the node has cached: when it has none,
+// it uploads nothing and returns a *NotCachedError.
+func OpenCached(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string)) (*Client, error) {
+	return open(ctx, c, agents, hello, logLine, nil, true)
+}
+
+func open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte), cachedOnly bool) (*Client, error) {
+	st, err := startAgent(ctx, c.Client, agents, loadStamps(c.Target), &channel.Message{Type: channel.THello, Hello: hello}, logLine, cachedOnly)
 	if err != nil {
 		return nil, err
 	}

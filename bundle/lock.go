@@ -22,7 +22,10 @@ type Lock struct {
 	PlanHash string    `json:"plan_hash" msgpack:"plan_hash"`
 	Steps    int       `json:"steps" msgpack:"steps"`
 	Started  time.Time `json:"started" msgpack:"started"`
-	AgentPID int       `json:"agent_pid,omitempty" msgpack:"agent_pid,omitempty"`
+	// Params are the run's -p KEY=VALUE values, which --resume applies
+	// again: the plan's steps resolved with them.
+	Params   map[string]string `json:"params,omitempty" msgpack:"params,omitempty"`
+	AgentPID int               `json:"agent_pid,omitempty" msgpack:"agent_pid,omitempty"`
 	// Session changes each time an agent takes or joins the bundle. Attach
 	// and unlock compare it with the record the operator's conc read, so
 	// that they never act on a lock that changed hands since.

@@ -17,7 +17,7 @@ func (l *Lock) Wire() *channel.Record {
 	}
 	return &channel.Record{
 		DeployID: l.DeployID, Holder: l.Holder, PID: l.PID, Node: l.Node, Plan: l.Plan, PlanHash: l.PlanHash,
-		Steps: l.Steps, Started: l.Started, AgentPID: l.AgentPID, Session: l.Session,
+		Steps: l.Steps, Started: l.Started, Params: l.Params, AgentPID: l.AgentPID, Session: l.Session,
 		Attached: l.Attached, Detached: l.Detached, Journal: WireEntries(l.Journal),
 	}
 }
@@ -29,7 +29,7 @@ func LockFromWire(r *channel.Record) *Lock {
 	}
 	return &Lock{
 		DeployID: r.DeployID, Holder: r.Holder, PID: r.PID, Node: r.Node, Plan: r.Plan, PlanHash: r.PlanHash,
-		Steps: r.Steps, Started: r.Started, AgentPID: r.AgentPID, Session: r.Session,
+		Steps: r.Steps, Started: r.Started, Params: r.Params, AgentPID: r.AgentPID, Session: r.Session,
 		Attached: r.Attached, Detached: r.Detached, Journal: EntriesFromWire(r.Journal),
 	}
 }

@@ -207,19 +207,20 @@ func (m *Message) check() error {
 // own type: the lock file's (bundle.Lock) is converted to and from it at
 // the edges, so a change on disk never changes the protocol by accident.
 type Record struct {
-	DeployID string    `msgpack:"deploy_id"`
-	Holder   string    `msgpack:"holder"`
-	PID      int       `msgpack:"pid"`
-	Node     string    `msgpack:"node"`
-	Plan     string    `msgpack:"plan"`
-	PlanHash string    `msgpack:"plan_hash"`
-	Steps    int       `msgpack:"steps"`
-	Started  time.Time `msgpack:"started"`
-	AgentPID int       `msgpack:"agent_pid,omitempty"`
-	Session  string    `msgpack:"session,omitempty"`
-	Attached time.Time `msgpack:"attached,omitempty"`
-	Detached time.Time `msgpack:"detached,omitempty"`
-	Journal  []Entry   `msgpack:"journal,omitempty"`
+	DeployID string            `msgpack:"deploy_id"`
+	Holder   string            `msgpack:"holder"`
+	PID      int               `msgpack:"pid"`
+	Node     string            `msgpack:"node"`
+	Plan     string            `msgpack:"plan"`
+	PlanHash string            `msgpack:"plan_hash"`
+	Steps    int               `msgpack:"steps"`
+	Started  time.Time         `msgpack:"started"`
+	Params   map[string]string `msgpack:"params,omitempty"` // the run's -p values
+	AgentPID int               `msgpack:"agent_pid,omitempty"`
+	Session  string            `msgpack:"session,omitempty"`
+	Attached time.Time         `msgpack:"attached,omitempty"`
+	Detached time.Time         `msgpack:"detached,omitempty"`
+	Journal  []Entry           `msgpack:"journal,omitempty"`
 }
 
 // Entry is a journal entry as the channel carries it.

@@ -55,6 +55,8 @@ type File struct {
 	plans    map[string]*section
 	tests    map[string]*section
 	order    map[string][]string // kind -> names in file order
+	// overrides are -p KEY=VALUE: for this run, above every section.
+	overrides map[string]string
 }
 
 // Load reads the deploy files in order.
@@ -287,6 +289,9 @@ func (f *File) Node(name string) (*Node, error) {
 			return nil, err
 		}
 		raw[k] = v
+	}
+	for k, v := range f.overrides {
+		raw[k] = Param{Value: v, Pos: Pos{File: OverrideSource}}
 	}
 	raw[KeyName] = Param{Value: name, Pos: s.pos}
 	params, err := substituteAll(raw, name)

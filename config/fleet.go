@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -13,61 +12,18 @@ const (
 	KeyMaxFail = "max_fail"
 )
 
-// Limit narrows nodes to those that patterns select: a comma-separated
-// list of globs on node names (path.Match syntax) or group names, each of
-// which may start with ! to exclude. With no pattern to include, every
-// node not excluded stays. Selecting none is an error: a --limit that
-// matches nothing is a typo, not a request to do nothing.
-func (f *File) Limit(nodes []*Node, patterns string) ([]*Node, error) {
-	var include, exclude []string
-	for _, p := range strings.Split(patterns, ",") {
-		p = strings.TrimSpace(p)
-		neg := strings.HasPrefix(p, "!")
-		p = strings.TrimPrefix(p, "!")
-		if p == "" {
-			return nil, fmt.Errorf("--limit %q has an empty pattern; separate patterns with single commas", patterns)
-		}
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("--limit: %q is not a valid pattern: %v", p, err)
-		}
-		if neg {
-			exclude = append(exclude, p)
-		} else {
-			include = append(include, p)
-		}
-	}
-	var out []*Node
-	for _, n := range nodes {
-		if (len(include) == 0 || f.selects(include, n.Name)) && !f.selects(exclude, n.Name) {
-			out = append(out, n)
-		}
-	}
-	if len(out) == 0 {
-		names := make([]string, len(nodes))
-		for i, n := range nodes {
-			names[i] = n.Name
-		}
-		return nil, fmt.Errorf("--limit %q selects none of %s", patterns, strings.Join(names, ", "))
-	}
-	return out, nil
-}
-
-// selects reports whether one of patterns names node, by a glob on its
-// name or as a group it belongs to.
-func (f *File) selects(patterns []string, node string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, node); ok {
-			return true
-		}
-		for name, g := range f.groups {
-			if ok, _ := path.Match(p, name); ok {
-				if members, _, _ := g.one("nodes"); slices.Contains(strings.Fields(members.Value), node) {
-					return true
-				}
+// GroupsOf returns the groups whose names match the glob pattern
+// (path.Match syntax) and have node among their members, in file order.
+func (f *File) GroupsOf(pattern, node string) []string {
+	var out []string
+	for _, name := range f.order[kindGroup] {
+		if ok, _ := path.Match(pattern, name); ok {
+			if members, _, _ := f.groups[name].one("nodes"); slices.Contains(strings.Fields(members.Value), node) {
+				out = append(out, name)
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // GroupSetting returns what the groups among names set for key (batch or

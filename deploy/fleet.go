@@ -34,7 +34,11 @@ func (d *Deploy) Run(ctx context.Context) int {
 					return nil // never started: the recap says so
 				}
 				r.out.Start()
-				status := r.run(ctx)
+				run := r.run
+				if d.opts.DryRun {
+					run = r.preflight
+				}
+				status := run(ctx)
 				r.out.End(status)
 				if rollout.Failing(status) || r.usage {
 					r.countFailure()

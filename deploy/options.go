@@ -50,6 +50,9 @@ type Options struct {
 	StopBefore, StopAfter string
 	// Step, when set, is asked before each job (--step).
 	Step Stepper
+	// DryRun checks and previews the plan on each node instead of running
+	// it, changing nothing there (package preflight).
+	DryRun bool
 }
 
 // Stepper is asked before each job whether to run it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 
@@ -46,6 +47,9 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	if err != nil {
 		return fail(jobs.Error, "%v", err)
 	}
+	if err := n.reapplyParams(&f); err != nil {
+		return fail("", "%v", err)
+	}
 	d := runstate.Decide(f)
 	switch d.Kind {
 	case runstate.Refused:
@@ -53,7 +57,7 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	case runstate.Done:
 		return n.resumeDone(d)
 	}
-	d.Run.Holder, d.Run.PID = nodelock.Holder(), os.Getpid()
+	d.Run.Holder, d.Run.PID, d.Run.Params = nodelock.Holder(), os.Getpid(), n.overrides
 	if d.Attach {
 		// Join the bundle before anything else: the kernel lock makes
 		// this the one run that continues, and from now on the node shows
@@ -106,6 +110,41 @@ func (n *nodeRun) resumeFacts(ctx context.Context, c *sshconn.Conn) (runstate.Fa
 	return f, nil
 }
 
+// reapplyParams resolves the node and its plan again with the -p values
+// the resumed run began with, under those given now, so that a resume
+// runs the steps the run began with and the operator need not repeat
+// them. The connection stays as it is.
+func (n *nodeRun) reapplyParams(f *runstate.Facts) error {
+	merged := maps.Clone(runstate.RecordedParams(*f))
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, n.opts.File.Overrides())
+	if maps.Equal(merged, n.overrides) || (len(merged) == 0 && len(n.overrides) == 0) {
+		return nil
+	}
+	file := n.opts.File.WithOverrides(merged)
+	node, err := file.Node(n.node.Name)
+	if err != nil {
+		return err
+	}
+	plan, err := file.Plan(n.opts.Ops, n.opts.Plan, node)
+	if err != nil {
+		return err
+	}
+	tests, testsNeedSudo, err := planTests(file, plan, node)
+	if err != nil {
+		return err
+	}
+	params := node.Values()
+	n.target.SetParams(params)
+	n.node, n.plan, n.params, n.overrides = node, plan, params, merged
+	n.tests, n.testsNeedSudo = tests, testsNeedSudo
+	f.PlanHash = plan.Hash
+	n.rep.Printf("%s: with the run's -p %s", n.node.Name, strings.Join(config.OverrideArgs(merged), " -p "))
+	return nil
+}
+
 // resumeDone ends a resume that has nothing left to run, as when the run
 // stopped at a pause that was its last step.
 func (n *nodeRun) resumeDone(d runstate.Decision) (int, jobs.Status) {
@@ -150,7 +189,7 @@ func (n *nodeRun) takeJournal(d runstate.Decision) error {
 	if err := j.Adopt(d.Entries); err != nil {
 		n.log.Warn().Err(err).Msg("journal")
 	}
-	j.State.PID, j.State.Holder = d.Run.PID, d.Run.Holder
+	j.State.PID, j.State.Holder, j.State.Params = d.Run.PID, d.Run.Holder, d.Run.Params
 	n.journal = j
 	n.seq = runstate.LastSeq(d.Entries)
 	return j.Reopen()

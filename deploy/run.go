@@ -68,6 +68,7 @@ type nodeRun struct {
 	node        *config.Node
 	plan        *config.Plan
 	params      map[string]string
+	overrides   map[string]string // -p, or what a resume applies again
 	localHome   string
 	localBundle string
 	target      sshconn.Target
@@ -114,8 +115,9 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !opts.Resume && opts.From == "" {
-		// A resume may have put the files already, and they may be gone.
+	if !opts.Resume && opts.From == "" && !opts.DryRun {
+		// A resume may have put the files already, and they may be gone;
+		// a dry run reports a missing file at its step, with the rest.
 		if err := checkInputs(plan, opts.File.Dir); err != nil {
 			return nil, err
 		}
@@ -147,7 +149,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	params := n.Values()
 	target.SetParams(params)
 	return &nodeRun{
-		opts: opts, node: n, plan: plan, params: params, localHome: home, localBundle: lb, target: target,
+		opts: opts, node: n, plan: plan, params: params, overrides: opts.File.Overrides(), localHome: home, localBundle: lb, target: target,
 		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,
 		log: opts.Log.With().Str(runreport.FieldNode, n.Name).Logger(), rep: opts.Reporter,
 		out: runreport.Outcome{Node: n.Name, Steps: len(plan.Steps)},
@@ -258,7 +260,7 @@ func (n *nodeRun) startJournal() error {
 		Lock: bundle.Lock{
 			DeployID: runstate.NewDeployID(), Holder: nodelock.Holder(), PID: os.Getpid(),
 			Node: n.node.Name, Plan: n.plan.Name, PlanHash: n.plan.Hash, Steps: len(n.plan.Steps),
-			Started: time.Now(),
+			Started: time.Now(), Params: n.overrides,
 		},
 		Files:  n.opts.File.Paths,
 		Status: runstate.Running,

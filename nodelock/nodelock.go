@@ -78,8 +78,32 @@ func (s NodeStatus) Expect() *channel.Expect {
 // the local journal, since another workstation may hold the lock, and it
 // takes no lock: it never stands in the way of a run.
 func ReadStatus(ctx context.Context, c *sshconn.Conn, agents agentclient.Agents, n *config.Node) (NodeStatus, error) {
-	r, err := lockSession(ctx, c, agents, n, channel.LockInspect, nil, false)
+	return inspect(n, func(h *channel.Hello) (*agentclient.Client, error) {
+		return agentclient.Open(ctx, c, agents, h, nil, nil)
+	})
+}
+
+// PeekStatus is ReadStatus for a preflight, which changes nothing on the
+// node: it starts the agent only if the node has it cached, and returns
+// an *agentclient.NotCachedError when not.
+func PeekStatus(ctx context.Context, c *sshconn.Conn, agents agentclient.Agents, n *config.Node) (NodeStatus, error) {
+	return inspect(n, func(h *channel.Hello) (*agentclient.Client, error) {
+		return agentclient.OpenCached(ctx, c, agents, h, nil)
+	})
+}
+
+// inspect reads the bundle's state through an agent that open starts with
+// an inspecting hello.
+func inspect(n *config.Node, open func(*channel.Hello) (*agentclient.Client, error)) (NodeStatus, error) {
+	r, err := open(&channel.Hello{
+		Version: channel.Version, Node: n.Name, Bundle: n.Get(config.KeyBundle), LockMode: channel.LockInspect,
+		Lock: &channel.Record{Holder: Holder(), Node: n.Name},
+	})
 	if err != nil {
+		var nc *agentclient.NotCachedError
+		if !errors.As(err, &nc) {
+			err = fmt.Errorf("start the agent on %s: %w", n.Name, err)
+		}
 		return NodeStatus{Node: n.Name, Bundle: n.Get(config.KeyBundle)}, err
 	}
 	r.Close()

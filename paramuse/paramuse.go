@@ -104,9 +104,13 @@ func unusedError(unused []config.DefinedParam) *config.Error {
 // "": one that differs only in case and separators (sshd_port), or is at
 // most two edits away (one for short keys), counting a swap of two
 // neighbouring letters as one edit.
-func suggest(key string) string {
+func suggest(key string) string { return suggestAmong(key, config.BuiltinParams()) }
+
+// suggestAmong returns the key of keys that key is most likely a typo of,
+// as suggest does, or "".
+func suggestAmong(key string, keys []string) string {
 	best, bestD := "", 3
-	for _, b := range config.BuiltinParams() {
+	for _, b := range keys {
 		if fold(b) == fold(key) {
 			return b
 		}

@@ -233,3 +233,16 @@ func MergeLatest(local, node []bundle.Entry) []bundle.Entry {
 	}
 	return bundle.Fold(all)
 }
+
+// RecordedParams are the -p values of the run a resume concerns, which it
+// applies again: from the node's record when the node holds a bundle (the
+// run may have begun on another workstation), else from the local run.
+func RecordedParams(f Facts) map[string]string {
+	switch {
+	case f.Lock.Held && f.Lock.Record != nil:
+		return f.Lock.Record.Params
+	case f.Run != nil:
+		return f.Run.Params
+	}
+	return nil
+}

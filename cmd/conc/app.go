@@ -17,6 +17,8 @@ import (
 	"github.com/concdeploy/conc/nodetest"
 	"github.com/concdeploy/conc/paramuse"
 	"github.com/concdeploy/conc/prompt"
+	"github.com/concdeploy/conc/rollout"
+	"github.com/concdeploy/conc/runreport"
 	"github.com/concdeploy/conc/sshconn"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -34,6 +36,7 @@ type app struct {
 	stdout, stderr io.Writer
 
 	files     []string
+	params    []string // -p KEY=VALUE
 	verbose   bool
 	logFile   string
 	acceptNew bool
@@ -153,6 +156,9 @@ func (a *app) load() (*config.File, error) {
 	} else if err == nil {
 		err = paramuse.Check(f)
 	}
+	if err == nil {
+		f, err = paramuse.Apply(f, a.params)
+	}
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -170,19 +176,15 @@ func (a *app) invocation() string {
 	if a.stateDir != "" {
 		s += " --state-dir " + jobs.Quote(a.stateDir)
 	}
+	for _, p := range a.params {
+		s += " -p " + jobs.Quote(p)
+	}
 	return s
 }
 
 // logger returns the diagnostics logger: warnings (everything with -v) to
 // stderr, everything to the log file.
 func (a *app) logger() (zerolog.Logger, io.Writer, error) {
-	level := zerolog.WarnLevel
-	if a.verbose {
-		level = zerolog.DebugLevel
-	}
-	console := zerolog.ConsoleWriter{Out: a.stderr, NoColor: !a.colors(a.stderr), TimeFormat: "15:04:05"}
-	writers := []io.Writer{&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: console}, Level: level}}
-	var file io.Writer
 	if a.logFile != "" && a.logW == nil {
 		f, err := os.OpenFile(a.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
@@ -190,11 +192,11 @@ func (a *app) logger() (zerolog.Logger, io.Writer, error) {
 		}
 		a.logW = f
 	}
+	var file io.Writer
 	if a.logW != nil {
 		file = a.logW
-		writers = append(writers, a.logW)
 	}
-	return zerolog.New(zerolog.MultiLevelWriter(writers...)).With().Timestamp().Logger(), file, nil
+	return runreport.NewLogger(a.stderr, a.colors(a.stderr), a.verbose, file), file, nil
 }
 
 func (a *app) getAgents() (agentclient.Agents, error) {
@@ -303,7 +305,7 @@ func (a *app) loadTargets(args []string, limit string) (*config.File, []*config.
 func selectNodes(f *config.File, args []string, limit string) ([]*config.Node, error) {
 	nodes, err := f.Targets(args)
 	if err == nil && limit != "" {
-		nodes, err = f.Limit(nodes, limit)
+		nodes, err = rollout.Limit(f, nodes, limit)
 	}
 	if err != nil {
 		return nil, usageErr(err)

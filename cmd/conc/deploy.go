@@ -29,6 +29,7 @@ type deployOptions struct {
 	batch, maxFail  string
 	limit           string
 	json            bool
+	dryRun          bool
 }
 
 func (o *deployOptions) flags(cmd *cobra.Command) {
@@ -44,6 +45,7 @@ func (o *deployOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.maxFail, "max-fail", "", "stop the rollout once more than N (or N%) nodes failed: no node starts, running ones stop at their next job (default 0)")
 	limitFlag(f, &o.limit)
 	f.BoolVar(&o.json, "json", false, "print one JSON object per event on stdout (docs/json.md), for CI")
+	f.BoolVar(&o.dryRun, "dry-run", false, "change nothing: connect, check the lock, agent, space and sudo, and say what each step would do, with a diff for templates (as conc check)")
 	o.sudo.register(cmd, "step")
 }
 
@@ -97,8 +99,45 @@ func (a *app) runCmd() *cobra.Command {
 	return cmd
 }
 
+func (a *app) checkCmd() *cobra.Command {
+	o := &deployOptions{plan: "deploy", dryRun: true}
+	cmd := &cobra.Command{
+		Use:   "check NODE|GROUP...",
+		Short: "preflight: say what a deploy would do, changing nothing on the nodes",
+		Long: `Connect to each node as a deploy would and check what it needs, changing
+nothing there: the host key and login, the lock (free or held, and by whom),
+the agent (cached, or to be uploaded), free space for what would be copied,
+sudo, commands and venvs the steps need, and local files. Then list each step
+as it would run, with what it would copy and, for a template, whether the
+node's file would change, with a diff. The exit codes are a run's: 0 every
+step would run, 3 a node is locked, 1 a check failed. conc deploy --dry-run
+is the same; conc check --plan PLAN checks another plan.`,
+		Example: "  conc check node1\n  conc check web --plan upgrade -p release=1.5",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr(errors.New("check needs a node or group (conc check NODE)"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.targets = args
+			return a.runPlan(cmd.Context(), o, "check")
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.plan, "plan", "deploy", "the plan to check")
+	f.IntVar(&o.parallel, "parallel", 8, "check at most N nodes at once")
+	limitFlag(f, &o.limit)
+	f.BoolVar(&o.json, "json", false, "print one JSON object per event on stdout (docs/json.md)")
+	o.sudo.register(cmd, "step")
+	return cmd
+}
+
 // runPlan loads and checks everything, asks for secrets, then runs.
 func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error {
+	if o.dryRun && (o.resume || o.from != "" || o.step) {
+		return usageErr(errors.New("--dry-run previews a whole new run; it does not go with --resume, --from or --step"))
+	}
 	f, nodes, err := a.loadTargets(o.targets, o.limit)
 	if err != nil {
 		return err
@@ -124,7 +163,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 		StateDir: a.stateDir, Parallel: o.parallel, Rollout: rollout, Invocation: a.invocation(), Verb: verb,
 		Dial:   a.dialOptions(),
 		Resume: o.resume, From: o.from, ForcePlanChange: o.forcePlanChange,
-		StopBefore: o.stopBefore, StopAfter: o.stopAfter,
+		StopBefore: o.stopBefore, StopAfter: o.stopAfter, DryRun: o.dryRun,
 	}
 	// In order with the job lines, and never under the live block.
 	opts.Dial.Recorded = func(k sshconn.HostKey) { rep.Printf("conc: recorded the host key of %s", k) }

@@ -20,6 +20,7 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringArrayVarP(&a.files, "file", "f", nil, "deploy file; repeat to layer files, later ones win (default $CONC_FILE, else the nearest conc.ini here or above)")
+	pf.StringArrayVarP(&a.params, "param", "p", nil, "KEY=VALUE: set a param for this run, above the deploy file; repeatable; recorded in the journal and applied again by --resume")
 	pf.StringVar(&a.color, "color", "auto", "colours and the live block: auto (on a terminal, unless NO_COLOR is set), always or never")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "show every job's output and conc's debug log")
 	pf.StringVar(&a.logFile, "log-file", "", "append a JSON-lines log to FILE")
@@ -30,7 +31,7 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile to FILE")
 	pf.MarkHidden("cpu-profile")
 	root.AddCommand(
-		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(), a.hostkeysCmd(),
+		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(), a.checkCmd(), a.hostkeysCmd(),
 		a.bundleCmd(), a.sshCmd(),
 	)
 	a.complete(root)

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/concdeploy/conc/internal/testnode"
+)
+
+// tree is every entry under a directory: its path, type and mode, mtime,
+// and a file's sha256 or a link's target.
+func tree(t *testing.T, root string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("%s %v %d", p, fi.Mode(), fi.ModTime().UnixNano())
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			line += " " + hex.EncodeToString(sum[:])
+		case fi.Mode()&fs.ModeSymlink != 0:
+			to, _ := os.Readlink(p)
+			line += " -> " + to
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestDryRun previews a deploy on a node that has never seen conc, then on
+// one a stopped run holds, and checks that neither preview changed any
+// file, directory, mode or mtime in the node's home, the agent's cache and
+// the bundle included; and that the previews said what the run would
+// change (a template's diff), what it lacks (a local file) and that the
+// lock is held.
+func TestDryRun(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, "")
+		p.extra = "x.port = 8080\n"
+		p.write(`[plan deploy]
+step = remote open_bundle
+step = remote template app.tmpl conf/app.conf --mode 0644
+step = local put dist/*.whl
+step = remote close_bundle
+`)
+		os.WriteFile(filepath.Join(p.dir, "app.tmpl"), []byte("name = {{.name}}\nport = {{index . \"x.port\"}}\n"), 0o644)
+		os.MkdirAll(p.nodePath("conf"), 0o755)
+		os.WriteFile(p.nodePath("conf/app.conf"), []byte("name = node1\nport = 80\n"), 0o644)
+
+		before := tree(t, n.Home)
+		r := p.conc("deploy", "node1", "--dry-run")
+		if r.code != 1 {
+			t.Fatalf("a dry run with a missing file: want exit 1: %s", r)
+		}
+		for _, want := range []string{"nothing on node1 is changed", "not cached on the node", "~/.conc-bundle is free",
+			"would change conf/app.conf on node1", "-port = 80", "+port = 8080", "FAILED", "dist/*.whl"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("the dry run does not say %q: %s", want, r)
+			}
+		}
+		if after := tree(t, n.Home); after != before {
+			t.Fatalf("the dry run changed the node:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+
+		os.MkdirAll(filepath.Join(p.dir, "dist"), 0o755)
+		os.WriteFile(filepath.Join(p.dir, "dist", "app-1.0.whl"), []byte("wheel"), 0o644)
+		if r := p.conc("deploy", "node1", "--stop-after", "1"); r.code != 4 {
+			t.Fatalf("a run stopped after open_bundle: %s", r)
+		}
+		before = tree(t, n.Home)
+		r = p.conc("check", "node1")
+		if r.code != 3 {
+			t.Fatalf("check of a locked node: want exit 3: %s", r)
+		}
+		for _, want := range []string{"cached on the node", "BLOCKED lock", "holder:", "would send 1 file(s), 5 bytes"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("the check does not say %q: %s", want, r)
+			}
+		}
+		if after := tree(t, n.Home); after != before {
+			t.Fatalf("the check changed the node:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if r := p.conc("deploy", "node1", "--resume"); r.code != 0 {
+			t.Fatalf("resume: %s", r)
+		}
+		if r := p.conc("check", "node1"); r.code != 0 || !strings.Contains(r.stdout, "conf/app.conf on node1 already holds it") {
+			t.Errorf("the check after the deploy: %s", r)
+		}
+	})
+}
+
+// TestParams sets a param with -p: conc config shows where it came from,
+// the run uses it, and a resume without -p applies it again, as its
+// journal on the node recorded it. A -p whose key nothing uses is refused
+// with a suggestion.
+func TestParams(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, "")
+		p.extra = "release = 1.0\n"
+		p.write(`[plan deploy]
+step = remote open_bundle
+step = remote run "echo ${release} >> ../release.log"
+step = remote run "echo ${release} >> ../release.log"
+step = remote close_bundle
+`)
+		r := p.conc("config", "node1", "-p", "release=1.5")
+		if r.code != 0 || !strings.Contains(r.stdout, "1.5") || !strings.Contains(r.stdout, "-p (command line)") {
+			t.Errorf("conc config with -p: %s", r)
+		}
+		if r := p.conc("deploy", "node1", "-p", "relese=2"); r.code != 2 || !strings.Contains(r.stderr, "did you mean -p release=") {
+			t.Errorf("a typo'd -p: %s", r)
+		}
+		if r := p.conc("deploy", "node1", "-p", "sudo_password=x"); r.code != 2 || !strings.Contains(r.stderr, "secret") {
+			t.Errorf("a secret in -p: %s", r)
+		}
+		r = p.conc("deploy", "node1", "-p", "release=1.5", "--stop-after", "2")
+		if r.code != 4 || !strings.Contains(r.stdout, "-p release=1.5 deploy node1 --resume") {
+			t.Fatalf("a run stopped with -p: want its continue command to carry -p: %s", r)
+		}
+		if r := p.conc("deploy", "node1", "--resume"); r.code != 0 || !strings.Contains(r.stdout, "with the run's -p release=1.5") {
+			t.Fatalf("resume without -p: %s", r)
+		}
+		if got := readFile(t, p.nodePath("release.log")); got != "1.5\n1.5\n" {
+			t.Errorf("the steps saw release %q, want 1.5 both before and after the resume", got)
+		}
+	})
+}
