@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"time"
 
 	"github.com/concdeploy/conc/jobs"
 	"github.com/pkg/sftp"
@@ -108,22 +109,33 @@ func (b *FS) MkdirAll(dir string, mode fs.FileMode) error {
 	return nil
 }
 
-// Upload implements jobs.RemoteFS.
-func (b *FS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error {
+// Upload implements jobs.RemoteFS. A file already at dst with src's size,
+// mode and modification time is left as it is, as rsync's quick check
+// leaves it: a copy gives the node's file the local one's mtime, and a
+// change by hand on the node gives it another.
+func (b *FS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) (bool, error) {
 	p, err := b.path(dst)
 	if err != nil {
-		return err
+		return false, err
 	}
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return false, err
+	}
+	if have, err := b.c.Lstat(p); err == nil && have.Mode().IsRegular() && have.Size() == fi.Size() &&
+		have.Mode().Perm() == mode.Perm() && have.ModTime().Unix() == fi.ModTime().Unix() {
+		return false, nil
+	}
 	var r io.Reader = in
 	if progress != nil {
 		r = &progressReader{r: in, f: progress}
 	}
-	return WriteAtomic(ctx, b.c, p, r, mode)
+	return true, writeAtomic(ctx, b.c, p, r, mode, fi.ModTime())
 }
 
 // WriteFile implements jobs.RemoteFS: path is absolute, or relative to
@@ -179,6 +191,11 @@ func (b *FS) holds(p string, data []byte, mode fs.FileMode) bool {
 // can learn), then renames it over p with PosixRename, so that a reader on
 // the node never sees half a file. The temporary file is removed on error.
 func WriteAtomic(ctx context.Context, c *sftp.Client, p string, r io.Reader, mode fs.FileMode) error {
+	return writeAtomic(ctx, c, p, r, mode, time.Time{})
+}
+
+// writeAtomic is WriteAtomic, giving the file mtime unless it is zero.
+func writeAtomic(ctx context.Context, c *sftp.Client, p string, r io.Reader, mode fs.FileMode, mtime time.Time) error {
 	// Not named after the file: a name near NAME_MAX would not fit.
 	tmp := path.Join(path.Dir(p), ".conc-tmp-"+randHex(8))
 	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
@@ -190,6 +207,9 @@ func WriteAtomic(ctx context.Context, c *sftp.Client, p string, r io.Reader, mod
 	_, err = f.ReadFrom(r)
 	if err == nil {
 		err = f.Chmod(mode)
+	}
+	if err == nil && !mtime.IsZero() {
+		err = c.Chtimes(tmp, mtime, mtime)
 	}
 	if _, ok := c.HasExtension("fsync@openssh.com"); ok && err == nil {
 		// On the node's disk before it takes the file's name. A server

@@ -47,9 +47,11 @@ type RemoteFS interface {
 	// MkdirAll creates dir in the bundle and its parents with mode.
 	MkdirAll(dir string, mode fs.FileMode) error
 	// Upload copies the local file src to dst, written under a temporary
-	// name and renamed into place, with mode. progress, if not nil, is
-	// called with byte counts as they are written.
-	Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error
+	// name and renamed into place, with mode and src's modification time.
+	// progress, if not nil, is called with byte counts as they are
+	// written. A file at dst with src's size, mode and modification time
+	// is left as it is: changed is false.
+	Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) (changed bool, err error)
 	// WriteFile writes data to path atomically (a temporary file renamed
 	// over it), with mode, creating missing parent directories. When path
 	// already holds data with mode it writes nothing and says so: changed

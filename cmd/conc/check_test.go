@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/concdeploy/conc/internal/testnode"
 )
@@ -145,6 +146,55 @@ step = remote close_bundle
 		}
 		if got := readFile(t, p.nodePath("release.log")); got != "1.5\n1.5\n" {
 			t.Errorf("the steps saw release %q, want 1.5 both before and after the resume", got)
+		}
+	})
+}
+
+// TestCopyChange copies into a bundle that already has the files, as a
+// resume from an earlier step does: files the node has as they are here
+// (size, mode, mtime) are not sent again and the job says unchanged; a
+// file changed by hand on the node is sent again.
+func TestCopyChange(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, `[plan deploy]
+step = remote open_bundle
+step = local put dist/a.txt
+step = local copy_product app
+step = remote close_bundle
+`)
+		os.MkdirAll(filepath.Join(p.dir, "dist"), 0o755)
+		os.MkdirAll(filepath.Join(p.dir, "app", "lib"), 0o755)
+		os.WriteFile(filepath.Join(p.dir, "dist", "a.txt"), []byte("alpha\n"), 0o644)
+		os.WriteFile(filepath.Join(p.dir, "app", "lib", "b.txt"), []byte("beta\n"), 0o600)
+		changes := func(r result) []string {
+			var out []string
+			for _, line := range strings.Split(r.stdout, "\n") {
+				if strings.Contains(line, `"event":"job_end"`) && (strings.Contains(line, `"op":"put"`) || strings.Contains(line, `"op":"copy_product"`)) {
+					_, c, _ := strings.Cut(line, `"change":"`)
+					c, _, _ = strings.Cut(c, `"`)
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+		r := p.conc("deploy", "node1", "--stop-after", "3", "--json")
+		if got := changes(r); r.code != 4 || strings.Join(got, " ") != "changed changed" {
+			t.Fatalf("the first copy: %v: %s", got, r)
+		}
+		r = p.conc("deploy", "node1", "--from", "2", "--stop-after", "3", "--json")
+		if got := changes(r); r.code != 4 || strings.Join(got, " ") != "unchanged unchanged" {
+			t.Fatalf("the same files again: %v: %s", got, r)
+		}
+		hand := filepath.Join(p.bundleDir(), "a.txt")
+		os.WriteFile(hand, []byte("ALPHA\n"), 0o644)
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(hand, old, old)
+		r = p.conc("deploy", "node1", "--from", "2", "--stop-after", "3")
+		if r.code != 4 || !strings.Contains(r.stdout, "changed 1 file(s)") || !strings.Contains(r.stdout, "unchanged 0 file(s), 0 byte(s) sent; 1 already there") {
+			t.Fatalf("a file changed by hand on the node: %s", r)
+		}
+		if got := readFile(t, hand); got != "alpha\n" {
+			t.Errorf("the node's a.txt is %q after the copy, want the local one", got)
 		}
 	})
 }

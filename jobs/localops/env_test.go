@@ -67,18 +67,18 @@ func (d *dirFS) MkdirAll(dir string, mode fs.FileMode) error {
 	return os.Chmod(d.bundle(dir), mode)
 }
 
-func (d *dirFS) Upload(_ context.Context, src, dst string, mode fs.FileMode, progress func(int64)) error {
+func (d *dirFS) Upload(_ context.Context, src, dst string, mode fs.FileMode, progress func(int64)) (bool, error) {
 	b, err := os.ReadFile(src)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := os.WriteFile(d.bundle(dst), b, mode); err != nil {
-		return err
+		return false, err
 	}
 	if progress != nil {
 		progress(int64(len(b)))
 	}
-	return os.Chmod(d.bundle(dst), mode)
+	return true, os.Chmod(d.bundle(dst), mode)
 }
 
 func (d *dirFS) WriteFile(_ context.Context, p string, data []byte, mode fs.FileMode) (bool, error) {

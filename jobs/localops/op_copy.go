@@ -100,21 +100,30 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	}
 	bar := rfs.Progress("copy_product", total)
 	defer bar.Done()
-	var sent atomic.Int64
+	var sent, same atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(copyParallel)
 	for _, f := range files {
 		g.Go(func() error {
-			return rfs.Upload(gctx, f.src, f.dst, f.mode, func(n int64) {
+			changed, err := rfs.Upload(gctx, f.src, f.dst, f.mode, func(n int64) {
 				sent.Add(n)
 				bar.Add(n)
 			})
+			if err == nil && !changed {
+				same.Add(1)
+				bar.Add(f.size)
+			}
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
-	return jobs.Resultf(jobs.OK, "%d file(s), %d byte(s)", len(files), sent.Load())
+	msg := fmt.Sprintf("%d file(s), %d byte(s)", len(files), sent.Load())
+	if n := same.Load(); n > 0 {
+		msg = fmt.Sprintf("%d file(s), %d byte(s) sent; %d already there", int64(len(files))-n, sent.Load(), n)
+	}
+	return change(same.Load() < int64(len(files)), jobs.Resultf(jobs.OK, "%s", msg))
 }
 
 // plan walks the matches: a file goes to the bundle under its name, a

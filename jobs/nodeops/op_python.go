@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,11 +214,44 @@ func (a pipInstallAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if res != nil {
 		return *res
 	}
-	r := jobs.ExitResult(env.Exec(ctx, jobs.Command{Argv: argv, Dir: env.Dir(), Env: pipEnv(env.Dir())}))
+	out := &installWatcher{w: env.Output()}
+	r := jobs.ExitResult(env.Exec(ctx, jobs.Command{Argv: argv, Dir: env.Dir(), Env: pipEnv(env.Dir()), Stdout: out, Stderr: out}))
 	if r.Status == jobs.OK {
 		r.Message = fmt.Sprintf("installed into %s", filepath.Dir(filepath.Dir(py)))
+		r.Change = jobs.Unchanged
+		if out.installed {
+			r.Change = jobs.Changed
+		}
 	}
 	return r
+}
+
+// installWatcher passes pip's output on and notes whether pip installed
+// anything: it prints "Successfully installed NAME-VERSION..." then, and
+// only "Requirement already satisfied" for what the venv had. The line is
+// looked for at each line start, so a write split inside it still counts
+// once the rest of the line arrives.
+type installWatcher struct {
+	w         io.Writer
+	line      []byte // the start of the current line, up to len(installedLine)
+	installed bool
+}
+
+const installedLine = "Successfully installed "
+
+func (w *installWatcher) Write(p []byte) (int, error) {
+	for _, b := range p {
+		switch {
+		case b == '\n':
+			w.line = w.line[:0]
+		case len(w.line) < len(installedLine):
+			w.line = append(w.line, b)
+			if string(w.line) == installedLine {
+				w.installed = true
+			}
+		}
+	}
+	return w.w.Write(p)
 }
 
 // argv builds pip's command line: never an index, the bundle as the only

@@ -99,6 +99,7 @@ type pythonCase struct {
 	wantMsg    string
 	wantOut    string
 	wantImport string // a module the venv can then import
+	wantChange string // changed or unchanged, when the op says
 }
 
 func runPythonCases(t *testing.T, op, venv string, setup func(tb testing.TB, bundle string), tests []pythonCase) {
@@ -117,6 +118,9 @@ func runPythonCases(t *testing.T, op, venv string, setup func(tb testing.TB, bun
 			}
 			res := runStep(t, env, context.Background(), pythonTimeout, jobs.Remote, args...)
 			out := string(env.out.Bytes())
+			if tt.wantChange != "" && res.Change != tt.wantChange {
+				t.Errorf("change %q, want %q", res.Change, tt.wantChange)
+			}
 			if res.Status != tt.wantStatus || res.ExitCode != tt.wantCode || !strings.Contains(res.Message, tt.wantMsg) {
 				t.Errorf("got %s code %d %q, want %s code %d %q\n%s", res.Status, res.ExitCode, res.Message, tt.wantStatus, tt.wantCode, tt.wantMsg, out)
 			}
@@ -177,7 +181,9 @@ func TestPipInstall(t *testing.T) {
 	}
 	runPythonCases(t, "pip_install", venv, setup, []pythonCase{
 		{name: "glob over the bundle", args: []string{"alpha-*.whl"},
-			wantStatus: jobs.OK, wantMsg: "installed into " + venv, wantImport: "alpha"},
+			wantStatus: jobs.OK, wantMsg: "installed into " + venv, wantImport: "alpha", wantChange: jobs.Changed},
+		{name: "the same again", args: []string{"alpha-*.whl"},
+			wantStatus: jobs.OK, wantImport: "alpha", wantChange: jobs.Unchanged},
 		{name: "name from --find-links", args: []string{"beta", "--venv", "VENV"}, noParam: true,
 			wantStatus: jobs.OK, wantImport: "beta"},
 		{name: "file name", args: []string{"delta-1.0-py3-none-any.whl"},
