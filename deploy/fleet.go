@@ -23,7 +23,7 @@ func (d *Deploy) Run(ctx context.Context) int {
 	state := &rollout.State{Limit: d.opts.Rollout.MaxFail.Of(len(d.runs))}
 	names := d.names()
 	d.opts.Reporter.Start(runreport.RunStart{Plan: d.opts.Plan, Nodes: names, Command: strings.TrimSpace(d.opts.Invocation + " " + d.opts.Verb), Grouped: len(names) > 1 && limit > 1,
-		Live: len(names) > 1 && d.opts.Step == nil && !d.opts.Verbose})
+		Live: d.opts.Step == nil && !d.opts.Verbose})
 	for _, b := range d.opts.Rollout.Split(len(d.runs)) {
 		var g errgroup.Group
 		g.SetLimit(limit)

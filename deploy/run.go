@@ -210,6 +210,9 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		}
 		t0 := time.Now()
 		n.rep.JobStart(n.node.Name, st.Job.Host, st.Number, len(steps), st.Job.Op)
+		if n.opts.Terminal != nil && st.Job.Host == jobs.Local && st.Info.Bundle == jobs.WritesBundle {
+			n.rep.ShowsBar(n.node.Name) // a copy's progress bar says more than the live line
+		}
 		res, d := n.step(ctx, st)
 		if d == 0 {
 			d = time.Since(t0)

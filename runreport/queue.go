@@ -25,6 +25,7 @@ type queue struct {
 	width   int                    // the terminal's columns; 0 unknown
 	running map[string]*liveUpdate // by node
 	drawn   int                    // lines of the live block on the screen
+	now     func() time.Time       // the clock; tests set it
 }
 
 // item is a job line, raw text, or both: the line, then the text. An item
@@ -45,10 +46,13 @@ type liveUpdate struct {
 	step, steps     int
 	since           time.Time
 	done, on, off   bool
+	// bar marks the node's job as one that draws a progress bar of its
+	// own, which the live block must not draw over.
+	bar bool
 }
 
 func newQueue(out io.Writer, color bool) *queue {
-	q := &queue{items: make(chan item, 4096), done: make(chan struct{}), out: out, color: color, running: map[string]*liveUpdate{}}
+	q := &queue{items: make(chan item, 4096), done: make(chan struct{}), out: out, color: color, running: map[string]*liveUpdate{}, now: time.Now}
 	go q.loop()
 	return q
 }
@@ -141,6 +145,10 @@ func (q *queue) update(u *liveUpdate) {
 		clear(q.running)
 	case u.done:
 		delete(q.running, u.node)
+	case u.bar:
+		if r := q.running[u.node]; r != nil {
+			r.bar = true
+		}
 	default:
 		q.running[u.node] = u
 	}
@@ -155,17 +163,24 @@ func (q *queue) erase(b *bytes.Buffer) {
 	}
 }
 
-// draw puts the live block under what was written.
+// liveAfter is how long a job runs before the live block shows it: a
+// quick job would only flicker.
+const liveAfter = time.Second
+
+// draw puts the live block under what was written: each job that has run
+// for liveAfter and draws no progress bar of its own.
 func (q *queue) draw(b *bytes.Buffer) {
 	if !q.live || len(q.running) == 0 {
 		return
 	}
+	now := q.now()
 	nodes := make([]string, 0, len(q.running))
-	for n := range q.running {
-		nodes = append(nodes, n)
+	for n, u := range q.running {
+		if !u.bar && now.Sub(u.since) >= liveAfter {
+			nodes = append(nodes, n)
+		}
 	}
 	slices.Sort(nodes)
-	now := time.Now()
 	for _, n := range nodes {
 		u := q.running[n]
 		line := fmt.Sprintf("  running  %-20s %6s %-14s %8s", u.label,

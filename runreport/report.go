@@ -129,6 +129,14 @@ func (r *Reporter) JobStart(node string, host jobs.Host, step, steps int, op str
 	r.q.items <- it
 }
 
+// ShowsBar says that the node's running job draws a progress bar on the
+// terminal, so the live block leaves it out.
+func (r *Reporter) ShowsBar(node string) {
+	if !r.json {
+		r.q.items <- item{live: &liveUpdate{node: node, bar: true}}
+	}
+}
+
 // hostLabel names where a job ran: the node, or the workstation for it.
 func hostLabel(node string, host jobs.Host) string {
 	if host == jobs.Local {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,11 +84,25 @@ func TestJSONEvents(t *testing.T) {
 func TestLiveBlock(t *testing.T) {
 	var out bytes.Buffer
 	r := NewReporterWith(ReporterConfig{Out: &out, Color: true})
+	// Set before any item: the queue's goroutine reads it only then.
+	var skew atomic.Int64
+	r.q.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	r.Start(RunStart{Plan: "deploy", Nodes: []string{"web1", "web2"}, Grouped: true, Live: true})
 	r.JobStart("web1", jobs.Remote, 2, 5, "untar")
+	r.JobStart("web2", jobs.Local, 3, 5, "copy_product")
+	r.ShowsBar("web2")
 	r.Flush()
-	if !strings.Contains(out.String(), "running  web1 ") || !strings.Contains(out.String(), "2/5 untar") {
-		t.Fatalf("no live line for web1's job: %q", out.String())
+	if strings.Contains(out.String(), "running") {
+		t.Fatalf("a job that has not run for a second is in the live block: %q", out.String())
+	}
+	skew.Store(int64(2 * time.Second))
+	r.Printf("a line, which draws the block again under it")
+	r.Flush()
+	if !strings.Contains(out.String(), "running  web1 ") || !strings.Contains(out.String(), "2/5 untar") || !strings.Contains(out.String(), " 2s") {
+		t.Fatalf("no live line for web1's job after two seconds: %q", out.String())
+	}
+	if strings.Contains(out.String(), "web2") {
+		t.Errorf("the live block draws over web2's progress bar: %q", out.String())
 	}
 	out.Reset()
 	r.Job("web1", jobs.Remote, 2, 5, "untar", nil, jobs.Result{Status: jobs.OK}, time.Second)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/concdeploy/conc/internal/testnode"
 	"golang.org/x/sys/unix"
@@ -119,5 +120,49 @@ func TestCompletions(t *testing.T) {
 		if !strings.HasSuffix(r.stdout, "\n:4\n") { // ShellCompDirectiveNoFileComp
 			t.Errorf("completing %q offers files: %s", tt.args, r.stdout)
 		}
+	}
+}
+
+// TestLiveElapsed: on a terminal, a single node's job that runs for more
+// than a second shows a live line with its elapsed time, which leaves
+// once the job's own line is printed.
+func TestLiveElapsed(t *testing.T) {
+	t.Setenv("NO_COLOR", "")
+	master, tty := openPTY(t)
+	n := testnode.InProcess(t)
+	p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = "+gated("slow")+"\nstep = remote close_bundle\n")
+	live := make(chan struct{})
+	go func() {
+		var seen strings.Builder
+		buf := make([]byte, 4096)
+		found := live
+		for {
+			k, err := master.Read(buf)
+			seen.Write(buf[:k])
+			if found != nil && strings.Contains(seen.String(), "running  node1") {
+				close(found)
+				found = nil
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	done := make(chan int, 1)
+	go func() {
+		a := &app{stdin: strings.NewReader(""), stdout: tty, stderr: tty, agents: agents}
+		done <- a.execute(context.Background(), []string{"-f", p.file, "deploy", "node1"})
+	}()
+	select {
+	case <-live:
+	case code := <-done:
+		t.Fatalf("the run ended (exit %d) before a live line showed", code)
+	case <-time.After(time.Minute):
+		touch(t, p.nodePath("slow.release"))
+		t.Fatalf("no live line in a minute of the job running")
+	}
+	touch(t, p.nodePath("slow.release"))
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }
