@@ -61,7 +61,7 @@ func (a *app) complete(root *cobra.Command) {
 	}
 	for _, cmd := range root.Commands() {
 		switch cmd.Name() {
-		case "deploy", "test", "status", "hostkeys":
+		case "deploy", "test", "status", "hostkeys", "check":
 			cmd.ValidArgsFunction = targets
 		case "config", "unlock", "bundle", "ssh":
 			cmd.ValidArgsFunction = one(list(func(f *config.File, _ []string) []string { return f.NodeNames() }))
@@ -74,6 +74,9 @@ func (a *app) complete(root *cobra.Command) {
 				}
 				return targets(c, args, s)
 			}
+		}
+		if cmd.Flags().Lookup("plan") != nil {
+			cmd.RegisterFlagCompletionFunc("plan", plans)
 		}
 		for _, flag := range []string{"from", "stop-before", "stop-after"} {
 			if cmd.Flags().Lookup(flag) != nil {
