@@ -71,9 +71,26 @@ echo 'conc-boot installed'
 umask "$u"
 exec "$f"`
 
+// previewBoot is what bootScript becomes for a preview, which changes
+// nothing on the node: a cached agent that fails its hash is reported and
+// left, and with none to run the script says what it needs and ends.
+var previewBoot = strings.NewReplacer(
+	"echo \"conc-boot replaced $f\"\nrm -f \"$f\"\n", "echo \"conc-boot corrupt $f\"\n",
+	"echo \"conc-boot need $(uname -m)\"\n", "echo \"conc-boot need $(uname -m)\"\nexit 0\n",
+)
+
 // bootCommand renders the boot script for these agents and hello size,
-// with the stamps this workstation holds of the node's cached agents.
-func bootCommand(agents Agents, stamps map[string]string, helloSize int) string {
+// with the stamps this workstation holds of the node's cached agents; for
+// a preview when cachedOnly is set.
+func bootCommand(agents Agents, stamps map[string]string, helloSize int, cachedOnly bool) string {
+	s := bootScriptFor(agents, stamps, helloSize)
+	if cachedOnly {
+		s = previewBoot.Replace(s)
+	}
+	return s
+}
+
+func bootScriptFor(agents Agents, stamps map[string]string, helloSize int) string {
 	var hashes []string
 	for _, arch := range agents.Archs() {
 		h := agents[arch].Hash
@@ -89,6 +106,7 @@ type agentStart struct {
 	stderr   *jobs.Tail
 	uploaded bool
 	replaced []string // cached agents that failed their sha256: removed, never run
+	corrupt  []string // the same, seen by a preview, which leaves them
 	verified string   // "HASH STAMP" of the agent the boot just checked, to keep
 	// cachedOnly starts only an agent the node has cached: a preview
 	// uploads nothing.
@@ -100,10 +118,17 @@ type agentStart struct {
 type NotCachedError struct {
 	Machine string
 	Size    int
+	// Corrupt are cached agents that failed their sha256 check, which a
+	// run removes (never runs) before its upload.
+	Corrupt []string
 }
 
 func (e *NotCachedError) Error() string {
-	return fmt.Sprintf("no agent of this conc is cached on the node: a run would upload the %s agent (%d bytes)", e.Machine, e.Size)
+	msg := fmt.Sprintf("no agent of this conc is cached on the node: a run would upload the %s agent (%d bytes)", e.Machine, e.Size)
+	if len(e.Corrupt) > 0 {
+		msg += fmt.Sprintf("; %s on the node does not match its sha256: a run removes it, never runs it", strings.Join(e.Corrupt, ", "))
+	}
+	return msg
 }
 
 // sessionRW joins the session's stdout (behind the reader that peeked at
@@ -148,7 +173,7 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
-	if err := sess.Start(bootCommand(agents, stamps, len(frame))); err != nil {
+	if err := sess.Start(bootCommand(agents, stamps, len(frame), cachedOnly)); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("start the agent: %w", err)
 	}
@@ -198,7 +223,7 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 				return err
 			}
 			if a.cachedOnly {
-				return &NotCachedError{Machine: strings.TrimPrefix(line, "conc-boot need "), Size: len(data)}
+				return &NotCachedError{Machine: strings.TrimPrefix(line, "conc-boot need "), Size: len(data), Corrupt: a.corrupt}
 			}
 			if _, err := fmt.Fprintf(stdin, "%d %s\n", len(data), bin.Hash); err != nil {
 				return a.fail(ctx, fmt.Errorf("upload the agent: %w", err))
@@ -209,6 +234,8 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 			a.uploaded = true
 		case strings.HasPrefix(line, "conc-boot verified "):
 			a.verified = strings.TrimPrefix(line, "conc-boot verified ")
+		case strings.HasPrefix(line, "conc-boot corrupt "):
+			a.corrupt = append(a.corrupt, strings.TrimPrefix(line, "conc-boot corrupt "))
 		case strings.HasPrefix(line, "conc-boot replaced "):
 			a.replaced = append(a.replaced, strings.TrimPrefix(line, "conc-boot replaced "))
 		case line == "conc-boot installed":

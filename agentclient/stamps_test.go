@@ -60,14 +60,15 @@ func TestBootScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	agents := Agents{"amd64": {Arch: "amd64", Hash: hash}}
-	boot := func(stamp string) string {
+	bootFor := func(stamp string, preview bool) string {
 		t.Helper()
-		cmd := exec.Command("sh", "-c", bootCommand(agents, map[string]string{hash: stamp}, 0))
+		cmd := exec.Command("sh", "-c", bootCommand(agents, map[string]string{hash: stamp}, 0, preview))
 		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 		cmd.Dir = home
 		out, _ := cmd.CombinedOutput()
 		return string(out)
 	}
+	boot := func(stamp string) string { return bootFor(stamp, false) }
 
 	out := boot("")
 	verified, ok := strings.CutPrefix(strings.SplitN(out, "\n", 2)[0], "conc-boot verified "+hash+" ")
@@ -97,6 +98,14 @@ func TestBootScript(t *testing.T) {
 	}
 	f.WriteAt([]byte("#!/bin/sh\necho tampered\n"), 0)
 	f.Close()
+	// A preview (conc check) reports it and leaves it: it changes nothing.
+	if out := bootFor(verified, true); strings.Contains(out, "tampered") ||
+		out != "conc-boot corrupt "+agent+"\nconc-boot need "+machine(t)+"\n" {
+		t.Errorf("preview boot of an agent changed in place: %q; want it reported, then the need, and nothing run", out)
+	}
+	if _, err := os.Stat(agent); err != nil {
+		t.Errorf("a preview removed the changed agent: %v", err)
+	}
 	out = boot(verified)
 	if strings.Contains(out, "tampered") || !strings.Contains(out, "conc-boot replaced "+agent) {
 		t.Errorf("boot of an agent changed in place: %q; want it refused and removed", out)
@@ -104,6 +113,14 @@ func TestBootScript(t *testing.T) {
 	if _, err := os.Stat(agent); err == nil {
 		t.Error("the changed agent is still cached")
 	}
+}
+
+func machine(t *testing.T) string {
+	out, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // afterCtime returns once a file written now gets a later ctime than path.

@@ -1,6 +1,7 @@
 package bundlefs
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,24 +13,27 @@ import (
 )
 
 // ReadFile reads at most max bytes of the regular file p on the node, for
-// a preview: p is absolute, or relative to the admin's home and resolved
-// in it as WriteFile resolves it. It writes nothing.
-func ReadFile(c *sftp.Client, p string, max int64) ([]byte, fs.FileMode, error) {
+// a preview, and writes nothing. p is absolute, or relative to the admin's
+// home and resolved in it as WriteFile resolves it, a last symlink not
+// followed: what a preview reads is what a write would replace. A symlink
+// or anything else that is not a regular file there is an error wrapping
+// jobs.ErrNotRegular. ctx ending closes the file, which ends the read.
+func ReadFile(ctx context.Context, c *sftp.Client, p string, max int64) ([]byte, fs.FileMode, error) {
 	if !path.IsAbs(p) {
 		home, err := OpenRoot(c, ".", "the home directory")
 		if err != nil {
 			return nil, 0, err
 		}
-		if p, err = home.Resolve(p, true); err != nil {
+		if p, err = home.Resolve(p, false); err != nil {
 			return nil, 0, err
 		}
 	}
-	fi, err := c.Stat(p)
+	fi, err := c.Lstat(p)
 	switch {
 	case err != nil:
 		return nil, 0, err
 	case !fi.Mode().IsRegular():
-		return nil, 0, fmt.Errorf("%s is not a regular file", p)
+		return nil, 0, fmt.Errorf("%s is a %v: %w", p, fi.Mode().Type(), jobs.ErrNotRegular)
 	case fi.Size() > max:
 		return nil, 0, jobs.ErrTooLarge
 	}
@@ -38,8 +42,13 @@ func ReadFile(c *sftp.Client, p string, max int64) ([]byte, fs.FileMode, error) 
 		return nil, 0, err
 	}
 	defer f.Close()
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err == nil && int64(len(b)) > max {
+	switch {
+	case ctx.Err() != nil:
+		return nil, 0, fmt.Errorf("read %s: %w", p, context.Cause(ctx))
+	case err == nil && int64(len(b)) > max:
 		err = jobs.ErrTooLarge
 	}
 	return b, fi.Mode(), err

@@ -40,7 +40,9 @@ func (d *Deploy) Run(ctx context.Context) int {
 				}
 				status := run(ctx)
 				r.out.End(status)
-				if rollout.Failing(status) || r.usage {
+				if (rollout.Failing(status) || r.usage) && !d.opts.DryRun {
+					// A preflight's failure stops no rollout: it
+					// checks every node.
 					r.countFailure()
 				}
 				d.opts.Reporter.NodeEnd(r.node.Name, r.out)

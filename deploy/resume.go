@@ -13,6 +13,7 @@ import (
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/nodelock"
+	"github.com/concdeploy/conc/paramuse"
 	"github.com/concdeploy/conc/runstate"
 	"github.com/concdeploy/conc/sshconn"
 )
@@ -47,7 +48,7 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	if err != nil {
 		return fail(jobs.Error, "%v", err)
 	}
-	if err := n.reapplyParams(&f); err != nil {
+	if err := n.checkParams(f); err != nil {
 		return fail("", "%v", err)
 	}
 	d := runstate.Decide(f)
@@ -58,6 +59,12 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 		return n.resumeDone(d)
 	}
 	d.Run.Holder, d.Run.PID, d.Run.Params = nodelock.Holder(), os.Getpid(), n.overrides
+	// A plan changed with --force-plan-change is the run's plan now: a
+	// later resume compares with it.
+	d.Run.PlanHash = n.plan.Hash
+	if len(n.overrides) > 0 {
+		n.rep.Printf("%s: with the run's -p %s", n.node.Name, quoteArgs(config.OverrideArgs(n.overrides)))
+	}
 	if d.Attach {
 		// Join the bundle before anything else: the kernel lock makes
 		// this the one run that continues, and from now on the node shows
@@ -110,39 +117,66 @@ func (n *nodeRun) resumeFacts(ctx context.Context, c *sshconn.Conn) (runstate.Fa
 	return f, nil
 }
 
-// reapplyParams resolves the node and its plan again with the -p values
-// the resumed run began with, under those given now, so that a resume
-// runs the steps the run began with and the operator need not repeat
-// them. The connection stays as it is.
-func (n *nodeRun) reapplyParams(f *runstate.Facts) error {
-	merged := maps.Clone(runstate.RecordedParams(*f))
-	if merged == nil {
-		merged = map[string]string{}
-	}
-	maps.Copy(merged, n.opts.File.Overrides())
-	if maps.Equal(merged, n.overrides) || (len(merged) == 0 && len(n.overrides) == 0) {
-		return nil
-	}
-	file := n.opts.File.WithOverrides(merged)
-	node, err := file.Node(n.node.Name)
+// withRecordedParams applies, under the -p values given now, those the
+// node's last unfinished run on this workstation began with, and resolves
+// the node again with them: a resume runs the steps its run began with.
+func withRecordedParams(opts *Options, n *config.Node) (*config.File, *config.Node, error) {
+	runs, err := runstate.Runs(stateDir(opts), n.Name)
 	if err != nil {
+		return nil, nil, err
+	}
+	r, ok := runstate.Candidate(runs, runstate.NodeLock{})
+	if !ok || len(r.Params) == 0 {
+		return opts.File, n, nil
+	}
+	merged, err := mergeParams(r.Params, opts.File.Overrides(), n.Name+"'s journal on this workstation")
+	if err != nil {
+		return nil, nil, err
+	}
+	file := opts.File.WithOverrides(merged)
+	if err := paramuse.CheckOverrides(file); err != nil {
+		return nil, nil, fmt.Errorf("the run to resume began with %w", err)
+	}
+	n, err = file.Node(n.Name)
+	return file, n, err
+}
+
+// mergeParams is recorded under given, each recorded value checked as a
+// -p is: a journal or a node's record is not taken on its word.
+func mergeParams(recorded, given map[string]string, from string) (map[string]string, error) {
+	merged := map[string]string{}
+	for k, v := range recorded {
+		if _, _, err := paramuse.ParseOverride(k + "=" + v); err != nil {
+			return nil, fmt.Errorf("%s records a value conc refuses: %w", from, err)
+		}
+		merged[k] = v
+	}
+	maps.Copy(merged, given)
+	return merged, nil
+}
+
+// checkParams refuses a resume whose plan was resolved with other -p
+// values than those the node's record says its run began with (it began
+// on another workstation, or this one's journal of it is gone), and says
+// the command that resumes with them.
+func (n *nodeRun) checkParams(f runstate.Facts) error {
+	recorded := runstate.RecordedParams(f)
+	merged, err := mergeParams(recorded, n.opts.File.Overrides(), "the lock record on "+n.node.Name)
+	if err != nil || maps.Equal(merged, n.overrides) || len(merged)+len(n.overrides) == 0 {
 		return err
 	}
-	plan, err := file.Plan(n.opts.Ops, n.opts.Plan, node)
-	if err != nil {
-		return err
+	missing := map[string]string{}
+	for k, v := range merged {
+		if n.overrides[k] != v {
+			missing[k] = v
+		}
 	}
-	tests, testsNeedSudo, err := planTests(file, plan, node)
-	if err != nil {
-		return err
+	var flags strings.Builder
+	for _, kv := range config.OverrideArgs(missing) {
+		flags.WriteString(" -p " + jobs.Quote(kv))
 	}
-	params := node.Values()
-	n.target.SetParams(params)
-	n.node, n.plan, n.params, n.overrides = node, plan, params, merged
-	n.tests, n.testsNeedSudo = tests, testsNeedSudo
-	f.PlanHash = plan.Hash
-	n.rep.Printf("%s: with the run's -p %s", n.node.Name, strings.Join(config.OverrideArgs(merged), " -p "))
-	return nil
+	return fmt.Errorf("the run began with%s, which this resume would not apply; continue with: %s%s %s %s --resume",
+		flags.String(), n.opts.Invocation, flags.String(), n.opts.Verb, n.node.Name)
 }
 
 // resumeDone ends a resume that has nothing left to run, as when the run
@@ -193,4 +227,13 @@ func (n *nodeRun) takeJournal(d runstate.Decision) error {
 	n.journal = j
 	n.seq = runstate.LastSeq(d.Entries)
 	return j.Reopen()
+}
+
+// quoteArgs quotes each of args for a shell, for a line to paste.
+func quoteArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = jobs.Quote(a)
+	}
+	return strings.Join(out, " -p ")
 }

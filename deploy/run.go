@@ -103,7 +103,17 @@ type nodeRun struct {
 // newNodeRun resolves the plan for the node; every error is the deploy
 // file's and names its line.
 func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
-	plan, err := opts.File.Plan(opts.Ops, opts.Plan, n)
+	file := opts.File
+	if opts.Resume || opts.From != "" {
+		// A resume resolves the plan with the -p values its run began
+		// with, as this workstation's journal recorded them; the node's
+		// record is compared with them once read (resume.go).
+		var err error
+		if file, n, err = withRecordedParams(opts, n); err != nil {
+			return nil, err
+		}
+	}
+	plan, err := file.Plan(opts.Ops, opts.Plan, n)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +143,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	tests, testsNeedSudo, err := planTests(opts.File, plan, n)
+	tests, testsNeedSudo, err := planTests(file, plan, n)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +159,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 	params := n.Values()
 	target.SetParams(params)
 	return &nodeRun{
-		opts: opts, node: n, plan: plan, params: params, overrides: opts.File.Overrides(), localHome: home, localBundle: lb, target: target,
+		opts: opts, node: n, plan: plan, params: params, overrides: file.Overrides(), localHome: home, localBundle: lb, target: target,
 		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,
 		log: opts.Log.With().Str(runreport.FieldNode, n.Name).Logger(), rep: opts.Reporter,
 		out: runreport.Outcome{Node: n.Name, Steps: len(plan.Steps)},
@@ -276,11 +286,13 @@ func (n *nodeRun) startJournal() error {
 	return nil
 }
 
-func (n *nodeRun) stateDir() string {
-	if n.opts.StateDir != "" {
-		return n.opts.StateDir
+func (n *nodeRun) stateDir() string { return stateDir(n.opts) }
+
+func stateDir(opts *Options) string {
+	if opts.StateDir != "" {
+		return opts.StateDir
 	}
-	return filepath.Join(n.opts.File.Dir, ".conc", "state")
+	return filepath.Join(opts.File.Dir, ".conc", "state")
 }
 
 // step runs one job and returns its result, and its duration when the

@@ -24,12 +24,18 @@ type PreviewEnv interface {
 	// ReadRemote reads at most max bytes of a regular file on the node,
 	// relative to the home directory or absolute, with its mode. An error
 	// wrapping fs.ErrNotExist means there is no file; ErrTooLarge, a
-	// larger one.
+	// larger one; ErrNotRegular, a link or other file, not followed.
 	ReadRemote(ctx context.Context, path string, max int64) ([]byte, fs.FileMode, error)
 }
 
-// ErrTooLarge is wrapped by a PreviewEnv's read of a file past its bound.
-var ErrTooLarge = errors.New("file larger than a preview reads")
+// Errors of a PreviewEnv's reads.
+var (
+	// ErrTooLarge is wrapped by a read of a file past its bound.
+	ErrTooLarge = errors.New("file larger than a preview reads")
+	// ErrNotRegular is wrapped by a read of a symlink, directory or other
+	// file that is not a regular one, which a write would replace.
+	ErrNotRegular = errors.New("not a regular file")
+)
 
 // Preview is what a job would do.
 type Preview struct {

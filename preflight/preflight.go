@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/pkg/sftp"
 
@@ -99,7 +100,11 @@ func Check(ctx context.Context, r Run) jobs.Status {
 			}
 			worst = worse(worst, jobs.Failed)
 		}
-		r.Out.Job(st.Number, st.Job.Op, res)
+		if res.Status != jobs.OK {
+			// The recap names the step at fault; steps that would run
+			// are no outcome of a preflight.
+			r.Out.Job(st.Number, st.Job.Op, res)
+		}
 		r.Rep.Job(r.Node.Name, st.Job.Host, st.Number, len(previews), st.Job.Op, st.Job.Args, res, 0)
 		if p.Diff != "" {
 			r.Rep.Printf("%s", indent(p.Diff))
@@ -125,7 +130,11 @@ func (r Run) checkAgentAndLock(ctx context.Context, sc *sftp.Client, note func(j
 	var nc *agentclient.NotCachedError
 	switch {
 	case errors.As(err, &nc):
-		note(jobs.OK, "agent", fmt.Sprintf("not cached on the node: a run uploads the %s agent (%d bytes) into ~/.cache/conc", nc.Machine, nc.Size))
+		msg := fmt.Sprintf("not cached on the node: a run uploads the %s agent (%d bytes) into ~/.cache/conc", nc.Machine, nc.Size)
+		if len(nc.Corrupt) > 0 {
+			msg += fmt.Sprintf("; the cached %s does not match its sha256: a run removes it, never runs it", strings.Join(nc.Corrupt, ", "))
+		}
+		note(jobs.OK, "agent", msg)
 		if _, err := sc.Lstat(bundle); err == nil {
 			note(locked, "lock", fmt.Sprintf("~/%s exists: the node is locked (conc status %s names the holder)", bundle, r.Node.Name))
 		} else if errors.Is(err, fs.ErrNotExist) {
@@ -134,6 +143,9 @@ func (r Run) checkAgentAndLock(ctx context.Context, sc *sftp.Client, note func(j
 			note(jobs.Error, "lock", fmt.Sprintf("look for ~/%s: %v", bundle, err))
 		}
 		return int64(nc.Size)
+	case err != nil && st.Held:
+		note(jobs.Error, "lock", err.Error()) // the agent ran, and could not read the bundle
+		return 0
 	case err != nil:
 		note(jobs.Error, "agent", err.Error())
 		return 0
@@ -165,7 +177,7 @@ func (r Run) checkNeeds(ctx context.Context, sc *sftp.Client, host jobs.Host, p 
 			}
 			continue
 		}
-		if err := r.exec(ctx, "command -v "+jobs.Quote(c)); err != nil {
+		if _, err := r.exec(ctx, "command -v "+jobs.Quote(c)); err != nil {
 			return fmt.Errorf("runs %s, which is not on %s's PATH: install it", c, r.Node.Name)
 		}
 	}
@@ -188,9 +200,13 @@ func (r Run) checkSpace(sc *sftp.Client, need int64, note func(jobs.Status, stri
 
 // checkSudo tries sudo without a password, which changes nothing.
 func (r Run) checkSudo(ctx context.Context, note func(jobs.Status, string, string)) {
-	switch err := r.exec(ctx, "sudo -n true"); {
+	out, err := r.exec(ctx, "sudo -n true")
+	said := strings.TrimSpace(string(out))
+	switch {
 	case err == nil:
 		note(jobs.OK, "sudo", "works without a password")
+	case !strings.Contains(said, "password is required"):
+		note(jobs.Failed, "sudo", fmt.Sprintf("a step runs sudo, and sudo -n true on %s failed: %v: %s", r.Node.Name, err, clip(said)))
 	case r.Sudo != nil:
 		note(jobs.OK, "sudo", "asks for a password: a run gives the one you typed (a preflight does not try it)")
 	default:
@@ -198,16 +214,38 @@ func (r Run) checkSudo(ctx context.Context, note func(jobs.Status, string, strin
 	}
 }
 
-// exec runs a constant command on the node, in a session of its own.
-func (r Run) exec(ctx context.Context, cmd string) error {
+// execTimeout bounds each command a preflight runs on the node: a sudo
+// whose PAM module hangs must not hang the check.
+const execTimeout = 30 * time.Second
+
+// exec runs a constant command on the node, in a session of its own, and
+// returns what it printed on stderr, at most 4 KiB.
+func (r Run) exec(ctx context.Context, cmd string) ([]byte, error) {
 	s, err := r.Conn.Client.NewSession()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer s.Close()
+	ctx, cancel := context.WithTimeout(ctx, execTimeout)
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
-	return s.Run(cmd)
+	stderr := jobs.NewTail(nil)
+	s.Stderr = stderr
+	err = s.Run(cmd)
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s did not end in %s", cmd, execTimeout)
+	}
+	return stderr.Bytes(), err
+}
+
+// clip keeps a node's message to one short line.
+func clip(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
 }
 
 func (r Run) fail(s jobs.Status, what, msg string) jobs.Status {
@@ -251,6 +289,8 @@ func (e *previewEnv) Node() string              { return e.r.Node.Name }
 func (e *previewEnv) Params() map[string]string { return e.r.Params }
 func (e *previewEnv) Dir() string               { return e.r.Dir }
 
-func (e *previewEnv) ReadRemote(_ context.Context, p string, max int64) ([]byte, fs.FileMode, error) {
-	return bundlefs.ReadFile(e.sc, p, max)
+func (e *previewEnv) ReadRemote(ctx context.Context, p string, max int64) ([]byte, fs.FileMode, error) {
+	ctx, cancel := context.WithTimeout(ctx, execTimeout)
+	defer cancel()
+	return bundlefs.ReadFile(ctx, e.sc, p, max)
 }

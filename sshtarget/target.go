@@ -95,11 +95,12 @@ type resolver struct {
 	idFromFile bool
 }
 
-// fromFile reports whether the deploy file set key, in [defaults], a
-// group or the node, as opposed to conc's built-in default.
+// fromFile reports whether the operator set key: in the deploy file
+// ([defaults], a group or the node) or with -p, as opposed to conc's
+// built-in default.
 func (r *resolver) fromFile(key string) bool {
 	p, ok := r.n.Params[key]
-	return ok && p.Pos.Line > 0
+	return ok && (p.Pos.Line > 0 || p.Pos.File == config.OverrideSource)
 }
 
 // lookup is the ssh_config value of keyword for alias; a found value is

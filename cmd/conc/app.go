@@ -182,13 +182,14 @@ func (a *app) invocation() string {
 	return s
 }
 
-// logger returns the diagnostics logger: warnings (everything with -v) to
-// stderr, everything to the log file.
-func (a *app) logger() (zerolog.Logger, io.Writer, error) {
+// logger returns the diagnostics logger (warnings, everything with -v, to
+// stderr; everything to the log file), the file, and the agents conc
+// carries: what every command that reaches a node's agent needs.
+func (a *app) logger() (zerolog.Logger, io.Writer, agentclient.Agents, error) {
 	if a.logFile != "" && a.logW == nil {
 		f, err := os.OpenFile(a.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
-			return zerolog.Nop(), nil, usageErr(fmt.Errorf("open the log file: %w", err))
+			return zerolog.Nop(), nil, nil, usageErr(fmt.Errorf("open the log file: %w", err))
 		}
 		a.logW = f
 	}
@@ -196,7 +197,8 @@ func (a *app) logger() (zerolog.Logger, io.Writer, error) {
 	if a.logW != nil {
 		file = a.logW
 	}
-	return runreport.NewLogger(a.stderr, a.colors(a.stderr), a.verbose, file), file, nil
+	agents, err := a.getAgents()
+	return runreport.NewLogger(a.stderr, a.colors(a.stderr), a.verbose, file), file, agents, err
 }
 
 func (a *app) getAgents() (agentclient.Agents, error) {

@@ -110,6 +110,24 @@ step = remote close_bundle
 		if r := p.conc("check", "node1"); r.code != 0 || !strings.Contains(r.stdout, "conf/app.conf on node1 already holds it") {
 			t.Errorf("the check after the deploy: %s", r)
 		}
+
+		// A cached agent changed on the node: a run removes it, never runs
+		// it; a check says so and leaves it.
+		cached, _ := filepath.Glob(p.nodePath(".cache/conc/conc-agent-*"))
+		if len(cached) != 1 {
+			t.Fatalf("cached agents: %v", cached)
+		}
+		f, _ := os.OpenFile(cached[0], os.O_WRONLY|os.O_APPEND, 0)
+		f.Write([]byte{0})
+		f.Close()
+		before = tree(t, n.Home)
+		r = p.conc("check", "node1")
+		if r.code != 0 || !strings.Contains(r.stdout, "does not match its sha256: a run removes it") {
+			t.Errorf("a check with a changed cached agent: %s", r)
+		}
+		if after := tree(t, n.Home); after != before {
+			t.Fatalf("the check changed the node:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
 	})
 }
 
@@ -146,6 +164,33 @@ step = remote close_bundle
 		}
 		if got := readFile(t, p.nodePath("release.log")); got != "1.5\n1.5\n" {
 			t.Errorf("the steps saw release %q, want 1.5 both before and after the resume", got)
+		}
+
+		// A param that decides where the run works, from this
+		// workstation's journal, before conc connects.
+		r = p.conc("deploy", "node1", "-p", "bundle=.other bundle", "--stop-after", "1")
+		if r.code != 4 || !exists(p.nodePath(".other bundle")) {
+			t.Fatalf("a run in another bundle: %s", r)
+		}
+		if r := p.conc("deploy", "node1", "--resume"); r.code != 0 || exists(p.nodePath(".other bundle")) {
+			t.Fatalf("the resume of the run in another bundle: %s", r)
+		}
+		// From another workstation (another state directory), the node's
+		// record says what the run began with, and the resume is refused
+		// with the command that has it.
+		if r := p.conc("deploy", "node1", "-p", "release=2 0", "--stop-after", "2"); r.code != 4 {
+			t.Fatalf("a run stopped with -p: %s", r)
+		}
+		other := filepath.Join(t.TempDir(), "state")
+		r = p.conc("--state-dir", other, "deploy", "node1", "--resume")
+		if r.code != 2 || !strings.Contains(r.stdout, "-p 'release=2 0' deploy node1 --resume") {
+			t.Fatalf("a resume without the run's -p, from elsewhere: want it refused, naming the command: %s", r)
+		}
+		if r := p.conc("--state-dir", other, "-p", "release=2 0", "deploy", "node1", "--resume"); r.code != 0 {
+			t.Fatalf("the resume with the run's -p, from elsewhere: %s", r)
+		}
+		if got := readFile(t, p.nodePath("release.log")); !strings.HasSuffix(got, "2 0\n2 0\n") {
+			t.Errorf("release.log after the resume from elsewhere: %q", got)
 		}
 	})
 }

@@ -135,8 +135,11 @@ is the same; conc check --plan PLAN checks another plan.`,
 
 // runPlan loads and checks everything, asks for secrets, then runs.
 func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error {
-	if o.dryRun && (o.resume || o.from != "" || o.step) {
-		return usageErr(errors.New("--dry-run previews a whole new run; it does not go with --resume, --from or --step"))
+	if o.dryRun && verb != "check" {
+		if o.resume || o.from != "" || o.step {
+			return usageErr(errors.New("--dry-run previews a whole new run; it does not go with --resume, --from or --step"))
+		}
+		verb += " --dry-run" // the recap's commands preview again
 	}
 	f, nodes, err := a.loadTargets(o.targets, o.limit)
 	if err != nil {
@@ -146,11 +149,7 @@ func (a *app) runPlan(ctx context.Context, o *deployOptions, verb string) error 
 	if err != nil {
 		return usageErr(err)
 	}
-	log, logFile, err := a.logger()
-	if err != nil {
-		return err
-	}
-	agents, err := a.getAgents()
+	log, logFile, agents, err := a.logger()
 	if err != nil {
 		return err
 	}

@@ -273,3 +273,27 @@ func TestCtrlCBeforeANodeStarts(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFleet: a preflight checks every node, whatever fails on one
+// (no --max-fail stops it), and its recap's commands check again; they
+// never deploy.
+func TestCheckFleet(t *testing.T) {
+	f := newFleet(t, 3)
+	os.MkdirAll(filepath.Join(f.nodes[0].Home, ".conc-bundle"), 0o700) // node1 is locked
+	r := f.conc("deploy", "web", "--dry-run", "--parallel", "1")
+	if r.code != 3 {
+		t.Fatalf("want exit 3, for node1's lock: %s", r)
+	}
+	rec := recap(t, r)
+	for node, st := range map[string]string{"node1": "BLOCKED", "node2": "OK", "node3": "OK"} {
+		if got := recapStatus(rec, node); got != st {
+			t.Errorf("recap says %s %q, want %q:\n%s", node, got, st, rec)
+		}
+	}
+	if !strings.Contains(rec, "deploy --dry-run node1\n") || strings.Contains(rec, "deploy node") {
+		t.Errorf("the recap's commands do not check again:\n%s", rec)
+	}
+	if f.touched(2) || f.touched(3) {
+		t.Errorf("a dry run left the agent or a bundle on node2 (%v) or node3 (%v)", f.touched(2), f.touched(3))
+	}
+}

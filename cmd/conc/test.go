@@ -78,11 +78,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 			return usageErr(fmt.Errorf("--junit: %w", err))
 		}
 	}
-	log, _, err := a.logger()
-	if err != nil {
-		return err
-	}
-	agents, err := a.getAgents()
+	log, _, agents, err := a.logger()
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,7 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 	if err != nil {
 		return err
 	}
-	log, _, err := a.logger()
-	if err != nil {
-		return err
-	}
-	agents, err := a.getAgents()
+	log, _, agents, err := a.logger()
 	if err != nil {
 		return err
 	}

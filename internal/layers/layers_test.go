@@ -45,7 +45,7 @@ var allowed = map[string][]string{
 	"runreport":   {"bundle", "jobs"},
 	"preflight":   {"agentclient", "bundlefs", "config", "jobs", "nodelock", "runreport", "sshconn"},
 	"deploy": {"agentclient", "bundle", "bundlefs", "channel", "config", "jobs", "jobs/localops",
-		"nodelock", "nodetest", "preflight", "rollout", "runreport", "runstate", "sshconn"},
+		"nodelock", "nodetest", "paramuse", "preflight", "rollout", "runreport", "runstate", "sshconn"},
 	"cmd/conc": {"agentclient", "bundleshell", "config", "deploy", "internal/durable", "internal/sshtest",
 		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "paramuse", "prompt", "rollout", "runreport", "sshconn", "sshtarget"},
 	// Test support and the benchmarks.

@@ -57,6 +57,9 @@ func (a templateAction) Preview(ctx context.Context, env jobs.PreviewEnv) jobs.P
 	case errors.Is(err, fs.ErrNotExist):
 		p.What = fmt.Sprintf("would create %s (%d bytes, mode %04o)", where, len(out), a.mode)
 		return p
+	case errors.Is(err, jobs.ErrNotRegular):
+		p.What = fmt.Sprintf("would replace %s, which is not a regular file (%v), with a file of %d bytes", where, err, len(out))
+		return p
 	case errors.Is(err, jobs.ErrTooLarge):
 		p.What = fmt.Sprintf("would replace %s, which is larger than %d bytes, with %d bytes", where, maxPreview, len(out))
 		return p
@@ -75,14 +78,15 @@ func (a templateAction) Preview(ctx context.Context, env jobs.PreviewEnv) jobs.P
 	return p
 }
 
-// readLocal reads at most max bytes of the regular file p.
+// readLocal reads at most max bytes of the regular file p, a last link
+// not followed, as writeAtomic would replace it.
 func readLocal(p string, max int64) ([]byte, fs.FileMode, error) {
-	fi, err := os.Stat(p)
+	fi, err := os.Lstat(p)
 	switch {
 	case err != nil:
 		return nil, 0, err
 	case !fi.Mode().IsRegular():
-		return nil, 0, fmt.Errorf("%s is not a regular file", p)
+		return nil, 0, fmt.Errorf("%s is a %v: %w", p, fi.Mode().Type(), jobs.ErrNotRegular)
 	case fi.Size() > max:
 		return nil, 0, jobs.ErrTooLarge
 	}
