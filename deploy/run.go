@@ -24,6 +24,7 @@ import (
 	"github.com/concdeploy/conc/runreport"
 	"github.com/concdeploy/conc/runstate"
 	"github.com/concdeploy/conc/sshconn"
+	"github.com/concdeploy/conc/testrun"
 )
 
 // Deploy is a plan resolved for a set of nodes, ready to run.
@@ -173,7 +174,7 @@ func planTests(f *config.File, plan *config.Plan, n *config.Node) ([]byte, bool,
 		if st.Info.Input != jobs.NodeTests {
 			continue
 		}
-		specs, err := CompileTests(f, n)
+		specs, err := testrun.Compile(f, n)
 		if err != nil {
 			return nil, false, err
 		}

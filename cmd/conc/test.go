@@ -5,11 +5,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concdeploy/conc/deploy"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/nodetest"
 	"github.com/concdeploy/conc/nodetest/report"
+	"github.com/concdeploy/conc/testrun"
 	"github.com/spf13/cobra"
 	"os"
 )
@@ -84,7 +84,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 	}
 	pr := &report.Printer{Out: a.stdout, Err: a.stderr, JSON: o.json, Grouped: len(nodes) > 1 && o.parallel > 1}
 	var results report.Collector
-	opts := &deploy.TestOptions{
+	opts := &testrun.TestOptions{
 		File: f, Agents: agents, Filter: o.run, Log: log, Parallel: o.parallel,
 		Dial: a.dialOptions(),
 		Header: func(node string, st *nodelock.NodeStatus, err error) {
@@ -96,7 +96,7 @@ func (a *app) test(cmd *cobra.Command, args []string, o *testOptions) error {
 		Event: func(node string, e nodetest.Event) { results.Add(node, e); pr.Event(node, e) },
 		Done:  pr.Done,
 	}
-	run, err := deploy.NewTestRun(opts, nodes)
+	run, err := testrun.NewTestRun(opts, nodes)
 	if err != nil {
 		return usageErr(err)
 	}

@@ -45,9 +45,10 @@ var allowed = map[string][]string{
 	"runreport":   {"bundle", "jobs"},
 	"preflight":   {"agentclient", "bundlefs", "config", "jobs", "nodelock", "runreport", "sshconn"},
 	"deploy": {"agentclient", "bundle", "bundlefs", "channel", "config", "jobs", "jobs/localops",
-		"nodelock", "nodetest", "paramuse", "preflight", "rollout", "runreport", "runstate", "sshconn"},
+		"nodelock", "nodetest", "paramuse", "preflight", "rollout", "runreport", "runstate", "sshconn", "testrun"},
+	"testrun": {"agentclient", "channel", "config", "jobs", "nodelock", "nodetest", "runreport", "sshconn"},
 	"cmd/conc": {"agentclient", "bundleshell", "config", "deploy", "internal/durable", "internal/sshtest",
-		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "paramuse", "prompt", "rollout", "runreport", "sshconn", "sshtarget"},
+		"jobs", "jobs/localops", "jobs/nodeops", "nodelock", "nodetest", "nodetest/report", "paramuse", "prompt", "rollout", "runreport", "sshconn", "sshtarget", "testrun"},
 	// Test support and the benchmarks.
 	"internal/sshtest":  {},
 	"internal/sftptest": {},

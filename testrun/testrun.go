@@ -1,4 +1,8 @@
-package deploy
+// Package testrun is conc test: it compiles a node's [test NAME] sections
+// and runs them on each node through an agent that takes no lock, so
+// tests run beside a deploy as well as after one. A remote nodetest step
+// of a plan uses the same compiled tests (deploy calls Compile).
+package testrun
 
 import (
 	"context"
@@ -21,9 +25,9 @@ import (
 	"github.com/concdeploy/conc/sshconn"
 )
 
-// CompileTests compiles the [test NAME] sections that apply to a node.
+// Compile compiles the [test NAME] sections that apply to a node.
 // Its errors name the file and line at fault.
-func CompileTests(f *config.File, n *config.Node) ([]nodetest.Spec, error) {
+func Compile(f *config.File, n *config.Node) ([]nodetest.Spec, error) {
 	defs, err := f.Tests(n)
 	if err != nil {
 		return nil, err
@@ -83,7 +87,7 @@ func NewTestRun(o *TestOptions, nodes []*config.Node) (*TestRun, error) {
 	}
 	t := &TestRun{o: o, nodes: nodes, specs: map[string][]nodetest.Spec{}}
 	for _, n := range nodes {
-		specs, err := CompileTests(o.File, n)
+		specs, err := Compile(o.File, n)
 		if err != nil {
 			return nil, err
 		}
