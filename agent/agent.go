@@ -33,6 +33,10 @@ var ErrEvicted = errors.New("conc unlock --force on the node stopped this run")
 // agent.
 var errStopping = errors.New("the agent is stopping")
 
+// errQueued says a run-ahead job waits behind the running one, or was
+// answered as dropped: there is nothing to run now.
+var errQueued = errors.New("queued")
+
 // Timeouts of the agent's own waits.
 const (
 	helloTimeout    = 30 * time.Second // the controller sends hello at once
@@ -81,16 +85,27 @@ type Agent struct {
 
 	mu       sync.Mutex
 	running  *running
-	hold     *hold   // the bundle this agent serves, by identity and kernel lock
-	keeper   *keeper // the record and journal in it
-	closed   bool    // close_bundle removed the bundle
-	stopping bool    // a signal ended Serve: no job starts any more
+	queue    []*channel.Run // run-ahead jobs waiting behind the running one, in order
+	drop     dropMark       // the run-ahead jobs that must not start
+	hold     *hold          // the bundle this agent serves, by identity and kernel lock
+	keeper   *keeper        // the record and journal in it
+	closed   bool           // close_bundle removed the bundle
+	stopping bool           // a signal ended Serve: no job starts any more
 	jobs     sync.WaitGroup
 }
 
 type running struct {
-	id     uint32
-	cancel context.CancelCauseFunc
+	id, chain uint32
+	cancel    context.CancelCauseFunc
+}
+
+// dropMark names the jobs of one run-ahead group that must not start:
+// those from ID from on, once a job of the group was not OK or the
+// controller canceled them.
+type dropMark struct{ chain, from uint32 }
+
+func (d dropMark) drops(r *channel.Run) bool {
+	return r.Chain != 0 && r.Chain == d.chain && r.ID >= d.from
 }
 
 // New returns an agent that speaks over rwc.
@@ -178,23 +193,21 @@ func (a *Agent) read(ctx context.Context, end chan<- error) {
 		switch m.Type {
 		case channel.TRun:
 			jctx, done, err := a.start(ctx, m.Run)
-			if errors.Is(err, errStopping) {
+			if errors.Is(err, errStopping) || errors.Is(err, errQueued) {
 				// Keep reading, so the controller's writes never block
-				// and it reads the bye that says why nothing runs.
+				// and it reads the bye that says why nothing runs; a
+				// queued job starts when the one before it ends.
 				continue
 			}
 			if err != nil {
 				end <- err
 				return
 			}
-			t := time.AfterFunc(readHandoff, func() { a.read(ctx, end) })
-			a.finish(m.Run, a.run(jctx, m.Run))
-			done()
-			if !t.Stop() {
+			if !a.runChain(ctx, end, m.Run, jctx, done) {
 				return // the timer's goroutine reads now
 			}
 		case channel.TCancel:
-			a.cancel(m.Cancel.ID)
+			a.cancel(m.Cancel)
 		case channel.TFence:
 			a.answerFence(m.Fence.ID)
 		case channel.TBye:
@@ -205,6 +218,27 @@ func (a *Agent) read(ctx context.Context, end chan<- error) {
 			return
 		}
 	}
+}
+
+// runChain runs r, then each run-ahead job queued behind it, in order, on
+// this goroutine. Each job that runs past readHandoff hands the reading of
+// the channel to a timer's goroutine, once; runChain returns whether this
+// goroutine still reads.
+func (a *Agent) runChain(ctx context.Context, end chan<- error, r *channel.Run, jctx context.Context, done func()) bool {
+	reader := true
+	for r != nil {
+		var t *time.Timer
+		if reader {
+			t = time.AfterFunc(readHandoff, func() { a.read(ctx, end) })
+		}
+		res := a.run(jctx, r)
+		done()
+		if reader && !t.Stop() {
+			reader = false
+		}
+		r, jctx, done = a.finish(ctx, r, res)
+	}
+	return reader
 }
 
 // handshake reads hello, takes or joins the lock, and answers ready. It
@@ -286,6 +320,9 @@ func (a *Agent) send(m *channel.Message) error {
 // bye records the controller's last journal entries and answers once the
 // lock record is on disk.
 func (a *Agent) bye(b *channel.Bye) error {
+	a.mu.Lock()
+	a.stopping = true // no queued job starts after the bye
+	a.mu.Unlock()
 	a.waitJobs()
 	if _, k := a.held(); k != nil {
 		for _, e := range bundle.EntriesFromWire(b.Journal) {

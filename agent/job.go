@@ -18,14 +18,13 @@ import (
 )
 
 // start registers a job as running, so that a cancel can reach it, and
-// returns its context and the func to call when it is over.
+// returns its context and the func to call when it is over. A run-ahead
+// job that arrives while one of its group runs is queued (errQueued); one
+// its group dropped is answered at once (errQueued too).
 func (a *Agent) start(ctx context.Context, r *channel.Run) (context.Context, func(), error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.running != nil {
-		return nil, nil, fmt.Errorf("%w: run %d while job %d runs", channel.ErrUnexpected, r.ID, a.running.id)
-	}
 	if a.stopping {
+		a.mu.Unlock()
 		return nil, nil, errStopping
 	}
 	if a.keeper != nil {
@@ -33,13 +32,38 @@ func (a *Agent) start(ctx context.Context, r *channel.Run) (context.Context, fun
 			a.keeper.record(e)
 		}
 	}
+	switch {
+	case a.drop.drops(r):
+		a.mu.Unlock()
+		a.sendDropped(r)
+		return nil, nil, errQueued
+	case a.running != nil && r.Chain != 0 && r.Chain == a.running.chain:
+		a.queue = append(a.queue, r)
+		a.mu.Unlock()
+		return nil, nil, errQueued
+	case a.running != nil:
+		id := a.running.id
+		a.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: run %d while job %d runs", channel.ErrUnexpected, r.ID, id)
+	}
+	defer a.mu.Unlock()
+	jctx, done := a.register(ctx, r)
+	return jctx, done, nil
+}
+
+// register makes r the running job; a.mu is held.
+func (a *Agent) register(ctx context.Context, r *channel.Run) (context.Context, func()) {
 	jctx, cancel := context.WithCancelCause(ctx)
-	a.running = &running{id: r.ID, cancel: cancel}
+	a.running = &running{id: r.ID, chain: r.Chain, cancel: cancel}
 	a.jobs.Add(1)
 	return jctx, func() {
 		cancel(nil)
 		a.jobs.Done()
-	}, nil
+	}
+}
+
+func (a *Agent) sendDropped(r *channel.Run) {
+	a.send(&channel.Message{Type: channel.TResult, Result: &channel.Result{ID: r.ID, Dropped: true}})
 }
 
 // run prepares and executes the job.
@@ -76,10 +100,32 @@ func (a *Agent) run(ctx context.Context, r *channel.Run) *channel.Result {
 	return out
 }
 
-// finish sends the result, then journals it.
-func (a *Agent) finish(r *channel.Run, res *channel.Result) {
+// finish sends the result, then journals it, and returns the next
+// run-ahead job of r's group to run, registered as running, or nil. A
+// job that was not OK drops the rest of its group, each answered as
+// dropped; so does a stopping agent, without answers.
+func (a *Agent) finish(ctx context.Context, r *channel.Run, res *channel.Result) (*channel.Run, context.Context, func()) {
 	a.mu.Lock()
 	a.running = nil
+	if r.Chain != 0 && res.Status != string(jobs.OK) {
+		a.drop = dropMark{chain: r.Chain, from: r.ID + 1}
+	}
+	var next *channel.Run
+	var dropped []*channel.Run
+	var jctx context.Context
+	var done func()
+	for len(a.queue) > 0 && next == nil {
+		q := a.queue[0]
+		a.queue = a.queue[1:]
+		switch {
+		case a.stopping:
+		case a.drop.drops(q):
+			dropped = append(dropped, q)
+		default:
+			next = q
+			jctx, done = a.register(ctx, q)
+		}
+	}
 	a.mu.Unlock()
 	a.send(&channel.Message{Type: channel.TResult, Result: res})
 	if _, k := a.held(); k != nil {
@@ -88,13 +134,27 @@ func (a *Agent) finish(r *channel.Run, res *channel.Result) {
 			Message: res.Message, Duration: bundle.Duration(res.Duration), Ended: a.opt.Now(),
 		})
 	}
+	for _, d := range dropped {
+		a.sendDropped(d)
+	}
+	return next, jctx, done
 }
 
-func (a *Agent) cancel(id uint32) {
+// cancel stops the job c names, or for a run-ahead group the group's job
+// running now if it is c.ID or later, and drops the group's jobs from c.ID
+// on; with c.Drop it only drops them.
+func (a *Agent) cancel(c *channel.Cancel) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.running != nil && a.running.id == id {
-		a.running.cancel(jobs.ErrCanceled)
+	if c.Chain != 0 {
+		a.drop = dropMark{chain: c.Chain, from: c.ID}
+	}
+	r := a.running
+	if c.Drop || r == nil {
+		return
+	}
+	if r.id == c.ID || c.Chain != 0 && r.chain == c.Chain && r.id >= c.ID {
+		r.cancel(jobs.ErrCanceled)
 	}
 }
 

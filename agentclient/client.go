@@ -37,9 +37,10 @@ type Client struct {
 	onOutput func(id uint32, stream int, data []byte)
 
 	nextID  uint32
-	pending []bundle.Entry // journal entries of jobs run here, sent with the next message
-	dead    error          // why the channel can no longer be used
-	maxRSS  int64          // the agent's peak RSS in KiB, from its bye
+	chains  map[uint32]uint32 // the run-ahead group of each job sent ahead and not yet answered
+	pending []bundle.Entry    // journal entries of jobs run here, sent with the next message
+	dead    error             // why the channel can no longer be used
+	maxRSS  int64             // the agent's peak RSS in KiB, from its bye
 
 	// gone ends when the agent's session does: the agent held the
 	// bundle, and without it the bundle may be another run's. It costs no
@@ -94,7 +95,7 @@ func open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.He
 			logLine("keep the agent's stamp: " + err.Error())
 		}
 	}
-	r := &Client{start: st, ready: ready, onOutput: onOutput}
+	r := &Client{start: st, ready: ready, onOutput: onOutput, chains: map[uint32]uint32{}}
 	gone, lost := context.WithCancelCause(context.Background())
 	r.gone = gone
 	go func() {
@@ -132,6 +133,18 @@ func (r *Client) takePending() []bundle.Entry {
 type Result struct {
 	jobs.Result
 	Duration time.Duration
+	// Dropped: the job of a run-ahead group never started on the node,
+	// because a job before it was not OK or a cancel dropped it.
+	Dropped bool
+}
+
+// Job is a job to send to the agent: a plan's step, its place in the
+// run's journal, and its input.
+type Job struct {
+	Step  int
+	Seq   int64
+	Job   jobs.Job
+	Input []byte
 }
 
 // Run sends one job and waits for its result, passing output on as it
@@ -139,18 +152,76 @@ type Result struct {
 // waits for the STOPPED result; an agent that does not answer in time has
 // its session closed, which makes it kill the job.
 func (r *Client) Run(ctx context.Context, step int, seq int64, j jobs.Job, input []byte) Result {
+	ids, err := r.send([]Job{{Step: step, Seq: seq, Job: j, Input: input}}, false)
+	if err != nil {
+		return Result{Result: r.sendFailed(err)}
+	}
+	return r.Wait(ctx, ids[0], j.Timeout)
+}
+
+// Ahead sends jobs as one run-ahead group, without waiting for any
+// result, and returns their IDs: over a link with a long round trip, the
+// group costs one round trip, not one a job. The agent runs them in
+// order, each once the one before it ended OK, and starts none after one
+// that is not; Wait takes each one's result, in order.
+func (r *Client) Ahead(js []Job) ([]uint32, error) {
+	if r.dead != nil {
+		return nil, r.dead
+	}
+	ids, err := r.send(js, true)
+	if err != nil {
+		r.sendFailed(err)
+		return nil, r.dead
+	}
+	return ids, nil
+}
+
+func (r *Client) send(js []Job, ahead bool) ([]uint32, error) {
+	if r.dead != nil {
+		return nil, r.dead
+	}
+	ids := make([]uint32, len(js))
+	chain := uint32(0)
+	if ahead {
+		chain = r.nextID + 1
+	}
+	for i, j := range js {
+		r.nextID++
+		ids[i] = r.nextID
+		run := &channel.Run{ID: r.nextID, Step: j.Step, Seq: j.Seq, Op: j.Job.Op, Args: j.Job.Args,
+			Timeout: int64(j.Job.Timeout), Input: j.Input, Chain: chain}
+		if i == 0 {
+			run.Journal = bundle.WireEntries(r.takePending())
+		}
+		if err := r.start.conn.Send(&channel.Message{Type: channel.TRun, Run: run}); err != nil {
+			return nil, err
+		}
+		if chain != 0 {
+			r.chains[r.nextID] = chain
+		}
+	}
+	return ids, nil
+}
+
+// Drop asks the agent to start no job of id's run-ahead group from id on;
+// one that runs already runs to its end. Wait then says which of them were
+// dropped.
+func (r *Client) Drop(id uint32) {
+	if r.dead == nil {
+		if err := r.start.conn.Send(&channel.Message{Type: channel.TCancel, Cancel: &channel.Cancel{ID: id, Chain: r.chains[id], Drop: true}}); err != nil {
+			r.dead = err
+		}
+	}
+}
+
+// Wait waits for the result of job id, which Run or Ahead sent, passing
+// output on as it comes; as Run does, it cancels the job when ctx ends,
+// and closes the session when the agent lets timeout pass.
+func (r *Client) Wait(ctx context.Context, id uint32, timeout time.Duration) Result {
 	if r.dead != nil {
 		return r.lost(r.dead)
 	}
-	r.nextID++
-	id := r.nextID
-	msg := &channel.Message{Type: channel.TRun, Run: &channel.Run{
-		ID: id, Step: step, Seq: seq, Op: j.Op, Args: j.Args, Timeout: int64(j.Timeout), Input: input, Journal: bundle.WireEntries(r.takePending()),
-	}}
-	if err := r.start.conn.Send(msg); err != nil {
-		return Result{Result: r.sendFailed(err)}
-	}
-	w := r.watch(ctx, id, j.Timeout)
+	w := r.watch(ctx, id, timeout)
 	defer w.stop()
 	for {
 		m, err := r.start.conn.Recv()
@@ -166,7 +237,11 @@ func (r *Client) Run(ctx context.Context, step int, seq int64, j jobs.Job, input
 			if m.Result.ID != id {
 				continue // the late answer to an abandoned job
 			}
+			delete(r.chains, id)
 			res := m.Result
+			if res.Dropped {
+				return Result{Dropped: true}
+			}
 			r.bundleLost = r.bundleLost || res.Lost
 			return Result{
 				Result:   jobs.Result{Status: jobs.Status(res.Status), Message: res.Message, ExitCode: res.ExitCode, Output: res.Output},
@@ -249,6 +324,7 @@ type watcher struct {
 
 func (r *Client) watch(ctx context.Context, id uint32, timeout time.Duration) *watcher {
 	w := &watcher{}
+	chain := r.chains[id] // read here: the callback runs on another goroutine
 	expire := func(d time.Duration) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -264,7 +340,7 @@ func (r *Client) watch(ctx context.Context, id uint32, timeout time.Duration) *w
 		expire(timeout + resultGrace)
 	}
 	w.stopCtx = context.AfterFunc(ctx, func() {
-		cancel := &channel.Message{Type: channel.TCancel, Cancel: &channel.Cancel{ID: id}}
+		cancel := &channel.Message{Type: channel.TCancel, Cancel: &channel.Cancel{ID: id, Chain: chain}}
 		if r.start.conn.Send(cancel) != nil {
 			r.start.sess.Close()
 			return

@@ -7,7 +7,7 @@ import (
 
 // Version is the protocol version. Both ends refuse a peer that speaks
 // another one; bump it on any change a peer cannot ignore.
-const Version = 2
+const Version = 3
 
 // Type names a message's kind on the wire.
 type Type string
@@ -117,11 +117,22 @@ type Run struct {
 	Timeout int64    `msgpack:"timeout,omitempty"` // nanoseconds; 0 means none
 	Input   []byte   `msgpack:"input,omitempty"`   // op input from the controller, e.g. node test definitions
 	Journal []Entry  `msgpack:"journal,omitempty"`
+	// Chain is the ID of the first job of a run-ahead group, 0 for a job
+	// sent alone. The controller sends a group's jobs without waiting;
+	// the agent runs them in order, each once the one before it ended
+	// OK, and answers every one: a job it never started (one before it
+	// was not OK, or a cancel dropped it) gets a Dropped result.
+	Chain uint32 `msgpack:"chain,omitempty"`
 }
 
-// Cancel stops the job with this ID; it then ends STOPPED.
+// Cancel stops the job with this ID; it then ends STOPPED. With Chain, it
+// stops that group's job running now if its ID is this one or later, and
+// no job of the group from ID on starts. With Drop, the running job is
+// left to end as it would: only the jobs not yet started are dropped.
 type Cancel struct {
-	ID uint32 `msgpack:"id"`
+	ID    uint32 `msgpack:"id"`
+	Chain uint32 `msgpack:"chain,omitempty"`
+	Drop  bool   `msgpack:"drop,omitempty"`
 }
 
 // Fence asks the agent whether the bundle at the bundle's path is still the
@@ -158,6 +169,9 @@ type Result struct {
 	// Lost says the agent found the bundle at its path is not the one it
 	// holds any more: the run has lost the node's lock and must stop.
 	Lost bool `msgpack:"lost,omitempty"`
+	// Dropped says the job of a run-ahead group never started; Status is
+	// empty.
+	Dropped bool `msgpack:"dropped,omitempty"`
 }
 
 // Bye ends a session. From the controller it carries the last journal
