@@ -10,15 +10,23 @@ import (
 	"github.com/concdeploy/conc/jobs"
 )
 
-// sendAhead sends runs as one run-ahead group, without waiting.
+// sendAhead sends runs as one run-ahead group, without waiting, on a
+// goroutine of its own: net.Pipe holds nothing, so the agent's answers
+// must be read while the group is still being written.
 func sendAhead(t *testing.T, c *channel.Conn, first uint32, cmds ...string) {
 	t.Helper()
-	for i, cmd := range cmds {
-		id := first + uint32(i)
-		if err := c.Send(&channel.Message{Type: channel.TRun, Run: &channel.Run{ID: id, Step: int(id), Op: "run", Args: []string{cmd}, Chain: first}}); err != nil {
-			t.Fatal(err)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i, cmd := range cmds {
+			id := first + uint32(i)
+			if err := c.Send(&channel.Message{Type: channel.TRun, Run: &channel.Run{ID: id, Step: int(id), Op: "run", Args: []string{cmd}, Chain: first}}); err != nil {
+				t.Error(err)
+				return
+			}
 		}
-	}
+	}()
+	t.Cleanup(func() { <-sent })
 }
 
 // results reads n results, in the order they come.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/internal/livelock"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -255,7 +256,7 @@ func (a *Agent) holdForUnlock(r *channel.Ready, want *channel.Expect) (*hold, er
 	if v.rec != nil {
 		pid = v.rec.AgentPID
 	}
-	if !holdsLive(live, pid) {
+	if !livelock.HeldBy(live, pid) {
 		blocked(r, "the bundle %s is held by an agent its record does not name (another conc is taking it right now?)", a.bundle)
 		return nil, errLive
 	}
@@ -263,7 +264,7 @@ func (a *Agent) holdForUnlock(r *channel.Ready, want *channel.Expect) (*hold, er
 	// SIGUSR1 tells an agent it is evicted (ErrEvicted): it kills its
 	// jobs, tells its controller the run lost the lock, and lets go.
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGKILL} {
-		if !holdsLive(live, pid) {
+		if !livelock.HeldBy(live, pid) {
 			break
 		}
 		syscall.Kill(pid, sig)

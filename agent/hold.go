@@ -13,6 +13,7 @@ import (
 
 	"encoding/json"
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/internal/livelock"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -20,7 +21,7 @@ import (
 var (
 	// errLive is returned when another live agent holds the bundle's
 	// kernel lock.
-	errLive = errors.New("a live run holds the bundle")
+	errLive = livelock.ErrHeld
 	// errNotBundle is returned when the bundle's path names something
 	// other than a directory: a symbolic link, a file.
 	errNotBundle = errors.New("the bundle's path is not a directory")
@@ -66,7 +67,7 @@ func holdBundle(path string) (*hold, error) {
 		root.Close()
 		return nil, fmt.Errorf("open %s: %w", bundle.LiveFile, err)
 	}
-	if err := lockLive(live); err != nil {
+	if err := livelock.Lock(live); err != nil {
 		live.Close()
 		root.Close()
 		return nil, err
@@ -210,7 +211,7 @@ func removeContents(dir string) error {
 // has been taken since: rename(2) would silently replace an empty
 // directory that another deploy's mkdir just made.
 func putBack(aside, path string) error {
-	return renameNoReplace(aside, path)
+	return livelock.RenameNoReplace(aside, path)
 }
 
 // asideName is a name next to path, in the same directory so that a
@@ -250,7 +251,7 @@ func look(path string) view {
 	defer root.Close()
 	v := view{locked: true}
 	if f, err := root.OpenFile(bundle.LiveFile, os.O_RDONLY|syscall.O_NOFOLLOW, 0); err == nil {
-		v.live, v.err = liveHeld(f)
+		v.live, v.err = livelock.Held(f)
 		f.Close()
 	}
 	if b, err := readSmall(root, bundle.RunningFile); err == nil && v.live {

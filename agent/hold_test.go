@@ -16,41 +16,6 @@ import (
 	"github.com/concdeploy/conc/jobs"
 )
 
-// TestLiveLock checks the kernel lock the liveness rests on: a second open
-// of the file cannot take it, a read-only open sees it held without taking
-// it, and it goes with the open file that held it.
-func TestLiveLock(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), bundle.LiveFile)
-	holder, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lockLive(holder); err != nil {
-		t.Fatalf("first lock: %v", err)
-	}
-	other, _ := os.OpenFile(path, os.O_RDWR, 0)
-	defer other.Close()
-	if err := lockLive(other); err != errLive {
-		t.Errorf("second lock = %v, want errLive", err)
-	}
-	reader, _ := os.Open(path)
-	defer reader.Close()
-	if live, err := liveHeld(reader); !live || err != nil {
-		t.Errorf("liveHeld while held = %v, %v; want true", live, err)
-	}
-	if live, _ := liveHeld(reader); !live {
-		t.Error("testing the lock took it away")
-	}
-	holder.Close()
-	if live, err := liveHeld(reader); live || err != nil {
-		t.Errorf("liveHeld after the holder closed = %v, %v; want false", live, err)
-	}
-	if err := lockLive(other); err != nil {
-		t.Errorf("lock after the holder closed: %v", err)
-	}
-}
-
 // agentAt starts an agent over net.Pipe whose home is home, and returns
 // the controller's end; the agent ends when the test does.
 func agentAt(t *testing.T, home string) *channel.Conn {

@@ -214,6 +214,15 @@ func (r *Client) Drop(id uint32) {
 	}
 }
 
+// DropGroup asks the agent to start no more jobs of the run-ahead group
+// chain; one that runs already runs to its end. Unlike the rest of
+// Client, it may be called from another goroutine: a rollout that halts
+// calls it at once, so that the node's next job is dropped before it can
+// start.
+func (r *Client) DropGroup(chain uint32) {
+	r.start.conn.Send(&channel.Message{Type: channel.TCancel, Cancel: &channel.Cancel{ID: chain, Chain: chain, Drop: true}})
+}
+
 // Wait waits for the result of job id, which Run or Ahead sent, passing
 // output on as it comes; as Run does, it cancels the job when ctx ends,
 // and closes the session when the agent lets timeout pass.

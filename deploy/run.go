@@ -86,6 +86,13 @@ type nodeRun struct {
 	lockSeen   nodelock.NodeStatus   // the node's lock as a resume read it
 	hostKey    *sshconn.HostKeyError // the node's or a hop's key was refused
 
+	// ahead maps the steps sent to the agent with a run-ahead group, and
+	// not yet answered, to their job IDs.
+	ahead   map[int]uint32
+	settled *agentclient.Result // the result settle took of the job the loop reports next
+	// aheadStop unregisters the group's drop on a rollout halt.
+	aheadStop func()
+
 	mountMu sync.Mutex
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
 
@@ -199,13 +206,20 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 	for i := first - 1; i < len(steps); i++ {
 		st := &steps[i]
 		n.seq++
+		sent := n.ahead[st.Number] != 0 // sent ahead with a group, and not yet answered
 		switch {
-		case ctx.Err() != nil:
+		case ctx.Err() != nil && !sent:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "stopped by the operator"), "before")
-		case n.rollout.Halted() != "":
+		case n.rollout.Halted() != "" && !sent:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "%s", n.rollout.Halted()), "before")
 		case st.Number == n.stops.before:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "--stop-before %d", st.Number), "before")
+		case sent && (ctx.Err() != nil || n.rollout.Halted() != ""):
+			// The job is on the node already: it did not start, and will
+			// not, or it ran and is reported as it ended.
+			if res, ok := n.settle(ctx, st); !ok {
+				return n.halt(st, res, "before")
+			}
 		}
 		if ask != nil {
 			n.rep.Flush()
@@ -224,7 +238,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		if n.opts.Terminal != nil && st.Job.Host == jobs.Local && st.Info.Bundle == jobs.WritesBundle {
 			n.rep.ShowsBar(n.node.Name) // a copy's progress bar says more than the live line
 		}
-		res, d := n.step(ctx, st)
+		res, d := n.step(ctx, st, ask == nil)
 		if d == 0 {
 			d = time.Since(t0)
 		}
@@ -297,8 +311,9 @@ func stateDir(opts *Options) string {
 }
 
 // step runs one job and returns its result, and its duration when the
-// agent measured it.
-func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.Duration) {
+// agent measured it. A remote job the agent runs may be sent with the
+// jobs after it as a run-ahead group (ahead.go), when ahead allows.
+func (n *nodeRun) step(ctx context.Context, st *config.Step, ahead bool) (jobs.Result, time.Duration) {
 	remote := st.Job.Host == jobs.Remote
 	switch {
 	case st.Info.Opens(st.Job.Host):
@@ -310,12 +325,35 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step) (jobs.Result, time.
 	case n.agent == nil:
 		return jobs.Resultf(jobs.Error, "no agent is running on %s", n.node.Name), 0
 	}
-	var input []byte
-	if st.Info.Input == jobs.NodeTests {
-		input = n.tests
+	if n.ahead[st.Number] == 0 && ahead {
+		n.sendAhead(st)
 	}
-	r := n.agent.Run(ctx, st.Number, n.seq, st.Job, input)
+	if id := n.ahead[st.Number]; id != 0 {
+		delete(n.ahead, st.Number)
+		defer n.aheadDone()
+		var r agentclient.Result
+		if n.settled != nil {
+			r, n.settled = *n.settled, nil // settle took it already
+		} else {
+			r = n.agent.Wait(ctx, id, st.Job.Timeout)
+		}
+		if r.Dropped {
+			// Canceled in the moment between the job before it ending
+			// and this one starting.
+			return jobs.Resultf(jobs.Stopped, "stopped by the operator before it started"), 0
+		}
+		return r.Result, r.Duration
+	}
+	r := n.agent.Run(ctx, st.Number, n.seq, st.Job, n.input(st))
 	return r.Result, r.Duration
+}
+
+// input is what the agent gets with the job besides its arguments.
+func (n *nodeRun) input(st *config.Step) []byte {
+	if st.Info.Input == jobs.NodeTests {
+		return n.tests
+	}
+	return nil
 }
 
 // runFenced runs here a job that writes into the node's bundle by its path
@@ -527,6 +565,8 @@ func (n *nodeRun) env(out io.Writer, log zerolog.Logger) *localEnv {
 }
 
 func (n *nodeRun) disconnect() {
+	clear(n.ahead) // the agent's bye comes after its answers to them
+	n.aheadDone()
 	if n.agent != nil {
 		n.agent.Close()
 		n.log.Debug().Int64("agent_max_rss_kb", n.agent.MaxRSS()).Msg("agent said bye")

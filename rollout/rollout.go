@@ -92,15 +92,54 @@ func (r Rollout) Split(n int) [][2]int {
 type State struct {
 	Limit int // failures tolerated
 
-	mu     sync.Mutex
-	failed []string
+	mu      sync.Mutex
+	failed  []string
+	onHalt  map[int]func()
+	nextKey int
 }
 
-// Fail counts a failed node.
+// Fail counts a failed node. The failure that halts the rollout calls the
+// OnHalt functions, on the caller's goroutine, before Fail returns.
 func (s *State) Fail(node string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.failed = append(s.failed, node)
+	var calls []func()
+	if len(s.failed) == s.Limit+1 {
+		for _, f := range s.onHalt {
+			calls = append(calls, f)
+		}
+	}
+	s.mu.Unlock()
+	for _, f := range calls {
+		f()
+	}
+}
+
+// OnHalt registers f to be called when the rollout halts, at once if it
+// has; the returned func unregisters it. A node with jobs sent ahead to
+// its agent uses it to drop them as soon as it must stop.
+func (s *State) OnHalt(f func()) (stop func()) {
+	if s == nil {
+		return func() {}
+	}
+	s.mu.Lock()
+	if len(s.failed) > s.Limit {
+		s.mu.Unlock()
+		f()
+		return func() {}
+	}
+	if s.onHalt == nil {
+		s.onHalt = map[int]func(){}
+	}
+	s.nextKey++
+	key := s.nextKey
+	s.onHalt[key] = f
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.onHalt, key)
+		s.mu.Unlock()
+	}
 }
 
 // Halted says why the rollout stopped, or "" while it goes on.

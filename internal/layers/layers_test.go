@@ -19,18 +19,19 @@ const module = "github.com/concdeploy/conc/"
 // test: a new room is drawn on the map before it is built.
 var allowed = map[string][]string{
 	// Shared by both sides: the wire, the job model, durable files.
-	"channel":          {},
-	"jobs":             {},
-	"internal/durable": {},
-	"bundle":           {"channel"},
-	"config":           {"bundle", "jobs"},
-	"jobs/nodeops":     {"jobs"},
-	"jobs/localops":    {"jobs", "internal/durable"},
-	"nodetest":         {"jobs"},
-	"nodetest/report":  {"nodetest"},
-	"paramuse":         {"config", "jobs"},
+	"channel":           {},
+	"jobs":              {},
+	"internal/durable":  {},
+	"internal/livelock": {},
+	"bundle":            {"channel"},
+	"config":            {"bundle", "jobs"},
+	"jobs/nodeops":      {"jobs"},
+	"jobs/localops":     {"jobs", "internal/durable"},
+	"nodetest":          {"jobs"},
+	"nodetest/report":   {"nodetest"},
+	"paramuse":          {"config", "jobs"},
 	// The node.
-	"agent":          {"bundle", "channel", "internal/durable", "jobs"},
+	"agent":          {"bundle", "channel", "internal/durable", "internal/livelock", "jobs"},
 	"cmd/conc-agent": {"agent", "jobs", "jobs/nodeops", "nodetest"},
 	// The workstation.
 	"sshtarget":   {"config"},

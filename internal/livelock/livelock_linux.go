@@ -1,4 +1,6 @@
-package agent
+//go:build linux
+
+package livelock
 
 import (
 	"errors"
@@ -21,13 +23,13 @@ import (
 // the agent starts never inherits it: the lock lives exactly as long as the
 // agent.
 
-// lockLive takes the write lock on f without waiting: errLive when another
+// Lock takes the write lock on f without waiting: ErrHeld when another
 // open file holds it.
-func lockLive(f *os.File) error {
+func Lock(f *os.File) error {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
 	err := fcntl(f, unix.F_OFD_SETLK, &lk)
 	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
-		return errLive
+		return ErrHeld
 	}
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", f.Name(), err)
@@ -35,9 +37,9 @@ func lockLive(f *os.File) error {
 	return nil
 }
 
-// liveHeld reports whether another open file holds the write lock on f,
+// Held reports whether another open file holds the write lock on f,
 // without taking it. f may be open read-only.
-func liveHeld(f *os.File) (bool, error) {
+func Held(f *os.File) (bool, error) {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
 	if err := fcntl(f, unix.F_OFD_GETLK, &lk); err != nil {
 		return false, fmt.Errorf("test the lock on %s: %w", f.Name(), err)
@@ -57,10 +59,10 @@ func fcntl(f *os.File, cmd int, lk *unix.Flock_t) error {
 	return lerr
 }
 
-// renameNoReplace renames old to new unless new exists (renameat2 with
+// RenameNoReplace renames old to new unless new exists (renameat2 with
 // RENAME_NOREPLACE); where the file system cannot promise that, it does
 // not rename.
-func renameNoReplace(oldpath, newpath string) error {
+func RenameNoReplace(oldpath, newpath string) error {
 	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
@@ -68,10 +70,10 @@ func renameNoReplace(oldpath, newpath string) error {
 	return nil
 }
 
-// holdsLive reports whether the process pid has the live file open for
+// HeldBy reports whether the process pid has the live file open for
 // writing, as the agent that holds its lock does; an agent only looking at
 // the bundle has it open read-only.
-func holdsLive(live string, pid int) bool {
+func HeldBy(live string, pid int) bool {
 	target, err := os.Stat(live)
 	return err == nil && pid > 0 && pid != os.Getpid() && opensForWriting(pid, target)
 }
