@@ -34,7 +34,7 @@ demo: build
 # Benchmarks against a loopback OpenSSH sshd, as ratios to baselines taken
 # in the same run; the table goes to stdout, the figures to bench/results.json.
 bench: build
-	cd bench && $(GO) test -tags bench -run TestBench -count=1 -v -timeout 15m ./ -args -conc ../bin/conc -json results.json $(BENCHFLAGS)
+	cd bench && $(GO) test -tags bench -run TestBench -count=1 -v -timeout 40m ./ -args -conc ../bin/conc -json results.json $(BENCHFLAGS)
 
 # Every parser of what someone else wrote, fuzzed for FUZZTIME each, one
 # after another (not part of make test). A finding is saved under the

@@ -232,11 +232,14 @@ func (a *Agent) runChain(ctx context.Context, end chan<- error, r *channel.Run, 
 			t = time.AfterFunc(readHandoff, func() { a.read(ctx, end) })
 		}
 		res := a.run(jctx, r)
+		// The result is sent and journaled before the job counts as done:
+		// a bye waits for it, and only then lets go of the record.
+		next, nctx, ndone := a.finish(ctx, r, res)
 		done()
 		if reader && !t.Stop() {
 			reader = false
 		}
-		r, jctx, done = a.finish(ctx, r, res)
+		r, jctx, done = next, nctx, ndone
 	}
 	return reader
 }

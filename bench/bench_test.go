@@ -25,7 +25,7 @@ var (
 	concBin = flag.String("conc", "../bin/conc", "the conc binary to measure")
 	out     = flag.String("json", "results.json", "where to write the results as JSON")
 	quick   = flag.Bool("quick", false, "fewer repetitions, for trying the harness")
-	only    = flag.String("only", "", "measure only this figure: perjob, first, copy, sizes or fleet")
+	only    = flag.String("only", "", "measure only this figure: perjob, first, copy, sizes, fleet or wan")
 	fleetN  = flag.Int("fleet", 50, "how many nodes the fleet figure deploys to")
 	// The nodes of the fleet share one sshd, which with OpenSSH's default
 	// MaxStartups (10:30:100) drops connections past 10 unauthenticated
@@ -88,6 +88,9 @@ func TestBench(t *testing.T) {
 	}
 	if want("fleet") {
 		figs = append(figs, b.fleet(*fleetN)...)
+	}
+	if want("wan") {
+		figs = append(figs, b.wan()...)
 	}
 	b.report(figs, echo, sshTrue)
 }
