@@ -101,7 +101,7 @@ func bootScriptFor(agents Agents, stamps map[string]string, helloSize int) strin
 
 // agentStart is an agent process on the node and the channel to it.
 type agentStart struct {
-	sess     *ssh.Session
+	sess     *execSession
 	conn     *channel.Conn
 	stderr   *jobs.Tail
 	uploaded bool
@@ -135,58 +135,54 @@ func (e *NotCachedError) Error() string {
 // it) and stdin into the channel's stream.
 type sessionRW struct {
 	r    io.Reader
-	w    io.WriteCloser
-	sess *ssh.Session
+	w    io.Writer
+	sess *execSession
 }
 
 func (s *sessionRW) Read(p []byte) (int, error)  { return s.r.Read(p) }
 func (s *sessionRW) Write(p []byte) (int, error) { return s.w.Write(p) }
 func (s *sessionRW) Close() error {
-	s.w.Close()
+	s.sess.CloseWrite()
 	return s.sess.Close()
 }
 
 // startAgent starts the agent over one exec session and sends it hello.
 // The caller reads ready.
-func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps map[string]string, hello *channel.Message, logLine func(string), cachedOnly bool) (*agentStart, error) {
-	frame, err := channel.Encode(hello)
+func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps map[string]string, prelude []*channel.Message, logLine func(string), cachedOnly bool) (*agentStart, error) {
+	// The hello and the jobs sent ahead with it go as one write; the boot
+	// script throws all of it away when it must upload the agent first,
+	// and it is sent again once the agent is installed.
+	var frame []byte
+	for _, m := range prelude {
+		f, err := channel.Encode(m)
+		if err != nil {
+			return nil, err
+		}
+		frame = append(frame, f...)
+	}
+	a := &agentStart{stderr: jobs.NewTail(&lineWriter{f: logLine}), cachedOnly: cachedOnly}
+	sess, err := startExec(client, bootCommand(agents, stamps, len(frame), cachedOnly), a.stderr)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := client.NewSession()
-	if err != nil {
-		return nil, fmt.Errorf("open a session: %w", err)
-	}
-	a := &agentStart{sess: sess, stderr: jobs.NewTail(&lineWriter{f: logLine}), cachedOnly: cachedOnly}
-	sess.Stderr = a.stderr
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		sess.Close()
-		return nil, err
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		sess.Close()
-		return nil, err
-	}
+	a.sess = sess
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
-	if err := sess.Start(bootCommand(agents, stamps, len(frame), cachedOnly)); err != nil {
-		sess.Close()
-		return nil, fmt.Errorf("start the agent: %w", err)
-	}
-	if _, err := stdin.Write(frame); err != nil {
+	// The hello goes with the exec, in the same flight: the boot script
+	// hands it to a cached agent, which answers at once, then reads the
+	// jobs that came with it.
+	if _, err := sess.Write(frame); err != nil {
 		sess.Close()
 		return nil, a.fail(ctx, fmt.Errorf("send hello: %w", err))
 	}
-	br := bufio.NewReaderSize(stdout, 64<<10)
-	if err := a.bootstrap(ctx, br, stdin, agents, frame); err != nil {
+	br := bufio.NewReaderSize(sess, 64<<10)
+	if err := a.bootstrap(ctx, br, sess, agents, frame); err != nil {
 		sess.Close()
 		return nil, err
 	}
-	a.conn = channel.New(&sessionRW{r: br, w: stdin, sess: sess})
+	a.conn = channel.New(&sessionRW{r: br, w: sess, sess: sess})
 	return a, nil
 }
 

@@ -55,17 +55,42 @@ type Client struct {
 // Open starts the agent and completes the handshake. ready.Status
 // may be BLOCKED; the caller decides.
 func Open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte)) (*Client, error) {
-	return open(ctx, c, agents, hello, logLine, onOutput, false)
+	r, _, err := OpenAhead(ctx, c, agents, hello, logLine, onOutput, nil)
+	return r, err
+}
+
+// OpenAhead is Open that sends jobs as a run-ahead group with the hello,
+// in the same flight as the exec that starts the agent: over a slow link
+// the first jobs cost no round trip of their own. The agent reads them
+// only once it has answered ready OK; an agent that answers otherwise
+// exits, and they never run. It returns the jobs' IDs, for Wait.
+func OpenAhead(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte), ahead []Job) (*Client, []uint32, error) {
+	prelude := []*channel.Message{{Type: channel.THello, Hello: hello}}
+	ids := make([]uint32, len(ahead))
+	for i, j := range ahead {
+		ids[i] = uint32(i + 1)
+		prelude = append(prelude, &channel.Message{Type: channel.TRun, Run: &channel.Run{ID: ids[i], Step: j.Step, Seq: j.Seq,
+			Op: j.Job.Op, Args: j.Job.Args, Timeout: int64(j.Job.Timeout), Input: j.Input, Chain: 1}})
+	}
+	r, err := open(ctx, c, agents, prelude, logLine, onOutput, false)
+	if err != nil || len(ahead) == 0 {
+		return r, nil, err
+	}
+	r.nextID = uint32(len(ahead))
+	for _, id := range ids {
+		r.chains[id] = 1
+	}
+	return r, ids, nil
 }
 
 // OpenCached is Open for an agent the node has cached: when it has none,
 // it uploads nothing and returns a *NotCachedError.
 func OpenCached(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string)) (*Client, error) {
-	return open(ctx, c, agents, hello, logLine, nil, true)
+	return open(ctx, c, agents, []*channel.Message{{Type: channel.THello, Hello: hello}}, logLine, nil, true)
 }
 
-func open(ctx context.Context, c *sshconn.Conn, agents Agents, hello *channel.Hello, logLine func(string), onOutput func(uint32, int, []byte), cachedOnly bool) (*Client, error) {
-	st, err := startAgent(ctx, c.Client, agents, loadStamps(c.Target), &channel.Message{Type: channel.THello, Hello: hello}, logLine, cachedOnly)
+func open(ctx context.Context, c *sshconn.Conn, agents Agents, prelude []*channel.Message, logLine func(string), onOutput func(uint32, int, []byte), cachedOnly bool) (*Client, error) {
+	st, err := startAgent(ctx, c.Client, agents, loadStamps(c.Target), prelude, logLine, cachedOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -381,13 +406,21 @@ func (r *Client) lost(err error) Result {
 
 // Close says bye with the last journal entries, waits briefly for the
 // agent's bye (it writes the lock record first), and closes the session.
-func (r *Client) Close() {
+func (r *Client) Close() { r.close(true) }
+
+// CloseNow says bye and closes the session without waiting for the
+// agent's answer: for an agent that holds no bundle any more (the plan
+// closed it), whose bye has no record to write. Over a slow link it saves
+// the round trip; the agent's peak memory is then not known.
+func (r *Client) CloseNow() { r.close(false) }
+
+func (r *Client) close(wait bool) {
 	defer r.start.sess.Close()
 	if r.ready.Status != string(jobs.OK) || r.dead != nil {
 		return
 	}
 	msg := &channel.Message{Type: channel.TBye, Bye: &channel.Bye{Journal: bundle.WireEntries(r.takePending())}}
-	if r.start.conn.Send(msg) != nil {
+	if r.start.conn.Send(msg) != nil || !wait {
 		return
 	}
 	t := time.AfterFunc(byeTimeout, func() { r.start.sess.Close() })

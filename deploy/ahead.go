@@ -23,8 +23,7 @@ func (n *nodeRun) aheadGroup(st *config.Step) []*config.Step {
 	var group []*config.Step
 	for i := st.Number - 1; i < len(steps) && len(group) < maxAhead; i++ {
 		s := &steps[i]
-		if s.Job.Host != jobs.Remote || s.Info.Here(jobs.Remote) || s.Info.Opens(jobs.Remote) ||
-			(len(group) > 0 && s.Number == n.stops.before) {
+		if s.Job.Host != jobs.Remote || s.Info.Here(jobs.Remote) || s.Info.Opens(jobs.Remote) || s.Number == n.stops.before {
 			break
 		}
 		group = append(group, s)
@@ -40,20 +39,33 @@ func (n *nodeRun) aheadGroup(st *config.Step) []*config.Step {
 }
 
 // sendAhead sends the run-ahead group that starts at st, if there is one.
-// Each job gets the journal number it will have when the work loop comes
-// to it: one more than the job before it.
 func (n *nodeRun) sendAhead(st *config.Step) {
 	group := n.aheadGroup(st)
 	if group == nil {
 		return
 	}
+	ids, err := n.agent.Ahead(n.aheadJobs(group, 0))
+	if err != nil {
+		return // Wait finds the session dead and says so
+	}
+	n.sentAhead(group, ids)
+}
+
+// aheadJobs are the group's jobs for the agent. Each gets the journal
+// number it will have when the work loop comes to it: one more than the
+// job before it, the first from off after the job running now.
+func (n *nodeRun) aheadJobs(group []*config.Step, off int64) []agentclient.Job {
 	js := make([]agentclient.Job, len(group))
 	for k, s := range group {
-		js[k] = agentclient.Job{Step: s.Number, Seq: n.seq + int64(k), Job: s.Job, Input: n.input(s)}
+		js[k] = agentclient.Job{Step: s.Number, Seq: n.seq + off + int64(k), Job: s.Job, Input: n.input(s)}
 	}
-	ids, err := n.agent.Ahead(js)
-	if err != nil {
-		return // Run finds the session dead and says so
+	return js
+}
+
+// sentAhead notes the group the agent took, by the IDs it was sent with.
+func (n *nodeRun) sentAhead(group []*config.Step, ids []uint32) {
+	if len(group) == 0 || len(ids) != len(group) {
+		return
 	}
 	if n.ahead == nil {
 		n.ahead = map[int]uint32{}

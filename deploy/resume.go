@@ -69,7 +69,7 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 		// Join the bundle before anything else: the kernel lock makes
 		// this the one run that continues, and from now on the node shows
 		// it alive and takes the journal of its local jobs.
-		if res := n.startAgent(ctx, channel.LockAttach, d.Run.Lock, n.lockSeen.Expect()); res.Status != jobs.OK {
+		if res := n.startAgent(ctx, channel.LockAttach, d.Run.Lock, n.lockSeen.Expect(), nil); res.Status != jobs.OK {
 			return fail(res.Status, "%s", res.Message)
 		}
 		n.locked = true

@@ -317,7 +317,7 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step, ahead bool) (jobs.R
 	remote := st.Job.Host == jobs.Remote
 	switch {
 	case st.Info.Opens(st.Job.Host):
-		return n.openBundle(ctx), 0
+		return n.openBundle(ctx, st, ahead), 0
 	case st.Info.Here(st.Job.Host) && st.UnderLock():
 		return n.runFenced(ctx, st, remote), 0
 	case !remote:
@@ -413,13 +413,19 @@ func (n *nodeRun) connect(ctx context.Context) (*sshconn.Conn, error) {
 }
 
 // openBundle is remote open_bundle: connect, start the agent, take the lock.
-func (n *nodeRun) openBundle(ctx context.Context) jobs.Result {
-	return n.startAgent(ctx, channel.LockOpen, n.journal.State.Lock, nil)
+func (n *nodeRun) openBundle(ctx context.Context, st *config.Step, ahead bool) jobs.Result {
+	var group []*config.Step
+	if ahead && st.Number < len(n.plan.Steps) && n.stops.after != st.Number {
+		// The jobs after it go with the hello: the first ones cost no
+		// round trip of their own.
+		group = n.aheadGroup(&n.plan.Steps[st.Number])
+	}
+	return n.startAgent(ctx, channel.LockOpen, n.journal.State.Lock, nil, group)
 }
 
 // startAgent starts the agent that serves the run, taking the bundle as
 // mode says with rec as its record; expect is the record an attach joins.
-func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, expect *channel.Expect) jobs.Result {
+func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, expect *channel.Expect, group []*config.Step) jobs.Result {
 	c, err := n.connect(ctx)
 	if err != nil {
 		// A host key refused is not a lock: its stop message says what to
@@ -439,7 +445,8 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 		Bundle: n.node.Get(config.KeyBundle), LockMode: mode, Lock: rec.Wire(), Expect: expect,
 		Verbose: n.opts.Verbose, Sudo: n.opts.Sudo,
 	}
-	r, err := agentclient.Open(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput)
+	js := n.aheadJobs(group, 1)
+	r, ids, err := agentclient.OpenAhead(ctx, c, n.opts.Agents, hello, n.agentLog, n.agentOutput, js)
 	if err != nil {
 		return jobs.Resultf(jobs.Error, "start the agent on %s: %v", n.node.Name, err)
 	}
@@ -449,6 +456,7 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 	switch jobs.Status(r.Ready().Status) {
 	case jobs.OK:
 		n.agent = r
+		n.sentAhead(group, ids)
 		return jobs.Resultf(jobs.OK, "~/%s", n.node.Get(config.KeyBundle))
 	case jobs.Blocked:
 		r.Close()
@@ -567,7 +575,13 @@ func (n *nodeRun) env(out io.Writer, log zerolog.Logger) *localEnv {
 func (n *nodeRun) disconnect() {
 	clear(n.ahead) // the agent's bye comes after its answers to them
 	n.aheadDone()
-	if n.agent != nil {
+	switch {
+	case n.agent != nil && !n.locked && !n.opts.Verbose:
+		// Nothing of the node's lock is left to write (the plan closed
+		// the bundle, or never held it): no need to wait for the answer.
+		n.agent.CloseNow()
+		n.agent = nil
+	case n.agent != nil:
 		n.agent.Close()
 		n.log.Debug().Int64("agent_max_rss_kb", n.agent.MaxRSS()).Msg("agent said bye")
 		n.agent = nil

@@ -163,3 +163,28 @@ step = remote close_bundle
 		}
 	})
 }
+
+// TestRunAheadBlocked: the jobs sent with the hello never run when the
+// node is locked: the agent answers BLOCKED and exits without reading
+// them.
+func TestRunAheadBlocked(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, `[plan deploy]
+step = remote open_bundle
+step = remote run "echo 2 >> ../ran"
+step = remote run "echo 3 >> ../ran"
+step = remote close_bundle
+`)
+		if r := p.conc("deploy", "node1", "--stop-after", "1"); r.code != 4 {
+			t.Fatalf("a run that holds the node: %s", r)
+		}
+		other := filepath.Join(t.TempDir(), "state")
+		r := p.conc("--state-dir", other, "deploy", "node1")
+		if r.code != 3 {
+			t.Fatalf("a second run: want BLOCKED: %s", r)
+		}
+		if exists(p.nodePath("ran")) {
+			t.Errorf("a job sent with the hello ran on a locked node: %q", readFile(t, p.nodePath("ran")))
+		}
+	})
+}
