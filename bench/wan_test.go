@@ -155,8 +155,12 @@ func (b *bench) wan() []Figure {
 		ratio("WAN ("+rtt+"): open_bundle, 20 run, close_bundle", concRun("run20"), sshTrue, "ssh node true (same link)", "<= 1.30", 1.3, false),
 	}
 	figs = append(figs, b.wanCopy(px, &via, ini)...)
-	b.notes = append(b.notes, fmt.Sprintf("WAN figures: through a TCP proxy on loopback that adds %s each way (ssh node true took %s through it); the copy figures also limit it to %d Mbit/s.",
-		*wanDelay, sshTrue.Round(time.Millisecond), *wanRate/1_000_000))
+	limit := "with no bandwidth limit"
+	if *wanRate > 0 {
+		limit = fmt.Sprintf("limited to %d Mbit/s for the copy figures", *wanRate/1_000_000)
+	}
+	b.notes = append(b.notes, fmt.Sprintf("WAN figures: through a TCP proxy on loopback that adds %s each way (ssh node true took %s through it), %s.",
+		*wanDelay, sshTrue.Round(time.Millisecond), limit))
 	return figs
 }
 
