@@ -3,6 +3,9 @@ package config
 import (
 	"maps"
 	"sort"
+	"strings"
+
+	"github.com/concdeploy/conc/jobs"
 )
 
 // OverrideSource is where a -p value came from, as conc config shows it.
@@ -24,17 +27,18 @@ func (f *File) WithOverrides(over map[string]string) *File {
 // Overrides returns the -p values the file was given, nil without any.
 func (f *File) Overrides() map[string]string { return maps.Clone(f.overrides) }
 
-// OverrideArgs renders over as the -p flags that give it, sorted, for
-// messages and commands the operator can paste.
-func OverrideArgs(over map[string]string) []string {
+// OverrideFlags renders over as the -p flags that give it, sorted and
+// quoted for a shell, each with a space before it: " -p 'k=v' -p x=1",
+// for messages and commands the operator can paste.
+func OverrideFlags(over map[string]string) string {
 	keys := make([]string, 0, len(over))
 	for k := range over {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k + "=" + over[k]
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(" -p " + jobs.Quote(k+"="+over[k]))
 	}
-	return out
+	return b.String()
 }

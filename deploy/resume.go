@@ -63,7 +63,7 @@ func (n *nodeRun) resume(ctx context.Context) (int, jobs.Status) {
 	// later resume compares with it.
 	d.Run.PlanHash = n.plan.Hash
 	if len(n.overrides) > 0 {
-		n.rep.Printf("%s: with the run's -p %s", n.node.Name, quoteArgs(config.OverrideArgs(n.overrides)))
+		n.rep.Printf("%s: with the run's%s", n.node.Name, config.OverrideFlags(n.overrides))
 	}
 	if d.Attach {
 		// Join the bundle before anything else: the kernel lock makes
@@ -171,12 +171,9 @@ func (n *nodeRun) checkParams(f runstate.Facts) error {
 			missing[k] = v
 		}
 	}
-	var flags strings.Builder
-	for _, kv := range config.OverrideArgs(missing) {
-		flags.WriteString(" -p " + jobs.Quote(kv))
-	}
+	flags := config.OverrideFlags(missing)
 	return fmt.Errorf("the run began with%s, which this resume would not apply; continue with: %s%s %s %s --resume",
-		flags.String(), n.opts.Invocation, flags.String(), n.opts.Verb, n.node.Name)
+		flags, n.opts.Invocation, flags, n.opts.Verb, n.node.Name)
 }
 
 // resumeDone ends a resume that has nothing left to run, as when the run
@@ -227,13 +224,4 @@ func (n *nodeRun) takeJournal(d runstate.Decision) error {
 	n.journal = j
 	n.seq = runstate.LastSeq(d.Entries)
 	return j.Reopen()
-}
-
-// quoteArgs quotes each of args for a shell, for a line to paste.
-func quoteArgs(args []string) string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = jobs.Quote(a)
-	}
-	return strings.Join(out, " -p ")
 }

@@ -55,6 +55,14 @@ func (s Status) Valid() bool {
 // stop.
 var severity = map[int]int{ExitOK: 0, ExitStopped: 1, ExitBlocked: 2, ExitFailed: 3, ExitUsage: 4}
 
+// Worse returns the status of the two whose exit code is more severe.
+func Worse(a, b Status) Status {
+	if WorseExit(a.ExitCode(), b.ExitCode()) != a.ExitCode() {
+		return b
+	}
+	return a
+}
+
 // WorseExit returns the more severe of two exit codes.
 func WorseExit(a, b int) int {
 	if severity[b] > severity[a] {

@@ -116,3 +116,19 @@ func FuzzSplit(f *testing.F) {
 func equalWords(a, b []string) bool {
 	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
 }
+
+// TestWorse: the status that decides the exit code wins; a tie keeps the
+// first.
+func TestWorse(t *testing.T) {
+	for _, tt := range []struct{ a, b, want Status }{
+		{OK, Blocked, Blocked},
+		{Blocked, Failed, Failed},
+		{Failed, Blocked, Failed},
+		{Stopped, OK, Stopped},
+		{Error, Failed, Error},
+	} {
+		if got := Worse(tt.a, tt.b); got != tt.want {
+			t.Errorf("Worse(%s, %s) = %s, want %s", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func Check(ctx context.Context, r Run) jobs.Status {
 		if s != jobs.OK && worst == jobs.OK {
 			r.Out.Message = what + ": " + msg
 		}
-		worst = worse(worst, s)
+		worst = jobs.Worse(worst, s)
 		r.Rep.Printf("  %-7s %-8s %s", label(s), what, msg)
 	}
 	r.Rep.Printf("%s: preflight of plan %s, as %s@%s; nothing on %s is changed", r.Node.Name, r.Plan.Name, r.Conn.Target.User, r.Conn.Target.Addr, r.Node.Name)
@@ -98,7 +98,7 @@ func Check(ctx context.Context, r Run) jobs.Status {
 			if worst == jobs.OK {
 				r.Out.Message = fmt.Sprintf("step %d (%s %s): %v", st.Number, st.Job.Host, st.Job.Op, p.Err)
 			}
-			worst = worse(worst, jobs.Failed)
+			worst = jobs.Worse(worst, jobs.Failed)
 		}
 		if res.Status != jobs.OK {
 			// The recap names the step at fault; steps that would run
@@ -252,14 +252,6 @@ func (r Run) fail(s jobs.Status, what, msg string) jobs.Status {
 	r.Out.Message = what + ": " + msg
 	r.Rep.Printf("  %-7s %-8s %s", label(s), what, msg)
 	return s
-}
-
-// worse is the status of the two whose exit code is more severe.
-func worse(a, b jobs.Status) jobs.Status {
-	if jobs.WorseExit(a.ExitCode(), b.ExitCode()) != a.ExitCode() {
-		return b
-	}
-	return a
 }
 
 func label(s jobs.Status) string {
