@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/concdeploy/conc/jobs"
@@ -29,6 +30,54 @@ type FS struct {
 	bundle   *Root
 	home     *Root     // for WriteFile's relative paths; opened when first needed
 	terminal io.Writer // where a progress bar goes; nil for none
+
+	// dirs are the directories an upload of this job went into, each
+	// listed once (one round trip, not one a file) for Upload's check of
+	// what is there already; a directory MkdirAll made is known empty.
+	mu   sync.Mutex
+	dirs map[string]*listing
+}
+
+// listing is what a directory of the bundle held when it was first read.
+type listing struct {
+	once  sync.Once
+	files map[string]fs.FileInfo
+}
+
+// listed returns the listing of the directory dir (a real path), reading
+// it the first time. A directory that cannot be read lists nothing: its
+// files are sent.
+func (b *FS) listed(dir string) map[string]fs.FileInfo {
+	b.mu.Lock()
+	if b.dirs == nil {
+		b.dirs = map[string]*listing{}
+	}
+	l := b.dirs[dir]
+	if l == nil {
+		l = &listing{}
+		b.dirs[dir] = l
+	}
+	b.mu.Unlock()
+	l.once.Do(func() {
+		l.files = map[string]fs.FileInfo{}
+		entries, _ := b.c.ReadDir(dir)
+		for _, e := range entries {
+			l.files[e.Name()] = e
+		}
+	})
+	return l.files
+}
+
+// madeEmpty notes that dir was just made by this job: it holds nothing.
+func (b *FS) madeEmpty(dir string) {
+	l := &listing{files: map[string]fs.FileInfo{}}
+	l.once.Do(func() {})
+	b.mu.Lock()
+	if b.dirs == nil {
+		b.dirs = map[string]*listing{}
+	}
+	b.dirs[dir] = l
+	b.mu.Unlock()
 }
 
 // Progress implements jobs.RemoteFS.
@@ -98,6 +147,7 @@ func (b *FS) MkdirAll(dir string, mode fs.FileMode) error {
 		}
 		err = b.c.Mkdir(real)
 		if err == nil {
+			b.madeEmpty(real)
 			err = b.c.Chmod(real, mode)
 		} else if fi, serr := b.c.Stat(real); serr == nil && fi.IsDir() {
 			err = nil // made at the same moment by another upload of the job
@@ -112,7 +162,9 @@ func (b *FS) MkdirAll(dir string, mode fs.FileMode) error {
 // Upload implements jobs.RemoteFS. A file already at dst with src's size,
 // mode and modification time is left as it is, as rsync's quick check
 // leaves it: a copy gives the node's file the local one's mtime, and a
-// change by hand on the node gives it another.
+// change by hand on the node gives it another. What is there is read once
+// per directory, from a listing (a new bundle's costs one round trip, a
+// directory the job made none), never by a stat a file.
 func (b *FS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, progress func(int64)) (bool, error) {
 	p, err := b.path(dst)
 	if err != nil {
@@ -127,7 +179,7 @@ func (b *FS) Upload(ctx context.Context, src, dst string, mode fs.FileMode, prog
 	if err != nil {
 		return false, err
 	}
-	if have, err := b.c.Lstat(p); err == nil && have.Mode().IsRegular() && have.Size() == fi.Size() &&
+	if have, ok := b.listed(path.Dir(p))[path.Base(p)]; ok && have.Mode().IsRegular() && have.Size() == fi.Size() &&
 		have.Mode().Perm() == mode.Perm() && have.ModTime().Unix() == fi.ModTime().Unix() {
 		return false, nil
 	}
