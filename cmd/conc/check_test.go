@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/internal/testnode"
 )
 
@@ -240,6 +242,40 @@ step = remote close_bundle
 		}
 		if got := readFile(t, hand); got != "alpha\n" {
 			t.Errorf("the node's a.txt is %q after the copy, want the local one", got)
+		}
+	})
+}
+
+// TestRecordedParamsLie: a lock record on the node whose -p values conc
+// would refuse on the command line (a secret, a line break) is never
+// applied: the resume is refused and runs nothing.
+func TestRecordedParamsLie(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, `[plan deploy]
+step = remote open_bundle
+step = remote run "echo ran >> ../ran"
+step = remote close_bundle
+`)
+		if r := p.conc("deploy", "node1", "--stop-after", "1"); r.code != 4 {
+			t.Fatalf("a stopped run: %s", r)
+		}
+		for _, lie := range []map[string]any{{"db_password": "x"}, {"x.note": "a\nb"}} {
+			recPath := filepath.Join(p.bundleDir(), bundle.LockFile)
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(readFile(t, recPath)), &rec); err != nil {
+				t.Fatal(err)
+			}
+			rec["params"] = lie
+			b, _ := json.Marshal(rec)
+			os.WriteFile(recPath, b, 0o600)
+			// From another workstation: only the node's record speaks.
+			r := p.conc("--state-dir", filepath.Join(t.TempDir(), "state"), "deploy", "node1", "--resume")
+			if r.code != 2 || !strings.Contains(r.stdout, "records a value conc refuses") {
+				t.Errorf("a record with params %q: want the resume refused: %s", lie, r)
+			}
+			if exists(p.nodePath("ran")) {
+				t.Fatalf("a job ran under a record's refused params")
+			}
 		}
 	})
 }
