@@ -95,6 +95,13 @@ func TestBench(t *testing.T) {
 	b.report(figs, echo, sshTrue)
 }
 
+// nodeIni is the start of a deploy file for the one node n, named node,
+// with its bundle and local bundle.
+func nodeIni(n *testnode.Node, bundle, local string) string {
+	return fmt.Sprintf("[defaults]\nadmin = %s\nidentity = %s\nknown_hosts = %s\nbundle = %s\nlocal_bundle = %s\n\n[node node]\nsshd.ip = %s\nsshd.port = %d\n\n",
+		n.User, n.Identity, n.KnownHosts, bundle, local, n.Host, n.Port)
+}
+
 // writeIni writes the deploy file the runs use.
 func (b *bench) writeIni() {
 	n := b.node
@@ -102,18 +109,7 @@ func (b *bench) writeIni() {
 	for range 2001 {
 		pings.WriteString("step = remote ping\n")
 	}
-	ini := fmt.Sprintf(`[defaults]
-admin = %s
-identity = %s
-known_hosts = %s
-bundle = .conc-bench
-local_bundle = %s
-
-[node node]
-sshd.ip = %s
-sshd.port = %d
-
-[plan first]
+	ini := nodeIni(n, ".conc-bench", filepath.Join(b.dir, "local")) + fmt.Sprintf(`[plan first]
 step = remote open_bundle
 step = remote ping
 step = remote close_bundle
@@ -136,7 +132,7 @@ step = remote close_bundle
 step = remote open_bundle
 step = local copy_product small
 step = remote close_bundle
-`, n.User, n.Identity, n.KnownHosts, filepath.Join(b.dir, "local"), n.Host, n.Port, pings.String())
+`, pings.String())
 	b.ini = filepath.Join(b.dir, "conc.ini")
 	if err := os.WriteFile(b.ini, []byte(ini), 0o600); err != nil {
 		b.t.Fatal(err)

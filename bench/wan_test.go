@@ -225,18 +225,7 @@ func (b *bench) wanIni(via *testnode.Node) string {
 	for range 20 {
 		runs.WriteString("step = remote run true\n")
 	}
-	ini := fmt.Sprintf(`[defaults]
-admin = %s
-identity = %s
-known_hosts = %s
-bundle = .conc-wan
-local_bundle = %s
-
-[node node]
-sshd.ip = %s
-sshd.port = %d
-
-[plan first]
+	ini := nodeIni(via, ".conc-wan", filepath.Join(b.dir, "local-wan")) + fmt.Sprintf(`[plan first]
 step = remote open_bundle
 step = remote ping
 step = remote close_bundle
@@ -249,7 +238,7 @@ step = remote open_bundle
 step = remote open_bundle
 step = local copy_product release
 step = remote close_bundle
-`, via.User, via.Identity, via.KnownHosts, filepath.Join(b.dir, "local-wan"), via.Host, via.Port, runs.String())
+`, runs.String())
 	path := filepath.Join(b.dir, "wan.ini")
 	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
 		b.t.Fatal(err)
