@@ -28,12 +28,10 @@ type PreviewEnv interface {
 	ReadRemote(ctx context.Context, path string, max int64) ([]byte, fs.FileMode, error)
 }
 
-// Errors of a PreviewEnv's reads.
+// Errors of a PreviewEnv's reads: a file past its bound, and a symlink,
+// directory or other file that a write would replace, not follow.
 var (
-	// ErrTooLarge is wrapped by a read of a file past its bound.
-	ErrTooLarge = errors.New("file larger than a preview reads")
-	// ErrNotRegular is wrapped by a read of a symlink, directory or other
-	// file that is not a regular one, which a write would replace.
+	ErrTooLarge   = errors.New("file larger than a preview reads")
 	ErrNotRegular = errors.New("not a regular file")
 )
 
@@ -47,9 +45,7 @@ type Preview struct {
 	// absolute) that the job would create; Needs, paths that must exist
 	// when it starts, made by an earlier job or there already.
 	Makes, Needs []string
-	// Commands are programs the job would run on its host, which must be
-	// on its PATH there.
-	Commands []string
+	Commands     []string // programs the job runs, which must be on its host's PATH
 	// Err is a check that failed: the run would fail at this job.
 	Err error
 }
