@@ -124,6 +124,9 @@ func New(rwc io.ReadWriteCloser, opt Options) *Agent {
 func (a *Agent) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer func() {
+		a.mu.Lock()
+		a.stopping = true // no queued job starts once the session is over
+		a.mu.Unlock()
 		cancel(errors.New("agent shutting down"))
 		a.waitJobs()
 		a.procs.KillAll()

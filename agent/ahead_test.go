@@ -12,8 +12,9 @@ import (
 
 // sendAhead sends runs as one run-ahead group, without waiting, on a
 // goroutine of its own: net.Pipe holds nothing, so the agent's answers
-// must be read while the group is still being written.
-func sendAhead(t *testing.T, c *channel.Conn, first uint32, cmds ...string) {
+// must be read while the group is still being written. The channel it
+// returns is closed once every run is written.
+func sendAhead(t *testing.T, c *channel.Conn, first uint32, cmds ...string) <-chan struct{} {
 	t.Helper()
 	sent := make(chan struct{})
 	go func() {
@@ -27,6 +28,7 @@ func sendAhead(t *testing.T, c *channel.Conn, first uint32, cmds ...string) {
 		}
 	}()
 	t.Cleanup(func() { <-sent })
+	return sent
 }
 
 // results reads n results, in the order they come.
@@ -132,5 +134,30 @@ func TestRunAhead(t *testing.T) {
 		os.Remove(release)
 		os.Remove(gate)
 		c.Close()
+	}
+}
+
+// TestRunAheadChannelCut: the controller's end goes away while a group's
+// job runs (conc killed, the link cut): the job is killed and the jobs
+// queued behind it never start, even when the running one ends OK at that
+// very moment.
+func TestRunAheadChannelCut(t *testing.T) {
+	t.Parallel()
+	for round := range 20 {
+		c, home, errc := session(t)
+		roundTrip(t, c, hello(channel.LockNone, ""))
+		gate, later := filepath.Join(home, "gate"), filepath.Join(home, "later")
+		// The first job ends on its own as soon as the channel is cut: a
+		// job that ends OK then is the worst case for the queue.
+		sent := sendAhead(t, c, 1, "echo > "+gate+"; sleep 0.05", "echo > "+later, "echo > "+later)
+		waitForFile(t, gate)
+		<-sent // the agent has read them all: they are queued
+		c.Close()
+		if err := <-errc; err != nil {
+			t.Fatalf("round %d: Serve: %v", round, err)
+		}
+		if _, err := os.Stat(later); err == nil {
+			t.Fatalf("round %d: a job queued behind the cut ran", round)
+		}
 	}
 }

@@ -33,13 +33,15 @@ func (a *Agent) start(ctx context.Context, r *channel.Run) (context.Context, fun
 		}
 	}
 	switch {
+	case a.running != nil && r.Chain != 0 && r.Chain == a.running.chain:
+		// Queued even if dropped already: its answer comes after those
+		// of the jobs before it, in order.
+		a.queue = append(a.queue, r)
+		a.mu.Unlock()
+		return nil, nil, errQueued
 	case a.drop.drops(r):
 		a.mu.Unlock()
 		a.sendDropped(r)
-		return nil, nil, errQueued
-	case a.running != nil && r.Chain != 0 && r.Chain == a.running.chain:
-		a.queue = append(a.queue, r)
-		a.mu.Unlock()
 		return nil, nil, errQueued
 	case a.running != nil:
 		id := a.running.id
