@@ -89,10 +89,10 @@ func (n *nodeRun) aheadDone() {
 }
 
 // settle ends a job sent ahead that the run must not go on with: after
-// Ctrl-C it is canceled, when the rollout halted it is dropped. It reports
-// whether the job ran; when it did not, its result says why the run stops
-// before it.
-func (n *nodeRun) settle(ctx context.Context, st *config.Step) (jobs.Result, bool) {
+// Ctrl-C it is canceled, when the rollout halted it is dropped. It returns
+// the job's result and whether it ran; when it did not, the result says
+// why the run stops before it.
+func (n *nodeRun) settle(ctx context.Context, st *config.Step) (agentclient.Result, bool) {
 	id := n.ahead[st.Number]
 	why := jobs.Resultf(jobs.Stopped, "stopped by the operator")
 	if ctx.Err() == nil {
@@ -102,11 +102,9 @@ func (n *nodeRun) settle(ctx context.Context, st *config.Step) (jobs.Result, boo
 	// Wait, with ctx canceled, cancels the job if it runs.
 	r := n.agent.Wait(ctx, id, st.Job.Timeout)
 	if !r.Dropped {
-		// It ran: the work loop reports it as it ended, from its result.
-		n.settled = &r
-		return jobs.Result{}, true
+		return r, true // the work loop reports it as it ended
 	}
 	delete(n.ahead, st.Number)
 	n.aheadDone()
-	return why, false
+	return agentclient.Result{Result: why}, false
 }

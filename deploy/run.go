@@ -88,8 +88,7 @@ type nodeRun struct {
 
 	// ahead maps the steps sent to the agent with a run-ahead group, and
 	// not yet answered, to their job IDs.
-	ahead   map[int]uint32
-	settled *agentclient.Result // the result settle took of the job the loop reports next
+	ahead map[int]uint32
 	// aheadStop unregisters the group's drop on a rollout halt.
 	aheadStop func()
 
@@ -207,6 +206,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		st := &steps[i]
 		n.seq++
 		sent := n.ahead[st.Number] != 0 // sent ahead with a group, and not yet answered
+		var settled *agentclient.Result // its result, when it had to be settled first
 		switch {
 		case ctx.Err() != nil && !sent:
 			return n.halt(st, jobs.Resultf(jobs.Stopped, "stopped by the operator"), "before")
@@ -217,9 +217,11 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		case sent && (ctx.Err() != nil || n.rollout.Halted() != ""):
 			// The job is on the node already: it did not start, and will
 			// not, or it ran and is reported as it ended.
-			if res, ok := n.settle(ctx, st); !ok {
-				return n.halt(st, res, "before")
+			r, ran := n.settle(ctx, st)
+			if !ran {
+				return n.halt(st, r.Result, "before")
 			}
+			settled = &r
 		}
 		if ask != nil {
 			n.rep.Flush()
@@ -238,7 +240,7 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 		if n.opts.Terminal != nil && st.Job.Host == jobs.Local && st.Info.Bundle == jobs.WritesBundle {
 			n.rep.ShowsBar(n.node.Name) // a copy's progress bar says more than the live line
 		}
-		res, d := n.step(ctx, st, ask == nil)
+		res, d := n.step(ctx, st, ask == nil, settled)
 		if d == 0 {
 			d = time.Since(t0)
 		}
@@ -312,8 +314,9 @@ func stateDir(opts *Options) string {
 
 // step runs one job and returns its result, and its duration when the
 // agent measured it. A remote job the agent runs may be sent with the
-// jobs after it as a run-ahead group (ahead.go), when ahead allows.
-func (n *nodeRun) step(ctx context.Context, st *config.Step, ahead bool) (jobs.Result, time.Duration) {
+// jobs after it as a run-ahead group (ahead.go), when ahead allows; one
+// sent already is waited for, unless settled holds its result.
+func (n *nodeRun) step(ctx context.Context, st *config.Step, ahead bool, settled *agentclient.Result) (jobs.Result, time.Duration) {
 	remote := st.Job.Host == jobs.Remote
 	switch {
 	case st.Info.Opens(st.Job.Host):
@@ -331,11 +334,10 @@ func (n *nodeRun) step(ctx context.Context, st *config.Step, ahead bool) (jobs.R
 	if id := n.ahead[st.Number]; id != 0 {
 		delete(n.ahead, st.Number)
 		defer n.aheadDone()
-		var r agentclient.Result
-		if n.settled != nil {
-			r, n.settled = *n.settled, nil // settle took it already
-		} else {
-			r = n.agent.Wait(ctx, id, st.Job.Timeout)
+		r := settled
+		if r == nil {
+			w := n.agent.Wait(ctx, id, st.Job.Timeout)
+			r = &w
 		}
 		if r.Dropped {
 			// Canceled in the moment between the job before it ending
