@@ -213,6 +213,8 @@ func (a *Agent) read(ctx context.Context, end chan<- error) {
 			a.cancel(m.Cancel)
 		case channel.TFence:
 			a.answerFence(m.Fence.ID)
+		case channel.TStore:
+			a.answerStore(m.Store)
 		case channel.TBye:
 			end <- a.bye(m.Bye)
 			return

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/concdeploy/conc/blobstore"
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/internal/livelock"
@@ -342,6 +343,25 @@ func (a *Agent) answerFence(id uint32) {
 	res := &channel.Result{ID: id, Status: string(jobs.OK)}
 	if err := a.fence(); err != nil {
 		res.Status, res.Message, res.Lost = string(jobs.Error), lostMessage(err), a.lost.Load()
+	}
+	a.send(&channel.Message{Type: channel.TResult, Result: res})
+}
+
+// answerStore does what a store request asks of the node's store of
+// bundle files (blobstore), in the bundle this agent holds and only while
+// the fence holds, and answers with a result of the request's ID.
+func (a *Agent) answerStore(q *channel.Store) {
+	res := &channel.Result{ID: q.ID, Status: string(jobs.OK)}
+	var root *os.Root
+	if h, _ := a.held(); h != nil {
+		root = h.root
+	}
+	if err := a.fence(); err != nil {
+		res.Status, res.Message, res.Lost = string(jobs.Error), lostMessage(err), a.lost.Load()
+	} else if ans, err := blobstore.Serve(a.home, root, q, a.opt.Now); err != nil {
+		res.Status, res.Message = string(jobs.Failed), err.Error()
+	} else {
+		res.Store = ans
 	}
 	a.send(&channel.Message{Type: channel.TResult, Result: res})
 }

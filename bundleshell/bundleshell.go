@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/concdeploy/conc/internal/bytesize"
 	"io"
 	"io/fs"
 	"os"
@@ -370,7 +371,7 @@ func (s *Shell) get(ctx context.Context, args []string) error {
 	if err := s.download(ctx, real, local, fi.Mode().Perm()); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.cfg.Stdout, "get %s -> %s (%s)\n", args[0], local, byteSize(fi.Size()))
+	fmt.Fprintf(s.cfg.Stdout, "get %s -> %s (%s)\n", args[0], local, bytesize.Format(fi.Size()))
 	return nil
 }
 
@@ -438,7 +439,7 @@ func (s *Shell) put(ctx context.Context, args []string) error {
 	if err := s.upload(ctx, real, lf, lfi.Mode().Perm()); err != nil {
 		return failed(remote, err)
 	}
-	fmt.Fprintf(s.cfg.Stdout, "put %s -> %s (%s)\n", args[0], remote, byteSize(lfi.Size()))
+	fmt.Fprintf(s.cfg.Stdout, "put %s -> %s (%s)\n", args[0], remote, bytesize.Format(lfi.Size()))
 	return nil
 }
 

@@ -2,7 +2,6 @@ package bundleshell
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 
 	"github.com/concdeploy/conc/bundlefs"
@@ -68,19 +67,4 @@ func failedHere(p string, err error) error {
 		return nil
 	}
 	return &CommandError{Path: p, Local: true, Err: err}
-}
-
-// byteSize is a size as put and get report it: 395 B, 1.2 KiB, 3.4 MiB.
-func byteSize(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, unit := float64(n)/1024, "KiB"
-	for _, u := range []string{"MiB", "GiB", "TiB"} {
-		if f < 1024 {
-			break
-		}
-		f, unit = f/1024, u
-	}
-	return fmt.Sprintf("%.1f %s", f, unit)
 }

@@ -7,7 +7,7 @@ import (
 
 // Version is the protocol version. Both ends refuse a peer that speaks
 // another one; bump it on any change a peer cannot ignore.
-const Version = 3
+const Version = 4
 
 // Type names a message's kind on the wire.
 type Type string
@@ -21,6 +21,7 @@ const (
 	TOutput Type = "output" // agent → controller: a chunk of a job's output
 	TResult Type = "result" // agent → controller: a job has ended
 	TFence  Type = "fence"  // controller → agent: is the bundle still this run's?
+	TStore  Type = "store"  // controller → agent: a request to the node's store of bundle files
 	TBye    Type = "bye"    // either way: the session ends
 )
 
@@ -35,6 +36,7 @@ type Message struct {
 	Output *Output `msgpack:"output,omitempty"`
 	Result *Result `msgpack:"result,omitempty"`
 	Fence  *Fence  `msgpack:"fence,omitempty"`
+	Store  *Store  `msgpack:"store,omitempty"`
 	Bye    *Bye    `msgpack:"bye,omitempty"`
 }
 
@@ -143,6 +145,65 @@ type Fence struct {
 	ID uint32 `msgpack:"id"`
 }
 
+// What a store request asks of the node's store of bundle files.
+const (
+	// StorePlace puts each file into the bundle from the store, when the
+	// store holds its content (checked by hash), unless the bundle has it
+	// already; the answer's Placed says which.
+	StorePlace = "place"
+	// StoreKeep adds files just copied into the bundle to the store, after
+	// checking their content against their hashes, then evicts the least
+	// recently used content past Limit.
+	StoreKeep = "keep"
+	// StoreShow says what the store holds; StorePrune empties it.
+	StoreShow  = "show"
+	StorePrune = "prune"
+)
+
+// MaxStoreFiles is the most files one store request names: a copy of more
+// sends several, each far inside a frame's limits.
+const MaxStoreFiles = 2048
+
+// Store is a request to the node's content-addressed store of the files
+// put and copy_product deliver. The agent answers with a result of the
+// same ID, not journaled, whose Store says what it did.
+type Store struct {
+	ID    uint32      `msgpack:"id"`
+	Do    string      `msgpack:"do"`
+	Files []StoreFile `msgpack:"files,omitempty"`
+	Limit int64       `msgpack:"limit,omitempty"` // bytes the store may hold after a keep
+}
+
+// StoreFile is a file of the bundle by its content.
+type StoreFile struct {
+	SHA256 string    `msgpack:"sha256"` // hex
+	Size   int64     `msgpack:"size"`
+	Path   string    `msgpack:"path"` // inside the bundle
+	Mode   uint32    `msgpack:"mode"` // permission bits
+	MTime  time.Time `msgpack:"mtime"`
+}
+
+// StoreAnswer is what the agent did for a store request.
+type StoreAnswer struct {
+	// Placed holds a state for each of the request's files, for place:
+	// StoreHad (the bundle has it already), StoreLinked (from the store),
+	// or StoreMissing (to be sent).
+	Placed  []int8    `msgpack:"placed,omitempty"`
+	Dir     string    `msgpack:"dir,omitempty"` // the store, absolute
+	Blobs   int64     `msgpack:"blobs"`         // files it holds, after the request
+	Bytes   int64     `msgpack:"bytes"`
+	Evicted int64     `msgpack:"evicted,omitempty"` // files removed by this request
+	Corrupt int64     `msgpack:"corrupt,omitempty"` // files whose content did not match their name, removed
+	Oldest  time.Time `msgpack:"oldest,omitempty"`  // the least recent use, for show
+}
+
+// A file's state in a place answer.
+const (
+	StoreMissing int8 = iota
+	StoreHad
+	StoreLinked
+)
+
 // Output streams: a job's commands' output, stdout and stderr as one
 // stream in the order they came, and events, which carry an op's
 // structured progress (node test results). 2 is not used.
@@ -172,6 +233,8 @@ type Result struct {
 	// Dropped says the job of a run-ahead group never started; Status is
 	// empty.
 	Dropped bool `msgpack:"dropped,omitempty"`
+	// Store answers a store request.
+	Store *StoreAnswer `msgpack:"store,omitempty"`
 }
 
 // Bye ends a session. From the controller it carries the last journal
@@ -206,6 +269,8 @@ func (m *Message) check() error {
 		ok = m.Result != nil
 	case TFence:
 		ok = m.Fence != nil
+	case TStore:
+		ok = m.Store != nil
 	case TBye:
 		ok = m.Bye != nil
 	default:

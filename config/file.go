@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os/user"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/internal/bytesize"
 )
 
 // Known param keys; builtinParams lists every param conc reads. Any other
@@ -41,6 +43,7 @@ var builtin = map[string]string{
 	KeyKnownHosts: "~/.ssh/known_hosts",
 	KeyBundle:     ".conc-bundle",
 	KeyLocal:      "~/.conc/bundles/${name}",
+	KeyStoreLimit: "1G",
 }
 
 // File is a loaded deploy file, or several layered ones: a later file's
@@ -333,7 +336,7 @@ func (n *Node) Values() map[string]string {
 
 // Addr is host:port for dialing.
 func (n *Node) Addr() string {
-	return joinHostPort(n.Get(KeyIP), n.Get(KeyPort))
+	return net.JoinHostPort(strings.Trim(n.Get(KeyIP), "[]"), n.Get(KeyPort))
 }
 
 // Admin is the SSH user: the admin param, else the local user's name.
@@ -370,15 +373,15 @@ func (n *Node) check(dir string) error {
 			return errorf(n.Params[KeyTimeout].Pos, "node %s: timeout = %q is not a duration such as 90s or 5m", n.Name, clip(t))
 		}
 	}
+	if _, err := n.StoreLimit(); err != nil {
+		return errorf(n.Params[KeyStoreLimit].Pos, "node %s: %s = %q is not a size such as 500M or 1G (0 turns the store off)", n.Name, KeyStoreLimit, clip(n.Get(KeyStoreLimit)))
+	}
 	return n.checkCommandLine(dir)
 }
 
-func joinHostPort(host, port string) string {
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
-}
+// StoreLimit is the size the node's store of bundle files keeps to: the
+// store_limit param (1G unless set), 0 for no store.
+func (n *Node) StoreLimit() (int64, error) { return bytesize.Parse(n.Get(KeyStoreLimit)) }
 
 // secretWords mark params whose values conc config must not print.
 var secretWords = []string{"password", "passwd", "secret", "token", "passphrase"}

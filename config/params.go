@@ -6,6 +6,10 @@ import "sort"
 // step gives no --venv (jobs/nodeops.ParamVenv).
 const KeyVenv = "venv"
 
+// KeyStoreLimit is the size the node's store of bundle files keeps to
+// (blobstore); 0 turns the store off.
+const KeyStoreLimit = "store_limit"
+
 // OwnPrefix starts a param the operator keeps for their own use, which
 // conc does not check is used: x.release = 1.4 for a Go node test
 // (t.Param("x.release")), an op of their own, or later.
@@ -34,6 +38,7 @@ var builtinParams = map[string]string{
 	KeySSHConfig:  "the OpenSSH client config file (sshtarget)",
 	KeyJump:       "the jump hosts (sshtarget, mount_sshfs)",
 	KeyVenv:       "the default --venv of setup_install and pip_install (jobs/nodeops)",
+	KeyStoreLimit: "the size of the node's store of bundle files (deploy, conc cache)",
 }
 
 // groupSettings are the keys of a [group NAME] section that configure the

@@ -32,7 +32,7 @@ error (nothing was touched), 3 BLOCKED, 4 STOPPED.`,
 	pf.MarkHidden("cpu-profile")
 	root.AddCommand(
 		a.deployCmd(), a.runCmd(), a.configCmd(), a.planCmd(), a.opsCmd(), a.versionCmd(), a.nodeCmd(), a.statusCmd(), a.unlockCmd(), a.testCmd(), a.checkCmd(), a.hostkeysCmd(),
-		a.bundleCmd(), a.sshCmd(),
+		a.bundleCmd(), a.sshCmd(), a.cacheCmd(),
 	)
 	a.complete(root)
 	return root

@@ -60,54 +60,17 @@ func (a *app) unlock(cmd *cobra.Command, name string, o *unlockOptions) error {
 		return err
 	}
 	defer c.Close()
-	st, err := nodelock.ReadStatus(cmd.Context(), c, agents, n)
-	if err != nil {
-		return err
-	}
-	if !st.Locked() {
-		fmt.Fprintf(a.stdout, "%s is not locked\n", name)
-		return nil
-	}
-	fmt.Fprintln(a.stdout, st.Describe())
-	if err := st.Unlockable(o.force); err != nil {
-		return &exitError{code: jobs.ExitBlocked, err: err}
-	}
-	deployID := "unknown, no lock record"
-	if st.Lock != nil && st.Lock.DeployID != "" {
-		deployID = st.Lock.DeployID
-	}
+	u := nodelock.Unlocker{Out: a.stdout, Force: o.force, Log: log,
+		Release: func() (string, error) { return deploy.ReleaseLocal(cmd.Context(), f, n) }}
 	if !o.yes {
-		ok, err := a.confirm(fmt.Sprintf("remove ~/%s on %s, giving up deploy %s? [y/N] ", st.Bundle, name, deployID))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return &exitError{code: jobs.ExitStopped, err: errors.New("not unlocked")}
-		}
+		u.Confirm = a.confirm
 	}
-	did, err := nodelock.Unlock(cmd.Context(), c, agents, n, st, o.force)
+	err = u.Run(cmd.Context(), c, agents, n)
 	switch {
-	case errors.Is(err, nodelock.ErrFree):
-		fmt.Fprintf(a.stdout, "%s is not locked any more: %v\n", name, err)
-		return nil
+	case errors.Is(err, nodelock.ErrDeclined):
+		return &exitError{code: jobs.ExitStopped, err: err}
 	case errors.Is(err, nodelock.ErrLive), errors.Is(err, nodelock.ErrChanged), errors.Is(err, nodelock.ErrBusy):
 		return &exitError{code: jobs.ExitBlocked, err: err}
-	case err != nil:
-		return err
-	}
-	if did != "" {
-		fmt.Fprintf(a.stdout, "%s: %s\n", name, did)
-	}
-	holder := "unknown"
-	if st.Lock != nil {
-		holder = st.Lock.Holder
-	}
-	log.Warn().Str("node", name).Str("deploy_id", deployID).Str("holder", holder).
-		Bool("alive", st.Live).Msg("unlocked: removed the bundle of a run conc did not hold")
-	fmt.Fprintf(a.stdout, "%s: unlocked (removed ~/%s of deploy %s)\n", name, st.Bundle, deployID)
-	msg, err := deploy.ReleaseLocal(cmd.Context(), f, n)
-	if msg != "" {
-		fmt.Fprintf(a.stdout, "%s: %s\n", name, msg)
 	}
 	return err
 }

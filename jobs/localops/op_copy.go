@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 
 	"errors"
@@ -90,20 +91,39 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if err != nil {
 		return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", err)
 	}
-	if free, ok := rfs.Free(); ok && total > free {
-		return jobs.Resultf(jobs.Failed, "no space for %d byte(s) on %s: %d byte(s) free where the bundle is; nothing was copied", total, env.Node(), free)
+	ns, err := reachStore(ctx, env)
+	if err != nil {
+		return storeFailed(err)
+	}
+	// Without a store, everything is sent: refused before a directory is
+	// made. With one, only what it lacks, known once it has placed the rest.
+	if ns == nil {
+		if res := checkSpace(rfs, env, total); res != nil {
+			return *res
+		}
 	}
 	for _, d := range dirs {
 		if err := rfs.MkdirAll(d.dst, d.mode); err != nil {
 			return jobs.Resultf(jobs.Failed, "%v", err)
 		}
 	}
+	send, placed, err := fromStore(ctx, ns, files)
+	if err != nil {
+		return storeFailed(err)
+	}
+	total = 0
+	for _, f := range send {
+		total += f.size
+	}
+	if res := checkSpace(rfs, env, total); res != nil {
+		return *res
+	}
 	bar := rfs.Progress("copy_product", total)
 	defer bar.Done()
 	var sent, same atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(copyParallel)
-	for _, f := range files {
+	for _, f := range send {
 		g.Go(func() error {
 			changed, err := rfs.Upload(gctx, f.src, f.dst, f.mode, func(n int64) {
 				sent.Add(n)
@@ -119,11 +139,91 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if err := g.Wait(); err != nil {
 		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
-	msg := fmt.Sprintf("%d file(s), %d byte(s)", len(files), sent.Load())
-	if n := same.Load(); n > 0 {
-		msg = fmt.Sprintf("%d file(s), %d byte(s) sent; %d already there", int64(len(files))-n, sent.Load(), n)
+	if placed.keep != nil && len(placed.kept) > 0 {
+		if err := placed.keep.Keep(placed.kept); err != nil {
+			env.Log().Warn().Err(err).Msg("the node's store does not keep what was sent; the next copy sends it again")
+		}
 	}
-	return change(same.Load() < int64(len(files)), jobs.Resultf(jobs.OK, "%s", msg))
+	had := same.Load() + placed.had
+	msg := fmt.Sprintf("%d file(s), %d byte(s)", len(files), sent.Load())
+	if had > 0 || placed.linked > 0 {
+		msg = fmt.Sprintf("%d file(s), %d byte(s) sent", int64(len(send))-same.Load(), sent.Load())
+		if placed.linked > 0 {
+			msg += fmt.Sprintf("; %d from the node's store", placed.linked)
+		}
+		if had > 0 {
+			msg += fmt.Sprintf("; %d already there", had)
+		}
+	}
+	return change(had < int64(len(files)), jobs.Resultf(jobs.OK, "%s", msg))
+}
+
+// stored is what the node's store did for a copy: how many files the
+// bundle had, how many it linked, and the sent files it is to keep.
+type stored struct {
+	had, linked int64
+	keep        NodeStore
+	kept        []channel.StoreFile
+}
+
+// reachStore returns the node's store, or nil when the run has none.
+func reachStore(ctx context.Context, env jobs.Env) (NodeStore, error) {
+	if sr, ok := env.(StoreReacher); ok {
+		return sr.Store(ctx)
+	}
+	return nil, nil
+}
+
+func storeFailed(err error) jobs.Result {
+	if errors.Is(err, jobs.ErrBundleLost) {
+		return jobs.Resultf(jobs.Error, "%v", err)
+	}
+	return jobs.Resultf(jobs.Failed, "%v", err)
+}
+
+// checkSpace refuses a copy of total bytes that the node has no room for.
+func checkSpace(rfs jobs.RemoteFS, env jobs.Env, total int64) *jobs.Result {
+	if free, ok := rfs.Free(); ok && total > free {
+		res := jobs.Resultf(jobs.Failed, "no space for %d byte(s) on %s: %d byte(s) free where the bundle is; nothing was sent", total, env.Node(), free)
+		return &res
+	}
+	return nil
+}
+
+// fromStore has the node's store ns place what it holds of files, and
+// returns the files still to send. Without a store every file is sent.
+func fromStore(ctx context.Context, ns NodeStore, files []transfer) ([]transfer, stored, error) {
+	if ns == nil || len(files) == 0 {
+		return files, stored{}, nil
+	}
+	sums, err := storeFiles(ctx, files)
+	if err != nil {
+		return nil, stored{}, err
+	}
+	st := stored{keep: ns}
+	var send []transfer
+	for lo := 0; lo < len(files); lo += channel.MaxStoreFiles {
+		hi := min(lo+channel.MaxStoreFiles, len(files))
+		placed, err := ns.Place(ctx, sums[lo:hi])
+		if err == nil && len(placed) != hi-lo {
+			err = fmt.Errorf("the node's store answered for %d file(s), not %d", len(placed), hi-lo)
+		}
+		if err != nil {
+			return nil, stored{}, err
+		}
+		for i, p := range placed {
+			switch p {
+			case channel.StoreHad:
+				st.had++
+			case channel.StoreLinked:
+				st.linked++
+			default:
+				send = append(send, files[lo+i])
+				st.kept = append(st.kept, sums[lo+i])
+			}
+		}
+	}
+	return send, st, nil
 }
 
 // plan walks the matches: a file goes to the bundle under its name, a

@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/concdeploy/conc/internal/bytesize"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -38,9 +37,13 @@ func (untar) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	limit, err := parseSize(*maxSize)
-	if err != nil {
-		return nil, fmt.Errorf("--max-size: %w", err)
+	var limit int64 // none
+	if *maxSize != "" {
+		n, err := bytesize.Parse(*maxSize)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("--max-size: %q is not a size such as 500M or 2G", *maxSize)
+		}
+		limit = n
 	}
 	if fs.NArg() != 1 {
 		return nil, fmt.Errorf("needs exactly one GLOB")
@@ -54,31 +57,6 @@ func (untar) Prepare(_ jobs.Host, args []string) (jobs.Action, error) {
 		return nil, fmt.Errorf("--into: %w", err)
 	}
 	return untarAction{glob: glob, into: dir, all: *all, maxSize: limit}, nil
-}
-
-// parseSize reads a size in bytes with an optional K, M or G suffix (powers
-// of 1024); "" is no limit, 0.
-func parseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	mult := int64(1)
-	switch s[len(s)-1] {
-	case 'K', 'k':
-		mult = 1 << 10
-	case 'M', 'm':
-		mult = 1 << 20
-	case 'G', 'g':
-		mult = 1 << 30
-	}
-	if mult > 1 {
-		s = s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n > math.MaxInt64/mult {
-		return 0, fmt.Errorf("%q is not a size such as 500M or 2G", s)
-	}
-	return n * mult, nil
 }
 
 // bundleGlob checks a glob that must match inside the bundle.

@@ -1,0 +1,109 @@
+package agentclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/jobs"
+)
+
+// Store sends a request to the node's store of bundle files and waits
+// for the agent's answer. A Ctrl-C does not cut the wait short: the agent
+// answers once it has hashed what it places, and the job then ends as
+// canceled; only storeTimeout closes the session.
+func (r *Client) Store(ctx context.Context, q channel.Store) (*channel.StoreAnswer, error) {
+	id, err := r.sendStore(q)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { r.start.sess.Close() })
+	defer stop()
+	return r.awaitStore(id)
+}
+
+// storeTimeout bounds a store request: the agent hashes what it places
+// or keeps, a few GiB at the most.
+const storeTimeout = 10 * time.Minute
+
+// StoreLater sends a request to the node's store without waiting for its
+// answer, which a later wait passes over: a keep after a copy costs no
+// round trip. The agent does it before it reads the next message.
+func (r *Client) StoreLater(q channel.Store) error {
+	_, err := r.sendStore(q)
+	return err
+}
+
+func (r *Client) sendStore(q channel.Store) (uint32, error) {
+	if r.dead != nil {
+		return 0, r.dead
+	}
+	r.nextID++
+	q.ID = r.nextID
+	if err := r.start.conn.Send(&channel.Message{Type: channel.TStore, Store: &q}); err != nil {
+		r.dead = err
+		return 0, err
+	}
+	return q.ID, nil
+}
+
+// awaitStore reads until the answer to store request id.
+func (r *Client) awaitStore(id uint32) (*channel.StoreAnswer, error) {
+	for {
+		m, err := r.start.conn.Recv()
+		if err != nil {
+			r.dead = err
+			return nil, errors.New(r.lost(err).Message)
+		}
+		switch {
+		case m.Type == channel.TResult && m.Result.ID == id:
+			res := m.Result
+			r.bundleLost = r.bundleLost || res.Lost
+			if res.Status != string(jobs.OK) || res.Store == nil {
+				if res.Lost {
+					return nil, fmt.Errorf("%w: %s", jobs.ErrBundleLost, res.Message)
+				}
+				return nil, fmt.Errorf("the node's store: %s", res.Message)
+			}
+			return res.Store, nil
+		case m.Type == channel.TBye:
+			res := r.agentBye(m.Bye)
+			return nil, errors.New(res.Message)
+		}
+	}
+}
+
+// NodeStore is the node's store of bundle files through this agent, for
+// a copy (localops.NodeStore); a keep evicts past limit bytes.
+func (r *Client) NodeStore(limit int64) *NodeStore { return &NodeStore{c: r, limit: limit} }
+
+// NodeStore is Client's store requests as a copy makes them.
+type NodeStore struct {
+	c     *Client
+	limit int64
+}
+
+// Place asks the store to place files in the bundle.
+func (s *NodeStore) Place(ctx context.Context, files []channel.StoreFile) ([]int8, error) {
+	ans, err := s.c.Store(ctx, channel.Store{Do: channel.StorePlace, Files: files})
+	if err != nil {
+		return nil, err
+	}
+	return ans.Placed, nil
+}
+
+// Keep sends the files in requests the channel takes, without waiting:
+// the agent keeps them before it reads the next job.
+func (s *NodeStore) Keep(files []channel.StoreFile) error {
+	for lo := 0; lo < len(files); lo += channel.MaxStoreFiles {
+		q := channel.Store{Do: channel.StoreKeep, Files: files[lo:min(lo+channel.MaxStoreFiles, len(files))], Limit: s.limit}
+		if err := s.c.StoreLater(q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
