@@ -6,16 +6,15 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/concdeploy/conc/internal/sshtest"
 	"github.com/concdeploy/conc/internal/testnode"
+	"github.com/concdeploy/conc/internal/wanproxy"
 )
 
 var (
@@ -23,120 +22,17 @@ var (
 	wanRate  = flag.Int64("wan-rate", 100_000_000, "the WAN copy figures' bandwidth limit, bits per second (0: none)")
 )
 
-// proxy is a TCP proxy on loopback in front of the benchmark's sshd that
-// delays every byte by a one-way delay in each direction and, when rate is
-// set, lets bytes through no faster than rate bits a second: a link with
-// a round trip of twice the delay. Both ends of every WAN comparison go
-// through the same proxy in the same run.
-type proxy struct {
-	ln     net.Listener
-	target string
-	delay  time.Duration
-	mu     sync.Mutex
-	rate   int64 // bits per second; 0 for no limit
-	wg     sync.WaitGroup
-}
-
-func startProxy(target string, delay time.Duration) (*proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &proxy{ln: ln, target: target, delay: delay}
-	p.wg.Add(1)
-	go p.serve()
-	return p, nil
-}
-
-// setRate limits the bandwidth of connections made from now on.
-func (p *proxy) setRate(bps int64) {
-	p.mu.Lock()
-	p.rate = bps
-	p.mu.Unlock()
-}
-
-func (p *proxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
-
-func (p *proxy) close() { p.ln.Close(); p.wg.Wait() }
-
-func (p *proxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		rate := p.rate
-		p.mu.Unlock()
-		go p.pump(s, c, rate)
-		go p.pump(c, s, rate)
-	}
-}
-
-type chunk struct {
-	at time.Time
-	b  []byte
-}
-
-// pump copies src to dst, each chunk written delay after it was read; with
-// a rate, a chunk also waits for the link to be free of the chunks before
-// it, as on a link of that bandwidth.
-func (p *proxy) pump(dst, src net.Conn, rate int64) {
-	ch := make(chan chunk, 256)
-	go func() {
-		defer close(ch)
-		for {
-			buf := make([]byte, 16<<10)
-			n, err := src.Read(buf)
-			if n > 0 {
-				ch <- chunk{at: time.Now(), b: buf[:n]}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	var free time.Time // when the link has sent what came before
-	for c := range ch {
-		due := c.at.Add(p.delay)
-		if rate > 0 {
-			start := c.at
-			if free.After(start) {
-				start = free
-			}
-			free = start.Add(time.Duration(int64(len(c.b)) * 8 * int64(time.Second) / rate))
-			due = free.Add(p.delay)
-		}
-		time.Sleep(time.Until(due))
-		if _, err := dst.Write(c.b); err != nil {
-			break
-		}
-	}
-	if tc, ok := dst.(*net.TCPConn); ok {
-		tc.CloseWrite()
-	}
-	for range ch {
-	}
-	src.Close()
-}
-
 // wan is the figures taken through the proxy: the first job and a run of
 // twenty remote jobs against one ssh node true, and a first deploy and a
 // re-deploy of a 200-file bundle against scp and rsync, at wanRate.
 func (b *bench) wan() []Figure {
-	px, err := startProxy(b.node.Addr(), *wanDelay)
+	px, err := wanproxy.Start(b.node.Addr(), *wanDelay)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	defer px.close()
+	defer px.Close()
 	via := *b.node
-	via.Port = px.port()
+	via.Port = px.Port()
 	via.KnownHosts = filepath.Join(b.dir, "known_hosts_proxy")
 	if err := sshtest.WriteKnownHosts(via.KnownHosts, via.Addr(), via.HostKey); err != nil {
 		b.t.Fatal(err)
@@ -167,13 +63,13 @@ func (b *bench) wan() []Figure {
 // wanCopy is the re-deploy figures: a 100 MiB bundle of 200 files copied
 // whole by copy_product against scp -r, and the same with one 1 MiB file
 // changed against rsync -a of that change into the last release.
-func (b *bench) wanCopy(px *proxy, via *testnode.Node, ini string) []Figure {
+func (b *bench) wanCopy(px *wanproxy.Proxy, via *testnode.Node, ini string) []Figure {
 	if _, err := exec.LookPath("rsync"); err != nil {
 		b.notes = append(b.notes, "WAN re-deploy figure skipped: rsync is not installed (apt-get install rsync)")
 		return nil
 	}
-	px.setRate(*wanRate)
-	defer px.setRate(0)
+	px.SetRate(*wanRate)
+	defer px.SetRate(0)
 	src := filepath.Join(b.dir, "release")
 	os.MkdirAll(src, 0o755)
 	buf := make([]byte, 512<<10)

@@ -59,6 +59,9 @@ func Open(home string, now func() time.Time) (*Store, error) {
 		now = time.Now
 	}
 	dir := filepath.Join(home, Dir)
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(home, bundle.CacheDir)), bundle.Mode); err != nil {
+		return nil, fmt.Errorf("make the store %s: %w", dir, err)
+	}
 	for _, d := range []string{filepath.Join(home, bundle.CacheDir), dir} {
 		if err := os.Mkdir(d, bundle.Mode); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("make the store %s: %w", d, err)

@@ -56,6 +56,7 @@ var allowed = map[string][]string{
 	// Test support and the benchmarks.
 	"internal/sshtest":  {},
 	"internal/sftptest": {},
+	"internal/wanproxy": {},
 	"internal/testnode": {"internal/sshtest"},
 	"internal/layers":   {},
 	"bench":             {},

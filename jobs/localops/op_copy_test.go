@@ -1,6 +1,10 @@
 package localops
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/concdeploy/conc/channel"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +85,75 @@ func TestCopyProductNoSpace(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(env.node, "bundle", "dist")); err == nil {
 		t.Error("something was copied")
+	}
+}
+
+// storeEnv is a testEnv whose node has a store of bundle files.
+type storeEnv struct {
+	*testEnv
+	store *fakeStore
+}
+
+func (e *storeEnv) Store(context.Context) (NodeStore, error) { return e.store, nil }
+
+// fakeStore answers a place with its states, by path, and records keeps.
+type fakeStore struct {
+	states map[string]int8
+	err    error
+	asked  []channel.StoreFile
+	kept   []channel.StoreFile
+}
+
+func (s *fakeStore) Place(_ context.Context, files []channel.StoreFile) ([]int8, error) {
+	s.asked = append(s.asked, files...)
+	out := make([]int8, len(files))
+	for i, f := range files {
+		out[i] = s.states[f.Path]
+	}
+	return out, s.err
+}
+
+func (s *fakeStore) Keep(files []channel.StoreFile) error {
+	s.kept = append(s.kept, files...)
+	return nil
+}
+
+// TestCopyFromStore: a copy asks the node's store first, with each file's
+// sha256, sends only what it lacks, and hands what it sent to the store;
+// a store that lost the bundle ends the job ERROR, one that answers
+// wrongly FAILED, and neither sends anything.
+func TestCopyFromStore(t *testing.T) {
+	env := &storeEnv{testEnv: newTestEnv(t, jobs.Local), store: &fakeStore{states: map[string]int8{
+		"dist/a.whl": channel.StoreLinked, "dist/b.whl": channel.StoreHad,
+	}}}
+	os.MkdirAll(filepath.Join(env.dir, "dist"), 0o755)
+	for name, data := range map[string]string{"a.whl": "alpha", "b.whl": "beta", "c.whl": "gamma"} {
+		os.WriteFile(filepath.Join(env.dir, "dist", name), []byte(data), 0o644)
+	}
+	res := runOp(t, env, "copy_product", "dist")
+	if res.Status != jobs.OK || res.Message != "1 file(s), 5 byte(s) sent; 1 from the node's store; 1 already there" || res.Change != jobs.Changed {
+		t.Fatalf("copy_product: %s %q %v", res.Status, res.Message, res.Change)
+	}
+	if len(env.store.asked) != 3 || env.store.asked[0].SHA256 != "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8" {
+		t.Errorf("the store was asked %+v", env.store.asked)
+	}
+	if _, err := os.Stat(filepath.Join(env.node, "bundle", "dist", "a.whl")); err == nil {
+		t.Error("a file the store placed was sent")
+	}
+	if len(env.store.kept) != 1 || env.store.kept[0].Path != "dist/c.whl" || env.store.kept[0].Size != 5 {
+		t.Errorf("kept %+v, want dist/c.whl", env.store.kept)
+	}
+	for err, want := range map[error]jobs.Status{
+		fmt.Errorf("%w: removed", jobs.ErrBundleLost): jobs.Error,
+		errors.New("the node's store: disk error"):    jobs.Failed,
+	} {
+		env.store = &fakeStore{err: err}
+		os.RemoveAll(filepath.Join(env.node, "bundle", "dist"))
+		if res := runOp(t, env, "copy_product", "dist"); res.Status != want {
+			t.Errorf("a store that says %v: %s %q, want %s", err, res.Status, res.Message, want)
+		}
+		if _, err := os.Stat(filepath.Join(env.node, "bundle", "dist", "c.whl")); err == nil {
+			t.Error("a file was sent after the store failed")
+		}
 	}
 }

@@ -1,0 +1,334 @@
+package blobstore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/concdeploy/conc/channel"
+)
+
+// clock is a store's clock that a test moves.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func (c *clock) tick() { c.t = c.t.Add(time.Minute) }
+
+type fixture struct {
+	t     *testing.T
+	home  string
+	clock *clock
+	store *Store
+}
+
+func newFixture(t *testing.T) *fixture {
+	home := t.TempDir()
+	c := &clock{t: time.Now().Add(-time.Hour).Truncate(time.Second)}
+	s, err := Open(home, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, home: home, clock: c, store: s}
+}
+
+// bundle makes a bundle directory in the home and opens it as the agent
+// does.
+func (f *fixture) bundle(name string) (string, *os.Root) {
+	dir := filepath.Join(f.home, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		f.t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { root.Close() })
+	return dir, root
+}
+
+var mtime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// file writes data into a bundle as a copy does, and describes it.
+func (f *fixture) file(dir, rel, data string, mode os.FileMode) channel.StoreFile {
+	p := filepath.Join(dir, rel)
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		f.t.Fatal(err)
+	}
+	os.Chmod(p, mode)
+	os.Chtimes(p, mtime, mtime)
+	return describe(rel, data, mode)
+}
+
+func describe(rel, data string, mode os.FileMode) channel.StoreFile {
+	sum := sha256.Sum256([]byte(data))
+	return channel.StoreFile{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Path: rel, Mode: uint32(mode), MTime: mtime}
+}
+
+func (f *fixture) keep(root *os.Root, files ...channel.StoreFile) {
+	f.t.Helper()
+	f.clock.tick()
+	if _, err := f.store.Keep(root, files); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) blob(sf channel.StoreFile) string {
+	return filepath.Join(f.store.Path(), sf.SHA256[:2], sf.SHA256)
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// TestPlaceAndKeep: a kept file is placed into the next bundle from the
+// store, as a link to the blob with the file's mode and mtime; a bundle
+// that has the file already is left as it is.
+func TestPlaceAndKeep(t *testing.T) {
+	f := newFixture(t)
+	dir1, root1 := f.bundle("b1")
+	app := f.file(dir1, "lib/app.whl", "wheel content", 0o640)
+	f.keep(root1, app)
+	if got := readFile(t, f.blob(app)); got != "wheel content" {
+		t.Fatalf("the blob holds %q", got)
+	}
+	dir2, root2 := f.bundle("b2")
+	os.MkdirAll(filepath.Join(dir2, "lib"), 0o700)
+	other := describe("lib/other.whl", "not in the store", 0o644)
+	placed, corrupt := f.store.Place(root2, []channel.StoreFile{app, other})
+	if placed[0] != channel.StoreLinked || placed[1] != channel.StoreMissing || corrupt != 0 {
+		t.Fatalf("placed %v, corrupt %d; want linked, missing", placed, corrupt)
+	}
+	p := filepath.Join(dir2, "lib", "app.whl")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, p) != "wheel content" || fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(mtime) {
+		t.Errorf("the placed file: %q, mode %v, mtime %v", readFile(t, p), fi.Mode().Perm(), fi.ModTime())
+	}
+	if inode(t, p) != inode(t, f.blob(app)) {
+		t.Error("the placed file is not a link to the blob")
+	}
+	if placed, _ := f.store.Place(root2, []channel.StoreFile{app}); placed[0] != channel.StoreHad {
+		t.Errorf("placed again: %v, want had", placed)
+	}
+}
+
+// TestPlaceCorrupt: a blob changed by anyone (its content, in place with
+// its size and mtime kept, or its size) is found by its hash, removed and
+// not placed: the file is sent again.
+func TestPlaceCorrupt(t *testing.T) {
+	for name, spoil := range map[string]func(string){
+		"same size": func(p string) {
+			os.WriteFile(p, []byte("wheel CONTENT"), 0o640)
+			os.Chtimes(p, mtime, mtime)
+		},
+		"truncated": func(p string) { os.Truncate(p, 3) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			dir1, root1 := f.bundle("b1")
+			app := f.file(dir1, "app.whl", "wheel content", 0o640)
+			f.keep(root1, app)
+			os.RemoveAll(dir1) // the run's close_bundle
+			spoil(f.blob(app))
+			dir2, root2 := f.bundle("b2")
+			placed, corrupt := f.store.Place(root2, []channel.StoreFile{app})
+			if placed[0] != channel.StoreMissing || corrupt != 1 {
+				t.Fatalf("placed %v, corrupt %d; want missing, 1", placed, corrupt)
+			}
+			if _, err := os.Lstat(f.blob(app)); !os.IsNotExist(err) {
+				t.Error("the corrupt blob is still in the store")
+			}
+			if _, err := os.Lstat(filepath.Join(dir2, "app.whl")); !os.IsNotExist(err) {
+				t.Error("something was placed in the bundle")
+			}
+			// Sent again, it is kept again, whole.
+			again := f.file(dir2, "app.whl", "wheel content", 0o640)
+			f.keep(root2, again)
+			if got := readFile(t, f.blob(app)); got != "wheel content" {
+				t.Errorf("after the file was sent again the blob holds %q", got)
+			}
+		})
+	}
+}
+
+// TestPlaceSharedBlob: a blob another bundle links with another mode gets
+// a copy, so a run never changes a file of another bundle.
+func TestPlaceSharedBlob(t *testing.T) {
+	f := newFixture(t)
+	dir1, root1 := f.bundle("b1")
+	tool := f.file(dir1, "tool", "#!/bin/sh\n", 0o644)
+	f.keep(root1, tool)
+	_, root2 := f.bundle("b2")
+	exe := tool
+	exe.Mode = 0o755
+	placed, _ := f.store.Place(root2, []channel.StoreFile{exe})
+	if placed[0] != channel.StoreLinked {
+		t.Fatalf("placed %v", placed)
+	}
+	p2 := filepath.Join(f.home, "b2", "tool")
+	if fi, _ := os.Stat(p2); fi.Mode().Perm() != 0o755 || readFile(t, p2) != "#!/bin/sh\n" {
+		t.Errorf("b2's tool: mode %v, %q", fi.Mode().Perm(), readFile(t, p2))
+	}
+	if fi, _ := os.Stat(filepath.Join(dir1, "tool")); fi.Mode().Perm() != 0o644 {
+		t.Errorf("b1's tool changed mode to %v", fi.Mode().Perm())
+	}
+	if inode(t, p2) == inode(t, filepath.Join(dir1, "tool")) {
+		t.Error("b2's tool is b1's file")
+	}
+}
+
+// TestEvictLRU: past the limit, the least recently used blobs go first;
+// a place counts as a use; a bundle keeps a file whose blob went.
+func TestEvictLRU(t *testing.T) {
+	f := newFixture(t)
+	dir, root := f.bundle("b1")
+	var files []channel.StoreFile
+	for _, name := range []string{"a", "b", "c", "d"} {
+		files = append(files, f.file(dir, name, strings.Repeat(name, 100), 0o644))
+	}
+	a, b, c, d := files[0], files[1], files[2], files[3]
+	f.keep(root, a)
+	f.keep(root, b)
+	f.keep(root, c)
+	_, root2 := f.bundle("b2")
+	f.clock.tick()
+	if placed, _ := f.store.Place(root2, []channel.StoreFile{a}); placed[0] != channel.StoreLinked {
+		t.Fatalf("placed %v", placed)
+	}
+	f.keep(root, d)
+	st, err := f.store.Evict(300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Evicted != 1 || st.Blobs != 3 || st.Bytes != 300 {
+		t.Errorf("evicted %d, left %d blobs of %d bytes; want 1, 3, 300", st.Evicted, st.Blobs, st.Bytes)
+	}
+	for sf, want := range map[*channel.StoreFile]bool{&a: true, &b: false, &c: true, &d: true} {
+		if _, err := os.Stat(f.blob(*sf)); (err == nil) != want {
+			t.Errorf("%s in the store: %v, want %v", sf.Path, err == nil, want)
+		}
+	}
+	if readFile(t, filepath.Join(dir, "b")) != strings.Repeat("b", 100) {
+		t.Error("the bundle lost the file whose blob was evicted")
+	}
+	st, err = f.store.Prune()
+	if err != nil || st.Blobs != 0 || st.Evicted != 3 {
+		t.Errorf("prune: %+v, %v", st, err)
+	}
+}
+
+// TestKeepChanged: a file that changed between its hash and the keep is
+// left out of the store, and the keep goes on.
+func TestKeepChanged(t *testing.T) {
+	f := newFixture(t)
+	dir, root := f.bundle("b1")
+	a := f.file(dir, "a", "alpha", 0o644)
+	b := f.file(dir, "b", "beta", 0o644)
+	os.WriteFile(filepath.Join(dir, "a"), []byte("ALPHA"), 0o644)
+	kept, err := f.store.Keep(root, []channel.StoreFile{a, b})
+	if err != nil || kept != 1 {
+		t.Fatalf("kept %d, %v; want 1", kept, err)
+	}
+	if _, err := os.Stat(f.blob(a)); err == nil {
+		t.Error("a file whose content is not its hash went into the store")
+	}
+}
+
+// TestServeRefuses: a request the store must not act on does nothing:
+// a path out of the bundle, a bad hash, too many files, no bundle, an
+// unknown request. A link in the bundle that leads out is not followed.
+func TestServeRefuses(t *testing.T) {
+	f := newFixture(t)
+	dir, root := f.bundle("b1")
+	a := f.file(dir, "a", "alpha", 0o644)
+	f.keep(root, a)
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(dir, "out"))
+	for _, p := range []string{"../a", "out/a", "/etc/a", "", "sub/.."} {
+		sf := a
+		sf.Path = p
+		if placed, _ := f.store.Place(root, []channel.StoreFile{sf}); placed[0] != channel.StoreMissing {
+			t.Errorf("place at %q: %v", p, placed)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("a place wrote outside the bundle: %v", entries)
+	}
+	bad := a
+	bad.SHA256 = "../../" + a.SHA256[6:]
+	bad.Path = "new"
+	if placed, _ := f.store.Place(root, []channel.StoreFile{bad}); placed[0] != channel.StoreMissing {
+		t.Errorf("a bad hash: %v", placed)
+	}
+	for what, q := range map[string]*channel.Store{
+		"too many": {Do: channel.StorePlace, Files: make([]channel.StoreFile, channel.MaxStoreFiles+1)},
+		"unknown":  {Do: "gc"},
+		"bad hash": {Do: channel.StoreKeep, Files: []channel.StoreFile{bad}},
+	} {
+		if _, err := Serve(f.home, root, q, f.clock.now); err == nil {
+			t.Errorf("%s: no error", what)
+		}
+	}
+	if _, err := Serve(f.home, nil, &channel.Store{Do: channel.StorePlace}, f.clock.now); err == nil {
+		t.Error("a place without a bundle: no error")
+	}
+	if ans, err := Serve(f.home, nil, &channel.Store{Do: channel.StoreShow}, f.clock.now); err != nil || ans.Blobs != 1 {
+		t.Errorf("show without a bundle: %+v, %v", ans, err)
+	}
+}
+
+// TestStaleTmp: a temporary file a crashed agent left in the store goes
+// at the next eviction once it is an hour old, not before.
+func TestStaleTmp(t *testing.T) {
+	f := newFixture(t)
+	shard := filepath.Join(f.store.Path(), "ab")
+	os.MkdirAll(shard, 0o700)
+	old, fresh := filepath.Join(shard, tmpPrefix+"old"), filepath.Join(shard, tmpPrefix+"fresh")
+	os.WriteFile(old, []byte("x"), 0o600)
+	os.WriteFile(fresh, []byte("x"), 0o600)
+	long := f.clock.t.Add(-2 * staleTmp)
+	os.Chtimes(old, long, long)
+	os.Chtimes(fresh, f.clock.t, f.clock.t)
+	if st, err := f.store.Show(); err != nil || st.Blobs != 0 {
+		t.Fatalf("show: %+v, %v", st, err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Error("the stale temporary file is still there")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a temporary file in use was removed")
+	}
+}
+
+// TestOpenRefusesLink: a store path that is a link is not followed.
+func TestOpenRefusesLink(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".cache", "conc"), 0o700)
+	os.Symlink(t.TempDir(), filepath.Join(home, Dir))
+	if _, err := Open(home, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("a linked store: %v", err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
