@@ -61,7 +61,7 @@ func (a *app) complete(root *cobra.Command) {
 	}
 	for _, cmd := range root.Commands() {
 		switch cmd.Name() {
-		case "deploy", "test", "status", "hostkeys", "check":
+		case "deploy", "test", "status", "hostkeys", "check", "cache":
 			cmd.ValidArgsFunction = targets
 		case "config", "unlock", "bundle", "ssh":
 			cmd.ValidArgsFunction = one(list(func(f *config.File, _ []string) []string { return f.NodeNames() }))

@@ -26,7 +26,7 @@ type copyProduct struct{}
 func (copyProduct) Info() jobs.Info {
 	return jobs.Info{
 		Name: "copy_product", Usage: "GLOB... [--to DIR]",
-		Doc:   "copy local files and directories (globs relative to the deploy file) into the node's bundle over SFTP, keeping relative paths and modes",
+		Doc:   "copy local files and directories (globs relative to the deploy file) into the node's bundle over SFTP, keeping relative paths and modes; what the node's store holds is linked, not sent",
 		Hosts: []jobs.Host{jobs.Local}, Bundle: jobs.WritesBundle,
 	}
 }

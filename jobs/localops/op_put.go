@@ -11,7 +11,7 @@ type put struct{}
 func (put) Info() jobs.Info {
 	return jobs.Info{
 		Name: "put", Usage: "GLOB... [--to DIR]",
-		Doc:   "upload local files matching the globs into the node's bundle (or DIR inside it) over SFTP; directories are copy_product's",
+		Doc:   "upload local files matching the globs into the node's bundle (or DIR inside it) over SFTP, only those the node's store lacks; directories are copy_product's",
 		Hosts: []jobs.Host{jobs.Local}, Bundle: jobs.WritesBundle,
 	}
 }
