@@ -87,9 +87,9 @@ type NodeStore struct {
 	limit int64
 }
 
-// Place asks the store to place files in the bundle.
-func (s *NodeStore) Place(ctx context.Context, files []channel.StoreFile) ([]int8, error) {
-	ans, err := s.c.Store(ctx, channel.Store{Do: channel.StorePlace, Files: files})
+// Place asks the store to make dirs and place files in the bundle.
+func (s *NodeStore) Place(ctx context.Context, dirs []channel.StoreDir, files []channel.StoreFile) ([]int8, error) {
+	ans, err := s.c.Store(ctx, channel.Store{Do: channel.StorePlace, Dirs: dirs, Files: files})
 	if err != nil {
 		return nil, err
 	}

@@ -388,6 +388,31 @@ func (s *Store) Show() (Stats, error) { return s.Evict(1<<63 - 1) }
 // Prune empties the store; it says what it removed.
 func (s *Store) Prune() (Stats, error) { return s.Evict(0) }
 
+// makeDirs makes each directory in the bundle, and the missing parts of
+// its path, with its mode; one there already keeps its own. A part that
+// is a link may lead elsewhere in the bundle, never out of it.
+func makeDirs(root *os.Root, dirs []channel.StoreDir) error {
+	for _, d := range dirs {
+		at := ""
+		for _, part := range strings.Split(path.Clean(d.Path), "/") {
+			at = path.Join(at, part)
+			if fi, err := root.Stat(at); err == nil && fi.IsDir() {
+				continue
+			}
+			err := root.Mkdir(at, fs.FileMode(d.Mode&0o7777))
+			if err == nil {
+				err = root.Chmod(at, fs.FileMode(d.Mode&0o7777))
+			} else if fi, serr := root.Stat(at); serr == nil && fi.IsDir() {
+				err = nil
+			}
+			if err != nil {
+				return fmt.Errorf("create %s in the bundle: %w", at, err)
+			}
+		}
+	}
+	return nil
+}
+
 // openParent opens the directory of p in the bundle; root keeps it inside.
 func openParent(root *os.Root, p string) (*os.File, error) {
 	if p == "" || strings.HasSuffix(p, "/") || path.Base(p) == ".." || path.Base(p) == "." {
@@ -437,6 +462,9 @@ func Serve(home string, root *os.Root, q *channel.Store, now func() time.Time) (
 	var st Stats
 	switch q.Do {
 	case channel.StorePlace:
+		if err := makeDirs(root, q.Dirs); err != nil {
+			return nil, err
+		}
 		ans.Placed, ans.Corrupt = s.Place(root, q.Files)
 		return ans, nil
 	case channel.StoreKeep:

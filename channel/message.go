@@ -172,6 +172,15 @@ type Store struct {
 	Do    string      `msgpack:"do"`
 	Files []StoreFile `msgpack:"files,omitempty"`
 	Limit int64       `msgpack:"limit,omitempty"` // bytes the store may hold after a keep
+	// Dirs are made in the bundle, in order, before a place: each missing
+	// part of a path gets the mode; a directory there keeps its own.
+	Dirs []StoreDir `msgpack:"dirs,omitempty"`
+}
+
+// StoreDir is a directory of the bundle a copy needs.
+type StoreDir struct {
+	Path string `msgpack:"path"`
+	Mode uint32 `msgpack:"mode"`
 }
 
 // StoreFile is a file of the bundle by its content.

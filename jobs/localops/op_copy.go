@@ -87,29 +87,44 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if err != nil {
 		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
-	rfs, err := env.Remote(ctx)
-	if err != nil {
-		return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", err)
-	}
 	ns, err := reachStore(ctx, env)
 	if err != nil {
 		return storeFailed(err)
 	}
-	// Without a store, everything is sent: refused before a directory is
-	// made. With one, only what it lacks, known once it has placed the rest.
+	// SFTP is opened while the files are hashed and the store places
+	// them: over a slow link its round trips then cost nothing.
+	var rfs jobs.RemoteFS
+	var rerr error
+	opened := make(chan struct{})
+	go func() {
+		defer close(opened)
+		rfs, rerr = env.Remote(ctx)
+	}()
+	var send []transfer
+	var placed stored
 	if ns == nil {
+		// Everything is sent: refused before a directory is made.
+		send = files
+		if <-opened; rerr != nil {
+			return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", rerr)
+		}
 		if res := checkSpace(rfs, env, total); res != nil {
 			return *res
 		}
-	}
-	for _, d := range dirs {
-		if err := rfs.MkdirAll(d.dst, d.mode); err != nil {
-			return jobs.Resultf(jobs.Failed, "%v", err)
+		for _, d := range dirs {
+			if err := rfs.MkdirAll(d.dst, d.mode); err != nil {
+				return jobs.Resultf(jobs.Failed, "%v", err)
+			}
 		}
-	}
-	send, placed, err := fromStore(ctx, ns, files)
-	if err != nil {
+	} else if send, placed, err = fromStore(ctx, ns, dirs, files); err != nil {
 		return storeFailed(err)
+	}
+	if len(send) == 0 {
+		// Nothing to send: the node had it all, and SFTP is not waited for.
+		return copied(files, send, 0, 0, placed)
+	}
+	if <-opened; rerr != nil {
+		return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", rerr)
 	}
 	total = 0
 	for _, f := range send {
@@ -144,10 +159,16 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 			env.Log().Warn().Err(err).Msg("the node's store does not keep what was sent; the next copy sends it again")
 		}
 	}
-	had := same.Load() + placed.had
-	msg := fmt.Sprintf("%d file(s), %d byte(s)", len(files), sent.Load())
+	return copied(files, send, sent.Load(), same.Load(), placed)
+}
+
+// copied is a copy's result: of files, send were to be sent, of which
+// same were there already after all, and sent bytes went.
+func copied(files, send []transfer, sent, same int64, placed stored) jobs.Result {
+	had := same + placed.had
+	msg := fmt.Sprintf("%d file(s), %d byte(s)", len(files), sent)
 	if had > 0 || placed.linked > 0 {
-		msg = fmt.Sprintf("%d file(s), %d byte(s) sent", int64(len(send))-same.Load(), sent.Load())
+		msg = fmt.Sprintf("%d file(s), %d byte(s) sent", int64(len(send))-same, sent)
 		if placed.linked > 0 {
 			msg += fmt.Sprintf("; %d from the node's store", placed.linked)
 		}
@@ -192,9 +213,10 @@ func checkSpace(rfs jobs.RemoteFS, env jobs.Env, total int64) *jobs.Result {
 
 // fromStore has the node's store ns place what it holds of files, and
 // returns the files still to send. Without a store every file is sent.
-func fromStore(ctx context.Context, ns NodeStore, files []transfer) ([]transfer, stored, error) {
-	if ns == nil || len(files) == 0 {
-		return files, stored{}, nil
+func fromStore(ctx context.Context, ns NodeStore, dirs, files []transfer) ([]transfer, stored, error) {
+	wantDirs := make([]channel.StoreDir, len(dirs))
+	for i, d := range dirs {
+		wantDirs[i] = channel.StoreDir{Path: d.dst, Mode: uint32(d.mode.Perm())}
 	}
 	sums, err := storeFiles(ctx, files)
 	if err != nil {
@@ -202,9 +224,10 @@ func fromStore(ctx context.Context, ns NodeStore, files []transfer) ([]transfer,
 	}
 	st := stored{keep: ns}
 	var send []transfer
-	for lo := 0; lo < len(files); lo += channel.MaxStoreFiles {
+	for lo := 0; lo == 0 || lo < len(files); lo += channel.MaxStoreFiles {
 		hi := min(lo+channel.MaxStoreFiles, len(files))
-		placed, err := ns.Place(ctx, sums[lo:hi])
+		placed, err := ns.Place(ctx, wantDirs, sums[lo:hi])
+		wantDirs = nil // made by the first request
 		if err == nil && len(placed) != hi-lo {
 			err = fmt.Errorf("the node's store answered for %d file(s), not %d", len(placed), hi-lo)
 		}

@@ -98,13 +98,17 @@ func (e *storeEnv) Store(context.Context) (NodeStore, error) { return e.store, n
 
 // fakeStore answers a place with its states, by path, and records keeps.
 type fakeStore struct {
+	node   string // the test's node directory, where the bundle is
 	states map[string]int8
 	err    error
 	asked  []channel.StoreFile
 	kept   []channel.StoreFile
 }
 
-func (s *fakeStore) Place(_ context.Context, files []channel.StoreFile) ([]int8, error) {
+func (s *fakeStore) Place(_ context.Context, dirs []channel.StoreDir, files []channel.StoreFile) ([]int8, error) {
+	for _, d := range dirs {
+		os.MkdirAll(filepath.Join(s.node, "bundle", d.Path), 0o700)
+	}
 	s.asked = append(s.asked, files...)
 	out := make([]int8, len(files))
 	for i, f := range files {
@@ -123,9 +127,10 @@ func (s *fakeStore) Keep(files []channel.StoreFile) error {
 // a store that lost the bundle ends the job ERROR, one that answers
 // wrongly FAILED, and neither sends anything.
 func TestCopyFromStore(t *testing.T) {
-	env := &storeEnv{testEnv: newTestEnv(t, jobs.Local), store: &fakeStore{states: map[string]int8{
+	env := &storeEnv{testEnv: newTestEnv(t, jobs.Local)}
+	env.store = &fakeStore{node: env.node, states: map[string]int8{
 		"dist/a.whl": channel.StoreLinked, "dist/b.whl": channel.StoreHad,
-	}}}
+	}}
 	os.MkdirAll(filepath.Join(env.dir, "dist"), 0o755)
 	for name, data := range map[string]string{"a.whl": "alpha", "b.whl": "beta", "c.whl": "gamma"} {
 		os.WriteFile(filepath.Join(env.dir, "dist", name), []byte(data), 0o644)
@@ -147,7 +152,7 @@ func TestCopyFromStore(t *testing.T) {
 		fmt.Errorf("%w: removed", jobs.ErrBundleLost): jobs.Error,
 		errors.New("the node's store: disk error"):    jobs.Failed,
 	} {
-		env.store = &fakeStore{err: err}
+		env.store = &fakeStore{node: env.node, err: err}
 		os.RemoveAll(filepath.Join(env.node, "bundle", "dist"))
 		if res := runOp(t, env, "copy_product", "dist"); res.Status != want {
 			t.Errorf("a store that says %v: %s %q, want %s", err, res.Status, res.Message, want)

@@ -17,10 +17,11 @@ import (
 // their content (blobstore, through the agent). A copy asks it to place
 // what it holds before sending the rest, then hands it what it sent.
 type NodeStore interface {
-	// Place puts each file into the bundle from the store, and says for
-	// each whether the bundle had it (channel.StoreHad), the store gave
-	// it (channel.StoreLinked) or it is still to send.
-	Place(ctx context.Context, files []channel.StoreFile) ([]int8, error)
+	// Place makes dirs in the bundle, then puts each file into it from
+	// the store, and says for each whether the bundle had it
+	// (channel.StoreHad), the store gave it (channel.StoreLinked) or it is
+	// still to send.
+	Place(ctx context.Context, dirs []channel.StoreDir, files []channel.StoreFile) ([]int8, error)
 	// Keep adds files just sent to the store. It need not wait: the node
 	// does it before the next job.
 	Keep(files []channel.StoreFile) error
