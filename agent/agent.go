@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/concdeploy/conc/blobstore"
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
@@ -81,7 +82,8 @@ type Agent struct {
 	bundle string      // absolute
 	lost   atomic.Bool // the fence failed: the bundle at the path is not this agent's
 
-	hash chan string // the agent's own sha256, computed while the hello travels
+	hash  chan string        // the agent's own sha256, computed while the hello travels
+	blobs *blobstore.Session // the node's store of bundle files, for this channel
 
 	mu       sync.Mutex
 	running  *running
@@ -113,7 +115,8 @@ func New(rwc io.ReadWriteCloser, opt Options) *Agent {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	a := &Agent{conn: channel.New(rwc), log: opt.Log, opt: opt, home: opt.Home, hash: make(chan string, 1)}
+	a := &Agent{conn: channel.New(rwc), log: opt.Log, opt: opt, home: opt.Home, hash: make(chan string, 1),
+		blobs: blobstore.NewSession(opt.Home, opt.Now)}
 	go func() { a.hash <- fileHash(opt.Exe) }()
 	return a
 }
@@ -130,6 +133,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 		cancel(errors.New("agent shutting down"))
 		a.waitJobs()
 		a.procs.KillAll()
+		a.blobs.Close()
 		a.letGo()
 		a.conn.Close()
 	}()

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/concdeploy/conc/blobstore"
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/internal/livelock"
@@ -358,7 +357,7 @@ func (a *Agent) answerStore(q *channel.Store) {
 	}
 	if err := a.fence(); err != nil {
 		res.Status, res.Message, res.Lost = string(jobs.Error), lostMessage(err), a.lost.Load()
-	} else if ans, err := blobstore.Serve(a.home, root, q, a.opt.Now); err != nil {
+	} else if ans, err := a.blobs.Serve(root, q); err != nil {
 		res.Status, res.Message = string(jobs.Failed), err.Error()
 	} else {
 		res.Store = ans

@@ -60,6 +60,8 @@ func (r *Client) awaitStore(id uint32) (*channel.StoreAnswer, error) {
 			return nil, errors.New(r.lost(err).Message)
 		}
 		switch {
+		case m.Type == channel.TResult && m.Result.ID > id:
+			return nil, fmt.Errorf("%w: the answer to %d before the one to %d", channel.ErrUnexpected, m.Result.ID, id)
 		case m.Type == channel.TResult && m.Result.ID == id:
 			res := m.Result
 			r.bundleLost = r.bundleLost || res.Lost
@@ -78,32 +80,68 @@ func (r *Client) awaitStore(id uint32) (*channel.StoreAnswer, error) {
 }
 
 // NodeStore is the node's store of bundle files through this agent, for
-// a copy (localops.NodeStore); a keep evicts past limit bytes.
-func (r *Client) NodeStore(limit int64) *NodeStore { return &NodeStore{c: r, limit: limit} }
+// a copy (localops.NodeStore); after a copy it keeps to limit bytes, and
+// progress draws the copy's progress.
+func (r *Client) NodeStore(limit int64, progress func(what string, total int64) jobs.Progress) *NodeStore {
+	return &NodeStore{c: r, limit: limit, progress: progress}
+}
 
 // NodeStore is Client's store requests as a copy makes them.
 type NodeStore struct {
-	c     *Client
-	limit int64
+	c        *Client
+	limit    int64
+	progress func(string, int64) jobs.Progress
+	pending  []uint32 // writes sent and not yet answered
 }
 
-// Place asks the store to make dirs and place files in the bundle.
-func (s *NodeStore) Place(ctx context.Context, dirs []channel.StoreDir, files []channel.StoreFile) ([]int8, error) {
+// Progress shows how far a copy got.
+func (s *NodeStore) Progress(what string, total int64) jobs.Progress { return s.progress(what, total) }
+
+// Place asks the store to make dirs and place files in the bundle, and
+// says what it did with each and how much space is left (-1: unknown).
+func (s *NodeStore) Place(ctx context.Context, dirs []channel.StoreDir, files []channel.StoreFile) ([]int8, int64, error) {
 	ans, err := s.c.Store(ctx, channel.Store{Do: channel.StorePlace, Dirs: dirs, Files: files})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return ans.Placed, nil
+	free := int64(-1)
+	if ans.Free != nil {
+		free = *ans.Free
+	}
+	return ans.Placed, free, nil
 }
 
-// Keep sends the files in requests the channel takes, without waiting:
-// the agent keeps them before it reads the next job.
-func (s *NodeStore) Keep(files []channel.StoreFile) error {
-	for lo := 0; lo < len(files); lo += channel.MaxStoreFiles {
-		q := channel.Store{Do: channel.StoreKeep, Files: files[lo:min(lo+channel.MaxStoreFiles, len(files))], Limit: s.limit}
-		if err := s.c.StoreLater(q); err != nil {
-			return err
+// Send sends a chunk of a file the store lacks, without waiting: the
+// channel's own flow control paces it. Sent takes the answers.
+func (s *NodeStore) Send(f channel.StoreFile, off int64, data []byte) error {
+	id, err := s.c.sendStore(channel.Store{Do: channel.StoreWrite, Files: []channel.StoreFile{f}, Offset: off, Data: data})
+	if err == nil {
+		s.pending = append(s.pending, id)
+	}
+	return err
+}
+
+// Sent asks the store to keep to its limit, and waits until the node has
+// answered every chunk sent: it returns the first error it reports.
+func (s *NodeStore) Sent(ctx context.Context) error {
+	id, err := s.c.sendStore(channel.Store{Do: channel.StoreKeep, Limit: s.limit})
+	if err != nil {
+		return err
+	}
+	ids := append(s.pending, id)
+	s.pending = nil
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { s.c.start.sess.Close() })
+	defer stop()
+	var first error
+	for _, id := range ids {
+		if _, err := s.c.awaitStore(id); err != nil && first == nil {
+			first = err
+		}
+		if s.c.dead != nil {
+			return first
 		}
 	}
-	return nil
+	return first
 }

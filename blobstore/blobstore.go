@@ -24,8 +24,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -95,24 +98,56 @@ func (s *Store) blob(hash string) (dir, name string, err error) {
 // that fails for one file only leaves that one to be sent.
 func (s *Store) Place(root *os.Root, files []channel.StoreFile) (placed []int8, corrupt int64) {
 	placed = make([]int8, len(files))
+	var bad atomic.Int64
+	// Hashing is most of the work: as many files at once as there are
+	// CPUs. Files of the same content go one after another, so that one's
+	// link never takes the mode or mtime another set on the same blob.
+	var groups [][]int
+	byHash := map[string]int{}
 	for i, f := range files {
-		dir, err := openParent(root, f.Path)
-		if err != nil {
-			continue
+		g, ok := byHash[f.SHA256]
+		if !ok {
+			g = len(groups)
+			byHash[f.SHA256] = g
+			groups = append(groups, nil)
 		}
-		base := path.Base(f.Path)
-		if had(dir, base, f) {
-			placed[i] = channel.StoreHad
-		} else {
-			state, bad := s.place(dir, base, f)
-			placed[i] = state
-			if bad {
-				corrupt++
-			}
-		}
-		dir.Close()
+		groups[g] = append(groups[g], i)
 	}
-	return placed, corrupt
+	next := make(chan []int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(groups)) {
+		wg.Go(func() {
+			for group := range next {
+				for _, i := range group {
+					state, corrupt := s.placeOne(root, files[i])
+					placed[i] = state
+					if corrupt {
+						bad.Add(1)
+					}
+				}
+			}
+		})
+	}
+	for _, g := range groups {
+		next <- g
+	}
+	close(next)
+	wg.Wait()
+	return placed, bad.Load()
+}
+
+// placeOne places f, unless the bundle has it already.
+func (s *Store) placeOne(root *os.Root, f channel.StoreFile) (state int8, corrupt bool) {
+	dir, err := openParent(root, f.Path)
+	if err != nil {
+		return channel.StoreMissing, false
+	}
+	defer dir.Close()
+	base := path.Base(f.Path)
+	if had(dir, base, f) {
+		return channel.StoreHad, false
+	}
+	return s.place(dir, base, f)
 }
 
 // had reports whether the bundle's dir holds base with f's size, mode and
@@ -282,6 +317,22 @@ func (s *Store) keep(root *os.Root, f channel.StoreFile, bdir, name string) erro
 	} else if sum != f.SHA256 {
 		return errChanged
 	}
+	dir, err := openParent(root, f.Path)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return s.adopt(in, &st, dir, path.Base(f.Path), f)
+}
+
+// adopt adds base in dir, a file of the bundle whose content was checked
+// against f's hash (open as in, the inode st), to the store: a link, or
+// where one cannot be made (another file system) a copy.
+func (s *Store) adopt(in *os.File, st *unix.Stat_t, dir *os.File, base string, f channel.StoreFile) error {
+	bdir, name, err := s.blob(f.SHA256)
+	if err != nil {
+		return err
+	}
 	if err := os.Mkdir(bdir, bundle.Mode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
@@ -290,13 +341,7 @@ func (s *Store) keep(root *os.Root, f channel.StoreFile, bdir, name string) erro
 		return err
 	}
 	defer to.Close()
-	dir, err := openParent(root, f.Path)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	if link(dir, path.Base(f.Path), to, name, &st) != nil {
-		// Where a link cannot be made (another file system), a copy.
+	if link(dir, base, to, name, st) != nil {
 		if err := copyInto(in, to, name, f); err != nil {
 			return err
 		}
@@ -443,49 +488,4 @@ func tmpName() string {
 		panic(err)
 	}
 	return tmpPrefix + hex.EncodeToString(b[:])
-}
-
-// Serve does what a store request asks, in the bundle root (nil when the
-// agent holds none: then only show and prune may be asked).
-func Serve(home string, root *os.Root, q *channel.Store, now func() time.Time) (*channel.StoreAnswer, error) {
-	if (q.Do == channel.StorePlace || q.Do == channel.StoreKeep) && root == nil {
-		return nil, errors.New("this agent holds no bundle to place files in")
-	}
-	if len(q.Files) > channel.MaxStoreFiles {
-		return nil, fmt.Errorf("a store request names %d files, more than %d", len(q.Files), channel.MaxStoreFiles)
-	}
-	s, err := Open(home, now)
-	if err != nil {
-		return nil, err
-	}
-	ans := &channel.StoreAnswer{Dir: s.Path()}
-	var st Stats
-	switch q.Do {
-	case channel.StorePlace:
-		if err := makeDirs(root, q.Dirs); err != nil {
-			return nil, err
-		}
-		ans.Placed, ans.Corrupt = s.Place(root, q.Files)
-		return ans, nil
-	case channel.StoreKeep:
-		if _, err := s.Keep(root, q.Files); err != nil {
-			return nil, err
-		}
-		limit := q.Limit
-		if limit <= 0 {
-			limit = DefaultLimit
-		}
-		st, err = s.Evict(limit)
-	case channel.StoreShow:
-		st, err = s.Show()
-	case channel.StorePrune:
-		st, err = s.Prune()
-	default:
-		return nil, fmt.Errorf("%w: store request %q", channel.ErrUnexpected, q.Do)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ans.Blobs, ans.Bytes, ans.Evicted, ans.Oldest = st.Blobs, st.Bytes, st.Evicted, st.Oldest
-	return ans, nil
 }

@@ -3,6 +3,7 @@ package blobstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,14 +280,14 @@ func TestServeRefuses(t *testing.T) {
 		"unknown":  {Do: "gc"},
 		"bad hash": {Do: channel.StoreKeep, Files: []channel.StoreFile{bad}},
 	} {
-		if _, err := Serve(f.home, root, q, f.clock.now); err == nil {
+		if _, err := NewSession(f.home, f.clock.now).Serve(root, q); err == nil {
 			t.Errorf("%s: no error", what)
 		}
 	}
-	if _, err := Serve(f.home, nil, &channel.Store{Do: channel.StorePlace}, f.clock.now); err == nil {
+	if _, err := NewSession(f.home, f.clock.now).Serve(nil, &channel.Store{Do: channel.StorePlace}); err == nil {
 		t.Error("a place without a bundle: no error")
 	}
-	if ans, err := Serve(f.home, nil, &channel.Store{Do: channel.StoreShow}, f.clock.now); err != nil || ans.Blobs != 1 {
+	if ans, err := NewSession(f.home, f.clock.now).Serve(nil, &channel.Store{Do: channel.StoreShow}); err != nil || ans.Blobs != 1 {
 		t.Errorf("show without a bundle: %+v, %v", ans, err)
 	}
 }
@@ -331,4 +332,26 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestPlaceSameContent: files of one copy with the same content and their
+// own modes and mtimes (empty __init__.py files, say) each keep theirs.
+func TestPlaceSameContent(t *testing.T) {
+	f := newFixture(t)
+	dir1, root1 := f.bundle("b1")
+	f.keep(root1, f.file(dir1, "x", "", 0o644))
+	dir2, root2 := f.bundle("b2")
+	var files []channel.StoreFile
+	for i := range 8 {
+		sf := describe(fmt.Sprintf("f%d", i), "", os.FileMode(0o600|i<<6&0o100))
+		sf.MTime = mtime.Add(time.Duration(i) * time.Hour)
+		files = append(files, sf)
+	}
+	placed, _ := f.store.Place(root2, files)
+	for i, sf := range files {
+		fi, err := os.Stat(filepath.Join(dir2, sf.Path))
+		if placed[i] != channel.StoreLinked || err != nil || fi.Mode().Perm() != os.FileMode(sf.Mode) || !fi.ModTime().Equal(sf.MTime) {
+			t.Errorf("%s: placed %d, %v; want mode %o mtime %v", sf.Path, placed[i], fi, sf.Mode, sf.MTime)
+		}
+	}
 }

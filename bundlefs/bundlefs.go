@@ -82,7 +82,7 @@ func (b *FS) madeEmpty(dir string) {
 
 // Progress implements jobs.RemoteFS.
 func (b *FS) Progress(what string, total int64) jobs.Progress {
-	return newProgress(b.terminal, what, total)
+	return NewProgress(b.terminal, what, total)
 }
 
 var _ jobs.RemoteFS = (*FS)(nil)

@@ -20,8 +20,9 @@ type barProgress struct{ bar *progressbar.ProgressBar }
 func (b barProgress) Add(n int64) { b.bar.Add64(n) }
 func (b barProgress) Done()       { b.bar.Finish() }
 
-// newProgress returns a bar on w, or nothing when w is nil.
-func newProgress(w io.Writer, what string, total int64) jobs.Progress {
+// NewProgress returns a bar on w, or nothing when w is nil: a copy's
+// progress, over SFTP or through the node's store.
+func NewProgress(w io.Writer, what string, total int64) jobs.Progress {
 	if w == nil || total <= 0 {
 		return noProgress{}
 	}

@@ -158,7 +158,14 @@ const (
 	// StoreShow says what the store holds; StorePrune empties it.
 	StoreShow  = "show"
 	StorePrune = "prune"
+	// StoreWrite carries a chunk of a file the store lacked, Data at
+	// Offset; the file is checked against its hash once whole, renamed
+	// into place in the bundle and added to the store.
+	StoreWrite = "write"
 )
+
+// MaxStoreChunk is the most bytes one write carries.
+const MaxStoreChunk = 1 << 20
 
 // MaxStoreFiles is the most files one store request names: a copy of more
 // sends several, each far inside a frame's limits.
@@ -175,6 +182,9 @@ type Store struct {
 	// Dirs are made in the bundle, in order, before a place: each missing
 	// part of a path gets the mode; a directory there keeps its own.
 	Dirs []StoreDir `msgpack:"dirs,omitempty"`
+	// Offset and Data are a write's chunk of Files[0].
+	Offset int64  `msgpack:"offset,omitempty"`
+	Data   []byte `msgpack:"data,omitempty"`
 }
 
 // StoreDir is a directory of the bundle a copy needs.
@@ -204,6 +214,9 @@ type StoreAnswer struct {
 	Evicted int64     `msgpack:"evicted,omitempty"` // files removed by this request
 	Corrupt int64     `msgpack:"corrupt,omitempty"` // files whose content did not match their name, removed
 	Oldest  time.Time `msgpack:"oldest,omitempty"`  // the least recent use, for show
+	// Free is the space left where the bundle is, for place; absent when
+	// the node cannot say.
+	Free *int64 `msgpack:"free,omitempty"`
 }
 
 // A file's state in a place answer.

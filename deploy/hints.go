@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"errors"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
-	"github.com/concdeploy/conc/sshconn"
 )
 
 // stopMessage says where a run stopped, what it left on the node, and the
@@ -54,21 +52,7 @@ func (n *nodeRun) stopMessage(st *config.Step, res jobs.Result, where string) st
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// hostKeyHint says what to do about a host key conc refused: check it and
-// record it, or find out why it changed. It is not a lock: nothing was
-// done on the node, and conc did not log in.
+// hostKeyHint says what to do about the host key conc refused.
 func (n *nodeRun) hostKeyHint() string {
-	hk, name := n.hostKey, n.node.Name
-	cmd := func(verb string) string { return strings.TrimSpace(n.opts.Invocation + " " + verb) }
-	var b strings.Builder
-	if errors.Is(hk, sshconn.ErrChangedHostKey) {
-		fmt.Fprintf(&b, "  conc did not log in: %s (%s) presents %s, not the key %s holds for it. This may be an attack.\n", hk.Node, hk.Addr, hk.Fingerprint, hk.KnownHosts)
-		fmt.Fprintf(&b, "  if %s was rebuilt: ssh-keygen -R %s -f %s\n", hk.Node, jobs.Quote(hk.Name()), jobs.Quote(hk.KnownHosts))
-	} else {
-		fmt.Fprintf(&b, "  conc did not log in: the host key of %s (%s) is not in %s yet.\n", hk.Node, hk.Addr, hk.KnownHosts)
-		fmt.Fprintf(&b, "  check:    that %s is %s's key (on it: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)\n", hk.Fingerprint, hk.Node)
-	}
-	fmt.Fprintf(&b, "  record:   %s   (or run again with --accept-new-host-keys)\n", cmd("hostkeys "+name))
-	fmt.Fprintf(&b, "  then:     %s\n", cmd(n.opts.Verb+" "+name))
-	return b.String()
+	return n.hostKey.Hint(n.opts.Invocation, n.opts.Verb, n.node.Name)
 }

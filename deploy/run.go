@@ -369,7 +369,9 @@ func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) j
 		// shape and the resume decision keep these jobs under the lock.
 		return jobs.Resultf(jobs.Error, "this run does not hold %s's bundle, which the job writes into (remote open_bundle did not run); nothing was done", n.node.Name)
 	}
-	if res := n.agent.Fence(ctx); res.Status != jobs.OK {
+	if _, fenced := st.Action.(localops.FencedByStore); fenced && n.storeLimit() > 0 {
+		// Every request of its own to the agent is fenced on the node.
+	} else if res := n.agent.Fence(ctx); res.Status != jobs.OK {
 		return res
 	}
 	ctx, cancel := context.WithCancelCause(ctx)

@@ -8,11 +8,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 	"golang.org/x/sys/unix"
+
+	"github.com/concdeploy/conc/jobs"
 )
 
 // Host key errors. Both carry the fingerprint the node presented.
@@ -189,3 +192,23 @@ type tcpAddr string
 
 func (a tcpAddr) Network() string { return "tcp" }
 func (a tcpAddr) String() string  { return string(a) }
+
+// Hint says what to do about a host key conc refused: check it and record
+// it, or find out why it changed. It is not a lock: nothing was done on
+// the node, and conc did not log in. invocation is how conc was called
+// (its global flags), verb the command to run again on the node name (hk
+// may be a jump host's).
+func (hk *HostKeyError) Hint(invocation, verb, name string) string {
+	cmd := func(verb string) string { return strings.TrimSpace(invocation + " " + verb) }
+	var b strings.Builder
+	if errors.Is(hk, ErrChangedHostKey) {
+		fmt.Fprintf(&b, "  conc did not log in: %s (%s) presents %s, not the key %s holds for it. This may be an attack.\n", hk.Node, hk.Addr, hk.Fingerprint, hk.KnownHosts)
+		fmt.Fprintf(&b, "  if %s was rebuilt: ssh-keygen -R %s -f %s\n", hk.Node, jobs.Quote(hk.Name()), jobs.Quote(hk.KnownHosts))
+	} else {
+		fmt.Fprintf(&b, "  conc did not log in: the host key of %s (%s) is not in %s yet.\n", hk.Node, hk.Addr, hk.KnownHosts)
+		fmt.Fprintf(&b, "  check:    that %s is %s's key (on it: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)\n", hk.Fingerprint, hk.Node)
+	}
+	fmt.Fprintf(&b, "  record:   %s   (or run again with --accept-new-host-keys)\n", cmd("hostkeys "+name))
+	fmt.Fprintf(&b, "  then:     %s\n", cmd(verb+" "+name))
+	return b.String()
+}

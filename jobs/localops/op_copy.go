@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
-	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 
 	"errors"
@@ -91,54 +90,28 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if err != nil {
 		return storeFailed(err)
 	}
-	// SFTP is opened while the files are hashed and the store places
-	// them: over a slow link its round trips then cost nothing.
-	var rfs jobs.RemoteFS
-	var rerr error
-	opened := make(chan struct{})
-	go func() {
-		defer close(opened)
-		rfs, rerr = env.Remote(ctx)
-	}()
-	var send []transfer
-	var placed stored
-	if ns == nil {
-		// Everything is sent: refused before a directory is made.
-		send = files
-		if <-opened; rerr != nil {
-			return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", rerr)
-		}
-		if res := checkSpace(rfs, env, total); res != nil {
-			return *res
-		}
-		for _, d := range dirs {
-			if err := rfs.MkdirAll(d.dst, d.mode); err != nil {
-				return jobs.Resultf(jobs.Failed, "%v", err)
-			}
-		}
-	} else if send, placed, err = fromStore(ctx, ns, dirs, files); err != nil {
-		return storeFailed(err)
+	if ns != nil {
+		return storeCopy(ctx, env, ns, dirs, files)
 	}
-	if len(send) == 0 {
-		// Nothing to send: the node had it all, and SFTP is not waited for.
-		return copied(files, send, 0, 0, placed)
+	rfs, err := env.Remote(ctx)
+	if err != nil {
+		return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", err)
 	}
-	if <-opened; rerr != nil {
-		return jobs.Resultf(jobs.Error, "reach the node's bundle: %v", rerr)
-	}
-	total = 0
-	for _, f := range send {
-		total += f.size
-	}
-	if res := checkSpace(rfs, env, total); res != nil {
+	// Refused before a directory is made.
+	if res := checkSpace(env, total, rfs.Free); res != nil {
 		return *res
+	}
+	for _, d := range dirs {
+		if err := rfs.MkdirAll(d.dst, d.mode); err != nil {
+			return jobs.Resultf(jobs.Failed, "%v", err)
+		}
 	}
 	bar := rfs.Progress("copy_product", total)
 	defer bar.Done()
 	var sent, same atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(copyParallel)
-	for _, f := range send {
+	for _, f := range files {
 		g.Go(func() error {
 			changed, err := rfs.Upload(gctx, f.src, f.dst, f.mode, func(n int64) {
 				sent.Add(n)
@@ -154,37 +127,23 @@ func (a copyAction) Run(ctx context.Context, env jobs.Env) jobs.Result {
 	if err := g.Wait(); err != nil {
 		return jobs.Resultf(jobs.Failed, "%v", err)
 	}
-	if placed.keep != nil && len(placed.kept) > 0 {
-		if err := placed.keep.Keep(placed.kept); err != nil {
-			env.Log().Warn().Err(err).Msg("the node's store does not keep what was sent; the next copy sends it again")
-		}
-	}
-	return copied(files, send, sent.Load(), same.Load(), placed)
+	return copied(len(files), int64(len(files))-same.Load(), sent.Load(), 0, same.Load())
 }
 
-// copied is a copy's result: of files, send were to be sent, of which
-// same were there already after all, and sent bytes went.
-func copied(files, send []transfer, sent, same int64, placed stored) jobs.Result {
-	had := same + placed.had
-	msg := fmt.Sprintf("%d file(s), %d byte(s)", len(files), sent)
-	if had > 0 || placed.linked > 0 {
-		msg = fmt.Sprintf("%d file(s), %d byte(s) sent", int64(len(send))-same, sent)
-		if placed.linked > 0 {
-			msg += fmt.Sprintf("; %d from the node's store", placed.linked)
+// copied is a copy's result: of files, sent went in bytes, linked came
+// from the node's store, had were there already.
+func copied(files int, sentFiles, sent, linked, had int64) jobs.Result {
+	msg := fmt.Sprintf("%d file(s), %d byte(s)", files, sent)
+	if had > 0 || linked > 0 {
+		msg = fmt.Sprintf("%d file(s), %d byte(s) sent", sentFiles, sent)
+		if linked > 0 {
+			msg += fmt.Sprintf("; %d from the node's store", linked)
 		}
 		if had > 0 {
 			msg += fmt.Sprintf("; %d already there", had)
 		}
 	}
-	return change(had < int64(len(files)), jobs.Resultf(jobs.OK, "%s", msg))
-}
-
-// stored is what the node's store did for a copy: how many files the
-// bundle had, how many it linked, and the sent files it is to keep.
-type stored struct {
-	had, linked int64
-	keep        NodeStore
-	kept        []channel.StoreFile
+	return change(had < int64(files), jobs.Resultf(jobs.OK, "%s", msg))
 }
 
 // reachStore returns the node's store, or nil when the run has none.
@@ -202,51 +161,14 @@ func storeFailed(err error) jobs.Result {
 	return jobs.Resultf(jobs.Failed, "%v", err)
 }
 
-// checkSpace refuses a copy of total bytes that the node has no room for.
-func checkSpace(rfs jobs.RemoteFS, env jobs.Env, total int64) *jobs.Result {
-	if free, ok := rfs.Free(); ok && total > free {
-		res := jobs.Resultf(jobs.Failed, "no space for %d byte(s) on %s: %d byte(s) free where the bundle is; nothing was sent", total, env.Node(), free)
+// checkSpace refuses a copy of total bytes that the node has no room for,
+// when free can say.
+func checkSpace(env jobs.Env, total int64, free func() (int64, bool)) *jobs.Result {
+	if n, ok := free(); ok && total > n {
+		res := jobs.Resultf(jobs.Failed, "no space for %d byte(s) on %s: %d byte(s) free where the bundle is; nothing was sent", total, env.Node(), n)
 		return &res
 	}
 	return nil
-}
-
-// fromStore has the node's store ns place what it holds of files, and
-// returns the files still to send. Without a store every file is sent.
-func fromStore(ctx context.Context, ns NodeStore, dirs, files []transfer) ([]transfer, stored, error) {
-	wantDirs := make([]channel.StoreDir, len(dirs))
-	for i, d := range dirs {
-		wantDirs[i] = channel.StoreDir{Path: d.dst, Mode: uint32(d.mode.Perm())}
-	}
-	sums, err := storeFiles(ctx, files)
-	if err != nil {
-		return nil, stored{}, err
-	}
-	st := stored{keep: ns}
-	var send []transfer
-	for lo := 0; lo == 0 || lo < len(files); lo += channel.MaxStoreFiles {
-		hi := min(lo+channel.MaxStoreFiles, len(files))
-		placed, err := ns.Place(ctx, wantDirs, sums[lo:hi])
-		wantDirs = nil // made by the first request
-		if err == nil && len(placed) != hi-lo {
-			err = fmt.Errorf("the node's store answered for %d file(s), not %d", len(placed), hi-lo)
-		}
-		if err != nil {
-			return nil, stored{}, err
-		}
-		for i, p := range placed {
-			switch p {
-			case channel.StoreHad:
-				st.had++
-			case channel.StoreLinked:
-				st.linked++
-			default:
-				send = append(send, files[lo+i])
-				st.kept = append(st.kept, sums[lo+i])
-			}
-		}
-	}
-	return send, st, nil
 }
 
 // plan walks the matches: a file goes to the bundle under its name, a

@@ -96,16 +96,19 @@ type storeEnv struct {
 
 func (e *storeEnv) Store(context.Context) (NodeStore, error) { return e.store, nil }
 
-// fakeStore answers a place with its states, by path, and records keeps.
+// fakeStore answers a place with its states, by path, and writes what is
+// sent into the test's node directory.
 type fakeStore struct {
 	node   string // the test's node directory, where the bundle is
 	states map[string]int8
-	err    error
+	free   int64
+	err    error // of Place
+	sent   error // of Sent
 	asked  []channel.StoreFile
-	kept   []channel.StoreFile
+	chunks int
 }
 
-func (s *fakeStore) Place(_ context.Context, dirs []channel.StoreDir, files []channel.StoreFile) ([]int8, error) {
+func (s *fakeStore) Place(_ context.Context, dirs []channel.StoreDir, files []channel.StoreFile) ([]int8, int64, error) {
 	for _, d := range dirs {
 		os.MkdirAll(filepath.Join(s.node, "bundle", d.Path), 0o700)
 	}
@@ -114,51 +117,81 @@ func (s *fakeStore) Place(_ context.Context, dirs []channel.StoreDir, files []ch
 	for i, f := range files {
 		out[i] = s.states[f.Path]
 	}
-	return out, s.err
+	return out, s.free, s.err
 }
 
-func (s *fakeStore) Keep(files []channel.StoreFile) error {
-	s.kept = append(s.kept, files...)
-	return nil
+func (s *fakeStore) Send(f channel.StoreFile, off int64, data []byte) error {
+	s.chunks++
+	p := filepath.Join(s.node, "bundle", f.Path)
+	flag := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	if off == 0 {
+		flag |= os.O_TRUNC
+	}
+	out, err := os.OpenFile(p, flag, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	_, err = out.Write(data)
+	return err
 }
+
+func (s *fakeStore) Sent(context.Context) error           { return s.sent }
+func (s *fakeStore) Progress(string, int64) jobs.Progress { return noProgress{} }
 
 // TestCopyFromStore: a copy asks the node's store first, with each file's
-// sha256, sends only what it lacks, and hands what it sent to the store;
-// a store that lost the bundle ends the job ERROR, one that answers
-// wrongly FAILED, and neither sends anything.
+// sha256, and sends only what it lacks, in chunks through the store; a
+// store that lost the bundle ends the job ERROR, one that answers wrongly
+// or reports a failed write FAILED; no room for what is left to send is
+// refused before anything is sent.
 func TestCopyFromStore(t *testing.T) {
 	env := &storeEnv{testEnv: newTestEnv(t, jobs.Local)}
-	env.store = &fakeStore{node: env.node, states: map[string]int8{
+	env.store = &fakeStore{node: env.node, free: -1, states: map[string]int8{
 		"dist/a.whl": channel.StoreLinked, "dist/b.whl": channel.StoreHad,
 	}}
 	os.MkdirAll(filepath.Join(env.dir, "dist"), 0o755)
-	for name, data := range map[string]string{"a.whl": "alpha", "b.whl": "beta", "c.whl": "gamma"} {
+	for name, data := range map[string]string{"a.whl": "alpha", "b.whl": "beta", "c.whl": "gamma", "d.whl": ""} {
 		os.WriteFile(filepath.Join(env.dir, "dist", name), []byte(data), 0o644)
 	}
+	big := strings.Repeat("x", channel.MaxStoreChunk+10)
+	os.WriteFile(filepath.Join(env.dir, "dist", "e.whl"), []byte(big), 0o644)
 	res := runOp(t, env, "copy_product", "dist")
-	if res.Status != jobs.OK || res.Message != "1 file(s), 5 byte(s) sent; 1 from the node's store; 1 already there" || res.Change != jobs.Changed {
-		t.Fatalf("copy_product: %s %q %v", res.Status, res.Message, res.Change)
+	want := fmt.Sprintf("3 file(s), %d byte(s) sent; 1 from the node's store; 1 already there", 5+len(big))
+	if res.Status != jobs.OK || res.Message != want || res.Change != jobs.Changed {
+		t.Fatalf("copy_product: %s %q %v, want %q", res.Status, res.Message, res.Change, want)
 	}
-	if len(env.store.asked) != 3 || env.store.asked[0].SHA256 != "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8" {
+	if len(env.store.asked) != 5 || env.store.asked[0].SHA256 != "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8" {
 		t.Errorf("the store was asked %+v", env.store.asked)
 	}
 	if _, err := os.Stat(filepath.Join(env.node, "bundle", "dist", "a.whl")); err == nil {
 		t.Error("a file the store placed was sent")
 	}
-	if len(env.store.kept) != 1 || env.store.kept[0].Path != "dist/c.whl" || env.store.kept[0].Size != 5 {
-		t.Errorf("kept %+v, want dist/c.whl", env.store.kept)
+	if env.store.chunks != 4 { // c, the empty d, e in two
+		t.Errorf("%d chunks sent, want 4", env.store.chunks)
 	}
-	for err, want := range map[error]jobs.Status{
-		fmt.Errorf("%w: removed", jobs.ErrBundleLost): jobs.Error,
-		errors.New("the node's store: disk error"):    jobs.Failed,
-	} {
-		env.store = &fakeStore{node: env.node, err: err}
-		os.RemoveAll(filepath.Join(env.node, "bundle", "dist"))
-		if res := runOp(t, env, "copy_product", "dist"); res.Status != want {
-			t.Errorf("a store that says %v: %s %q, want %s", err, res.Status, res.Message, want)
+	for name, data := range map[string]string{"c.whl": "gamma", "d.whl": "", "e.whl": big} {
+		if b, err := os.ReadFile(filepath.Join(env.node, "bundle", "dist", name)); err != nil || string(b) != data {
+			t.Errorf("%s on the node: %d bytes, %v", name, len(b), err)
 		}
-		if _, err := os.Stat(filepath.Join(env.node, "bundle", "dist", "c.whl")); err == nil {
-			t.Error("a file was sent after the store failed")
+	}
+	for _, tt := range []struct {
+		store *fakeStore
+		want  jobs.Status
+		msg   string
+	}{
+		{&fakeStore{free: -1, err: fmt.Errorf("%w: removed", jobs.ErrBundleLost)}, jobs.Error, "removed"},
+		{&fakeStore{free: -1, err: errors.New("the node's store: disk error")}, jobs.Failed, "disk error"},
+		{&fakeStore{free: -1, sent: errors.New("write dist/c.whl: its content arrived changed")}, jobs.Failed, "arrived changed"},
+		{&fakeStore{free: 3}, jobs.Failed, "no space for"},
+	} {
+		tt.store.node = env.node
+		env.store = tt.store
+		os.RemoveAll(filepath.Join(env.node, "bundle", "dist"))
+		if res := runOp(t, env, "copy_product", "dist"); res.Status != tt.want || !strings.Contains(res.Message, tt.msg) {
+			t.Errorf("%s: %s %q, want %s", tt.msg, res.Status, res.Message, tt.want)
+		}
+		if tt.store.sent == nil && tt.store.chunks > 0 {
+			t.Errorf("%s: %d chunks sent", tt.msg, tt.store.chunks)
 		}
 	}
 }
