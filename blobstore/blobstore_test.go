@@ -355,3 +355,60 @@ func TestPlaceSameContent(t *testing.T) {
 		}
 	}
 }
+
+// TestWrite: a file sent in chunks takes its name in the bundle, with its
+// mode and mtime, only once whole and matching its hash, and joins the
+// store; a chunk out of order, content that does not match, or a session
+// that ends half way leave nothing behind but the error.
+func TestWrite(t *testing.T) {
+	f := newFixture(t)
+	dir, root := f.bundle("b1")
+	ss := NewSession(f.home, f.clock.now)
+	write := func(sf channel.StoreFile, off int64, data string) error {
+		_, err := ss.Serve(root, &channel.Store{Do: channel.StoreWrite, Files: []channel.StoreFile{sf}, Offset: off, Data: []byte(data)})
+		return err
+	}
+	app := describe("app.whl", "wheel content", 0o640)
+	if err := write(app, 0, "wheel "); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "app.whl")); err == nil {
+		t.Fatal("a half-sent file has its name")
+	}
+	if err := write(app, 6, "content"); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "app.whl")
+	fi, err := os.Stat(p)
+	if err != nil || readFile(t, p) != "wheel content" || fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(mtime) {
+		t.Fatalf("the written file: %v, %v", fi, err)
+	}
+	if inode(t, p) != inode(t, f.blob(app)) {
+		t.Error("the written file is not in the store")
+	}
+
+	bad := describe("bad.whl", "expected", 0o644)
+	if err := write(bad, 0, "EXPECTED"); err == nil || !strings.Contains(err.Error(), "does not match its sha256") {
+		t.Errorf("content that does not match: %v", err)
+	}
+	gap := describe("gap.whl", "0123456789", 0o644)
+	write(gap, 0, "01234")
+	if err := write(gap, 7, "789"); err == nil || !strings.Contains(err.Error(), "does not follow") {
+		t.Errorf("a chunk out of order: %v", err)
+	}
+	if err := write(describe("late.whl", "x", 0o644), 3, "x"); err == nil {
+		t.Error("a chunk of a file never begun: no error")
+	}
+	half := describe("half.whl", "0123456789", 0o644)
+	write(half, 0, "01234")
+	ss.Close()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != "app.whl" {
+			t.Errorf("left in the bundle: %s", e.Name())
+		}
+	}
+	if _, err := os.Stat(f.blob(bad)); err == nil {
+		t.Error("content that did not match went into the store")
+	}
+}

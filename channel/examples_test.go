@@ -21,6 +21,7 @@ var specExamples = []struct {
 	{"result", &Message{Type: TResult, Result: &Result{ID: 1, Status: "OK", Duration: 1500000}}},
 	{"fence", &Message{Type: TFence, Fence: &Fence{ID: 2}}},
 	{"cancel", &Message{Type: TCancel, Cancel: &Cancel{ID: 1}}},
+	{"store", &Message{Type: TStore, Store: &Store{ID: 3, Do: StoreShow}}},
 	{"bye", &Message{Type: TBye, Bye: &Bye{Reason: "stopped", Lost: true}}},
 }
 
