@@ -451,11 +451,27 @@ func makeDirs(root *os.Root, dirs []channel.StoreDir) error {
 				err = nil
 			}
 			if err != nil {
-				return fmt.Errorf("create %s in the bundle: %w", at, err)
+				return fmt.Errorf("create %s in the bundle: %w", at, throughLink(root, at, err))
 			}
 		}
 	}
 	return nil
+}
+
+// throughLink says which symbolic link on p's way leads out of the
+// bundle, when one does: err is then why.
+func throughLink(root *os.Root, p string, err error) error {
+	at := ""
+	for _, part := range strings.Split(path.Clean(p), "/") {
+		at = path.Join(at, part)
+		if fi, lerr := root.Lstat(at); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			if _, serr := root.Stat(at); serr != nil {
+				target, _ := root.Readlink(at)
+				return fmt.Errorf("%s leads through a symlink to %s, outside the bundle; conc reaches only what is inside it", at, target)
+			}
+		}
+	}
+	return err
 }
 
 // openParent opens the directory of p in the bundle; root keeps it inside.

@@ -266,6 +266,14 @@ func TestServeRefuses(t *testing.T) {
 			t.Errorf("place at %q: %v", p, placed)
 		}
 	}
+	_, err := NewSession(f.home, f.clock.now).Serve(root, &channel.Store{Do: channel.StorePlace, Dirs: []channel.StoreDir{{Path: "out/sub", Mode: 0o700}}})
+	if err == nil || !strings.Contains(err.Error(), "out leads through a symlink to "+outside) {
+		t.Errorf("a directory made through a link out: %v", err)
+	}
+	_, err = NewSession(f.home, f.clock.now).Serve(root, &channel.Store{Do: channel.StoreWrite, Files: []channel.StoreFile{describe("out/x", "x", 0o644)}, Data: []byte("x")})
+	if err == nil || !strings.Contains(err.Error(), "leads through a symlink") {
+		t.Errorf("a file written through a link out: %v", err)
+	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 		t.Errorf("a place wrote outside the bundle: %v", entries)
 	}

@@ -176,7 +176,7 @@ func (ss *Session) create(s *Store, root *os.Root, f channel.StoreFile) (*incomi
 	}
 	dir, err := openParent(root, f.Path)
 	if err != nil {
-		return nil, err
+		return nil, throughLink(root, f.Path, err)
 	}
 	tmp := tmpName()
 	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
