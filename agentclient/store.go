@@ -45,8 +45,8 @@ func (r *Client) sendStore(q channel.Store) (uint32, error) {
 	r.nextID++
 	q.ID = r.nextID
 	if err := r.start.conn.Send(&channel.Message{Type: channel.TStore, Store: &q}); err != nil {
-		r.dead = err
-		return 0, err
+		// An agent that was stopped said why in a bye of its own.
+		return 0, errors.New(r.sendFailed(err).Message)
 	}
 	return q.ID, nil
 }

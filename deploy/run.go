@@ -369,16 +369,26 @@ func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) j
 		// shape and the resume decision keep these jobs under the lock.
 		return jobs.Resultf(jobs.Error, "this run does not hold %s's bundle, which the job writes into (remote open_bundle did not run); nothing was done", n.node.Name)
 	}
-	if _, fenced := st.Action.(localops.FencedByStore); fenced && n.storeLimit() > 0 {
-		// Every request of its own to the agent is fenced on the node.
-	} else if res := n.agent.Fence(ctx); res.Status != jobs.OK {
-		return res
+	// A job whose every request to the agent is fenced on the node needs
+	// no fence first.
+	_, byStore := st.Action.(localops.FencedByStore)
+	byStore = byStore && n.storeLimit() > 0
+	if !byStore {
+		if res := n.agent.Fence(ctx); res.Status != jobs.OK {
+			return res
+		}
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
+	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(n.agent.Gone(), func() { cancel(context.Cause(n.agent.Gone())) })
 	defer stop()
-	return n.runHere(ctx, st, onNode)
+	res := n.runHere(jctx, st, onNode)
+	if byStore && n.agent.Gone().Err() != nil {
+		// The agent ended: its last words say whether the bundle was
+		// taken from this run.
+		n.agent.Fence(context.WithoutCancel(ctx))
+	}
+	return res
 }
 
 // runHere runs a job in the controller, with its output kept for the
