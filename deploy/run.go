@@ -86,11 +86,8 @@ type nodeRun struct {
 	lockSeen   nodelock.NodeStatus   // the node's lock as a resume read it
 	hostKey    *sshconn.HostKeyError // the node's or a hop's key was refused
 
-	// ahead maps the steps sent to the agent with a run-ahead group, and
-	// not yet answered, to their job IDs.
-	ahead map[int]uint32
-	// aheadStop unregisters the group's drop on a rollout halt.
-	aheadStop func()
+	ahead     map[int]uint32 // steps sent with a run-ahead group, not yet answered, to their job IDs
+	aheadStop func()         // unregisters the group's drop on a rollout halt
 
 	mountMu sync.Mutex
 	mounts  map[string]bool // what this run's jobs mounted and did not unmount
@@ -196,6 +193,9 @@ func planTests(f *config.File, plan *config.Plan, n *config.Node) ([]byte, bool,
 
 // run steps through the plan and returns the status the run ended with.
 func (n *nodeRun) run(ctx context.Context) jobs.Status {
+	for _, st := range n.plan.Steps {
+		localops.Prefetch(st.Action, n.opts.File.Dir) // hashed while it connects
+	}
 	first, status := n.begin(ctx)
 	if status != jobs.OK || first == 0 {
 		return status

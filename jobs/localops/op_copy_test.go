@@ -195,3 +195,37 @@ func TestCopyFromStore(t *testing.T) {
 		}
 	}
 }
+
+// TestSumsRemember: a file changed in place, its size and mtime kept, is
+// hashed again; one changed less than a second ago is never taken from
+// memory, since its ctime may not tell a change in the same clock tick;
+// Prefetch hashes what a copy would send.
+func TestSumsRemember(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "dist", "a.whl")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("alpha"), 0o644)
+	a, err := testOps.Prepare(jobs.Job{Host: jobs.Local, Op: "copy_product", Args: []string{"dist"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Prefetch(a, dir)
+	sum, _, err := sha256Of(p)
+	if err != nil || sum != "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8" {
+		t.Fatalf("the sum: %s, %v", sum, err)
+	}
+	sums.mu.Lock()
+	racy := sums.m[p] != nil && sums.m[p].racy
+	sums.mu.Unlock()
+	if !racy {
+		t.Error("a file written just now is remembered: a change in the same clock tick would go unseen")
+	}
+	fi, _ := os.Stat(p)
+	f, _ := os.OpenFile(p, os.O_WRONLY, 0)
+	f.WriteAt([]byte("ALPHA"), 0)
+	f.Close()
+	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	if sum, _, _ := sha256Of(p); sum == "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8" {
+		t.Error("a file changed in place kept its old sum")
+	}
+}

@@ -2,12 +2,10 @@ package localops
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -51,30 +49,21 @@ type StoreReacher interface {
 	Store(ctx context.Context) (NodeStore, error)
 }
 
-// storeFiles hashes the files to copy, as many at once as there are CPUs.
+// storeFiles hashes the files to copy, as many at once as there are
+// CPUs, or takes the hashes a Prefetch or an earlier copy of the run made.
 func storeFiles(ctx context.Context, files []transfer) ([]channel.StoreFile, error) {
 	out := make([]channel.StoreFile, len(files))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, f := range files {
 		g.Go(func() error {
 			if gctx.Err() != nil {
 				return context.Cause(gctx)
 			}
-			in, err := os.Open(f.src)
+			sum, id, err := sha256Of(f.src)
 			if err != nil {
 				return err
 			}
-			defer in.Close()
-			fi, err := in.Stat()
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			if _, err := io.Copy(h, in); err != nil {
-				return err
-			}
-			out[i] = channel.StoreFile{SHA256: hex.EncodeToString(h.Sum(nil)), Size: fi.Size(), Path: f.dst, Mode: uint32(f.mode.Perm()), MTime: fi.ModTime()}
+			out[i] = channel.StoreFile{SHA256: sum, Size: id.size, Path: f.dst, Mode: uint32(f.mode.Perm()), MTime: time.Unix(0, id.mtime)}
 			return nil
 		})
 	}
