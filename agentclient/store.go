@@ -45,8 +45,10 @@ func (r *Client) sendStore(q channel.Store) (uint32, error) {
 	r.nextID++
 	q.ID = r.nextID
 	if err := r.start.conn.Send(&channel.Message{Type: channel.TStore, Store: &q}); err != nil {
-		// An agent that was stopped said why in a bye of its own.
-		return 0, errors.New(r.sendFailed(err).Message)
+		if errors.Is(err, channel.ErrLimit) || errors.Is(err, channel.ErrFrameTooLarge) {
+			return 0, err // this side's mistake: the session is still good
+		}
+		return 0, r.storeLost(err)
 	}
 	return q.ID, nil
 }
@@ -73,10 +75,37 @@ func (r *Client) awaitStore(id uint32) (*channel.StoreAnswer, error) {
 			}
 			return res.Store, nil
 		case m.Type == channel.TBye:
-			res := r.agentBye(m.Bye)
-			return nil, errors.New(res.Message)
+			return nil, r.byeError(m.Bye)
 		}
 	}
+}
+
+// storeLost is the error of a store request that could not be sent: the
+// session is over. An agent that was stopped said why in a bye of its
+// own, which may come after answers not yet read.
+func (r *Client) storeLost(err error) error {
+	r.dead = err
+	t := time.AfterFunc(byeTimeout, func() { r.start.sess.Close() })
+	defer t.Stop()
+	for {
+		m, rerr := r.start.conn.Recv()
+		if rerr != nil {
+			return errors.New(r.lost(err).Message)
+		}
+		if m.Type == channel.TBye {
+			return r.byeError(m.Bye)
+		}
+	}
+}
+
+// byeError is the error of an agent's own bye: one that wraps
+// jobs.ErrBundleLost when the run lost its bundle.
+func (r *Client) byeError(b *channel.Bye) error {
+	res := r.agentBye(b)
+	if r.bundleLost {
+		return fmt.Errorf("%w: %s", jobs.ErrBundleLost, res.Message)
+	}
+	return errors.New(res.Message)
 }
 
 // NodeStore is the node's store of bundle files through this agent, for
@@ -92,6 +121,7 @@ type NodeStore struct {
 	limit    int64
 	progress func(string, int64) jobs.Progress
 	pending  []uint32 // writes sent and not yet answered
+	failed   error    // the first error an answer reported
 }
 
 // Progress shows how far a copy got.
@@ -111,9 +141,25 @@ func (s *NodeStore) Place(ctx context.Context, dirs []channel.StoreDir, files []
 	return ans.Placed, free, nil
 }
 
-// Send sends a chunk of a file the store lacks, without waiting: the
-// channel's own flow control paces it. Sent takes the answers.
+// maxInFlight bounds the chunks sent and not yet answered: the agent's
+// answers must never fill the channel's window while the controller only
+// writes (a tree of many small files), and many enough stay in flight to
+// fill a slow link.
+const maxInFlight = 256
+
+// Send sends a chunk of a file the store lacks, without waiting for its
+// answer, unless maxInFlight are unanswered: then it takes the oldest
+// answer first. Sent takes the rest. A send the agent does not take in
+// storeTimeout closes the session.
 func (s *NodeStore) Send(f channel.StoreFile, off int64, data []byte) error {
+	if len(s.pending) >= maxInFlight {
+		if err := s.await(s.pending[:1]); err != nil {
+			return err
+		}
+		s.pending = s.pending[1:]
+	}
+	t := time.AfterFunc(storeTimeout, func() { s.c.start.sess.Close() })
+	defer t.Stop()
 	id, err := s.c.sendStore(channel.Store{Do: channel.StoreWrite, Files: []channel.StoreFile{f}, Offset: off, Data: data})
 	if err == nil {
 		s.pending = append(s.pending, id)
@@ -123,25 +169,31 @@ func (s *NodeStore) Send(f channel.StoreFile, off int64, data []byte) error {
 
 // Sent asks the store to keep to its limit, and waits until the node has
 // answered every chunk sent: it returns the first error it reports.
-func (s *NodeStore) Sent(ctx context.Context) error {
+func (s *NodeStore) Sent(context.Context) error {
 	id, err := s.c.sendStore(channel.Store{Do: channel.StoreKeep, Limit: s.limit})
 	if err != nil {
 		return err
 	}
 	ids := append(s.pending, id)
 	s.pending = nil
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	return s.await(ids)
+}
+
+// await takes the answers to ids, in order, within storeTimeout, and
+// returns the first error one reports, or the failure an earlier Send
+// took from an answer.
+func (s *NodeStore) await(ids []uint32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { s.c.start.sess.Close() })
 	defer stop()
-	var first error
 	for _, id := range ids {
-		if _, err := s.c.awaitStore(id); err != nil && first == nil {
-			first = err
+		if _, err := s.c.awaitStore(id); err != nil && s.failed == nil {
+			s.failed = err
 		}
 		if s.c.dead != nil {
-			return first
+			break
 		}
 	}
-	return first
+	return s.failed
 }

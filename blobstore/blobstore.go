@@ -173,6 +173,12 @@ func (s *Store) place(dir *os.File, base string, f channel.StoreFile) (state int
 		return channel.StoreMissing, false
 	}
 	defer b.Close()
+	// Another agent may place the same blob into its own bundle now: the
+	// lock keeps its link count, mode and mtime from changing between this
+	// one's look and its link (closing b lets go).
+	if err := unix.Flock(int(b.Fd()), unix.LOCK_EX); err != nil {
+		return channel.StoreMissing, false
+	}
 	var st unix.Stat_t
 	if unix.Fstat(int(b.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != f.Size {
 		os.Remove(filepath.Join(bdir, name))
@@ -198,6 +204,13 @@ func (s *Store) place(dir *os.File, base string, f channel.StoreFile) (state int
 	}
 	s.touch(bdir, name, nil)
 	return channel.StoreLinked, false
+}
+
+// setMtime gives name in dir mtime, to the nanosecond, as the workstation
+// has it: a place compares mtimes at that precision.
+func setMtime(dir *os.File, name string, mtime time.Time) error {
+	ts := unix.NsecToTimespec(mtime.UnixNano())
+	return unix.UtimesNanoAt(int(dir.Fd()), name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // touch marks the blob used now, and gives it mtime unless nil.
@@ -264,7 +277,7 @@ func copyInto(b *os.File, dir *os.File, base string, f channel.StoreFile) error 
 		err = out.Chmod(fs.FileMode(f.Mode & 0o7777))
 	}
 	if err == nil {
-		err = unix.Futimes(fd, []unix.Timeval{unix.NsecToTimeval(f.MTime.UnixNano()), unix.NsecToTimeval(f.MTime.UnixNano())})
+		err = setMtime(dir, tmp, f.MTime)
 	}
 	if err == nil {
 		err = out.Sync()

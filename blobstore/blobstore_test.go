@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -377,6 +378,7 @@ func TestWrite(t *testing.T) {
 		return err
 	}
 	app := describe("app.whl", "wheel content", 0o640)
+	app.MTime = mtime.Add(123456789) // to the nanosecond
 	if err := write(app, 0, "wheel "); err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +390,7 @@ func TestWrite(t *testing.T) {
 	}
 	p := filepath.Join(dir, "app.whl")
 	fi, err := os.Stat(p)
-	if err != nil || readFile(t, p) != "wheel content" || fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(mtime) {
+	if err != nil || readFile(t, p) != "wheel content" || fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(app.MTime) {
 		t.Fatalf("the written file: %v, %v", fi, err)
 	}
 	if inode(t, p) != inode(t, f.blob(app)) {
@@ -418,5 +420,53 @@ func TestWrite(t *testing.T) {
 	}
 	if _, err := os.Stat(f.blob(bad)); err == nil {
 		t.Error("content that did not match went into the store")
+	}
+	if err := write(describe("after.whl", "x", 0o644), 0, "x"); err == nil {
+		t.Error("a write after the session closed: no error")
+	}
+	// What was written places into the next bundle as a link: its mtime
+	// was set to the nanosecond.
+	dir2, root2 := f.bundle("b2")
+	if placed, _ := f.store.Place(root2, []channel.StoreFile{app}); placed[0] != channel.StoreLinked ||
+		inode(t, filepath.Join(dir2, "app.whl")) != inode(t, f.blob(app)) {
+		t.Errorf("the written file placed again: %v, not a link to the blob", placed)
+	}
+}
+
+// TestPlaceTwoAgents: two agents placing one blob at once, each into its
+// own bundle with its own mode, never share an inode with the wrong mode
+// (the blob's lock), 50 rounds.
+func TestPlaceTwoAgents(t *testing.T) {
+	f := newFixture(t)
+	dir0, root0 := f.bundle("b0")
+	script := f.file(dir0, "run.sh", "#!/bin/sh\n", 0o644)
+	f.keep(root0, script)
+	os.RemoveAll(dir0)
+	for round := range 50 {
+		dirs := make([]string, 2)
+		roots := make([]*os.Root, 2)
+		for i := range 2 {
+			dirs[i], roots[i] = f.bundle(fmt.Sprintf("r%d-%d", round, i))
+		}
+		var wg sync.WaitGroup
+		for i, mode := range []os.FileMode{0o644, 0o755} {
+			sf := script
+			sf.Mode = uint32(mode)
+			s, err := Open(f.home, f.clock.now) // another agent's
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() { s.Place(roots[i], []channel.StoreFile{sf}) })
+		}
+		wg.Wait()
+		for i, want := range []os.FileMode{0o644, 0o755} {
+			fi, err := os.Stat(filepath.Join(dirs[i], "run.sh"))
+			if err != nil || fi.Mode().Perm() != want {
+				t.Fatalf("round %d: bundle %d's run.sh: %v, %v; want mode %v", round, i, fi, err, want)
+			}
+		}
+		for i := range 2 {
+			os.RemoveAll(dirs[i])
+		}
 	}
 }

@@ -24,6 +24,7 @@ type Session struct {
 	home     string
 	now      func() time.Time
 	incoming map[string]*incoming // by path in the bundle
+	closed   bool                 // the agent's session is over: nothing more is written
 }
 
 // maxIncoming bounds the files being sent at once; a copy sends one after
@@ -39,6 +40,7 @@ func NewSession(home string, now func() time.Time) *Session {
 func (ss *Session) Close() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ss.closed = true
 	for p, w := range ss.incoming {
 		w.abort()
 		delete(ss.incoming, p)
@@ -51,6 +53,10 @@ func (ss *Session) Serve(root *os.Root, q *channel.Store) (*channel.StoreAnswer,
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	switch {
+	case ss.closed:
+		return nil, errors.New("the agent's session is over")
+	case len(q.Dirs) > channel.MaxStoreFiles:
+		return nil, fmt.Errorf("a store request names %d directories, more than %d", len(q.Dirs), channel.MaxStoreFiles)
 	case q.Do != channel.StoreShow && q.Do != channel.StorePrune && root == nil:
 		return nil, errors.New("this agent holds no bundle to place files in")
 	case len(q.Files) > channel.MaxStoreFiles:
@@ -198,8 +204,7 @@ func (ss *Session) finish(s *Store, w *incoming) error {
 	fd := int(w.out.Fd())
 	err := w.out.Chmod(os.FileMode(w.f.Mode & 0o7777))
 	if err == nil {
-		mt := unix.NsecToTimeval(w.f.MTime.UnixNano())
-		err = unix.Futimes(fd, []unix.Timeval{mt, mt})
+		err = setMtime(w.dir, w.tmp, w.f.MTime)
 	}
 	if err == nil {
 		err = w.out.Sync()

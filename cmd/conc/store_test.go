@@ -141,3 +141,35 @@ step = remote close_bundle
 		}
 	})
 }
+
+// TestStoreManyFiles: a copy of more small files than the chunks it keeps
+// in flight (the agent's answers are taken as it goes, so they never fill
+// the channel's window) arrives whole, and again from the store.
+func TestStoreManyFiles(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, `[plan deploy]
+step = remote open_bundle
+step = local copy_product many
+step = remote run "rm -rf ../copied && cp -rp many ../copied"
+step = remote close_bundle
+`)
+		const files = 600
+		for i := range files {
+			p := filepath.Join(p.dir, "many", fmt.Sprintf("d%d", i%7), fmt.Sprintf("f%03d", i))
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, []byte(fmt.Sprint(i)), 0o644)
+		}
+		for _, want := range []string{fmt.Sprintf("%d file(s)", files), fmt.Sprintf("0 file(s), 0 byte(s) sent; %d from the node's store", files)} {
+			r := p.conc("deploy", "node1", "--json")
+			if msg := copyMessage(t, r); r.code != 0 || !strings.HasPrefix(msg, want) {
+				t.Fatalf("copy: %q, want %q: %s", msg, want, r)
+			}
+			for i := range files {
+				rel := filepath.Join(fmt.Sprintf("d%d", i%7), fmt.Sprintf("f%03d", i))
+				if got := readFile(t, p.nodePath(filepath.Join("copied", rel))); got != fmt.Sprint(i) {
+					t.Fatalf("%s on the node: %q", rel, got)
+				}
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/concdeploy/conc/jobs"
@@ -114,8 +115,14 @@ func Prefetch(a jobs.Action, dir string) {
 		if err != nil {
 			return
 		}
+		var g errgroup.Group
+		g.SetLimit(cap(hashing))
 		for _, f := range files {
-			go sha256Of(f.src)
+			g.Go(func() error {
+				sha256Of(f.src)
+				return nil
+			})
 		}
+		g.Wait()
 	}()
 }

@@ -105,6 +105,7 @@ type fakeStore struct {
 	err    error // of Place
 	sent   error // of Sent
 	asked  []channel.StoreFile
+	dirs   []int // the directories of each place request
 	chunks int
 }
 
@@ -112,6 +113,7 @@ func (s *fakeStore) Place(_ context.Context, dirs []channel.StoreDir, files []ch
 	for _, d := range dirs {
 		os.MkdirAll(filepath.Join(s.node, "bundle", d.Path), 0o700)
 	}
+	s.dirs = append(s.dirs, len(dirs))
 	s.asked = append(s.asked, files...)
 	out := make([]int8, len(files))
 	for i, f := range files {
@@ -227,5 +229,23 @@ func TestSumsRemember(t *testing.T) {
 	os.Chtimes(p, fi.ModTime(), fi.ModTime())
 	if sum, _, _ := sha256Of(p); sum == "8ed3f6ad685b959ead7022518e1af76cd816f8e8ec7ccdda1ed4018e8f2223f8" {
 		t.Error("a file changed in place kept its old sum")
+	}
+}
+
+// TestCopyManyDirs: a tree of more directories than a request may name is
+// made in several requests, all before the files are asked for.
+func TestCopyManyDirs(t *testing.T) {
+	env := &storeEnv{testEnv: newTestEnv(t, jobs.Local)}
+	env.store = &fakeStore{node: env.node, free: -1}
+	for i := range channel.MaxStoreFiles + 10 {
+		os.MkdirAll(filepath.Join(env.dir, "tree", fmt.Sprintf("d%04d", i)), 0o755)
+	}
+	os.WriteFile(filepath.Join(env.dir, "tree", "d0000", "f"), []byte("x"), 0o644)
+	if res := runOp(t, env, "copy_product", "tree"); res.Status != jobs.OK {
+		t.Fatalf("copy_product: %s %q", res.Status, res.Message)
+	}
+	// The tree itself, then its directories: 2,059 in all.
+	if d := env.store.dirs; len(d) != 2 || d[0] != channel.MaxStoreFiles || d[1] != 11 {
+		t.Errorf("directories per request: %v, want [%d 11]", d, channel.MaxStoreFiles)
 	}
 }

@@ -54,6 +54,7 @@ type StoreReacher interface {
 func storeFiles(ctx context.Context, files []transfer) ([]channel.StoreFile, error) {
 	out := make([]channel.StoreFile, len(files))
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2 * cap(hashing)) // a stat waiting while the CPUs hash
 	for i, f := range files {
 		g.Go(func() error {
 			if gctx.Err() != nil {
@@ -84,6 +85,12 @@ func storeCopy(ctx context.Context, env jobs.Env, ns NodeStore, dirs, files []tr
 	var send []int
 	var linked, had, total int64
 	free := int64(-1)
+	for len(wantDirs) > channel.MaxStoreFiles { // made before any file
+		if _, _, err := ns.Place(ctx, wantDirs[:channel.MaxStoreFiles], nil); err != nil {
+			return storeFailed(err)
+		}
+		wantDirs = wantDirs[channel.MaxStoreFiles:]
+	}
 	for lo := 0; lo == 0 || lo < len(files); lo += channel.MaxStoreFiles {
 		hi := min(lo+channel.MaxStoreFiles, len(files))
 		placed, n, err := ns.Place(ctx, wantDirs, sums[lo:hi])
@@ -118,7 +125,7 @@ func storeCopy(ctx context.Context, env jobs.Env, ns NodeStore, dirs, files []tr
 	for _, i := range send {
 		if err := sendFile(ctx, ns, files[i].src, sums[i], func(n int64) { sent += n; bar.Add(n) }); err != nil {
 			ns.Sent(ctx) // the node's answers to what went, read before the job ends
-			return jobs.Resultf(jobs.Failed, "%v", err)
+			return storeFailed(err)
 		}
 	}
 	if err := ns.Sent(ctx); err != nil {
