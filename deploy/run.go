@@ -369,8 +369,7 @@ func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) j
 		// shape and the resume decision keep these jobs under the lock.
 		return jobs.Resultf(jobs.Error, "this run does not hold %s's bundle, which the job writes into (remote open_bundle did not run); nothing was done", n.node.Name)
 	}
-	// A job whose every request to the agent is fenced on the node needs
-	// no fence first.
+	// A job whose every request the node fences itself needs none first.
 	_, byStore := st.Action.(localops.FencedByStore)
 	byStore = byStore && n.storeLimit() > 0
 	if !byStore {
@@ -380,10 +379,11 @@ func (n *nodeRun) runFenced(ctx context.Context, st *config.Step, onNode bool) j
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := context.AfterFunc(n.agent.Gone(), func() { cancel(context.Cause(n.agent.Gone())) })
+	gone := n.agent.Gone() // read here: the run may drop its agent while this waits
+	stop := context.AfterFunc(gone, func() { cancel(context.Cause(gone)) })
 	defer stop()
 	res := n.runHere(jctx, st, onNode)
-	if byStore && n.agent.Gone().Err() != nil {
+	if byStore && gone.Err() != nil {
 		// The agent ended: its last words say whether the bundle was
 		// taken from this run.
 		n.agent.Fence(context.WithoutCancel(ctx))
