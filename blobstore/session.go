@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"os"
 	"path"
 	"sync"
@@ -117,11 +116,42 @@ type incoming struct {
 	dir *os.File
 	tmp string
 	out *os.File
-	h   hash.Hash
+	h   *hasher
 	n   int64
 }
 
+// hasher hashes a file's chunks on a goroutine of its own, beside the
+// writes: a large file's hash then costs the agent's reader nothing.
+type hasher struct {
+	chunks chan []byte
+	sum    chan string
+	once   sync.Once
+	got    string
+}
+
+func newHasher() *hasher {
+	h := &hasher{chunks: make(chan []byte, 16), sum: make(chan string, 1)}
+	go func() {
+		d := sha256.New()
+		for c := range h.chunks {
+			d.Write(c)
+		}
+		h.sum <- hex.EncodeToString(d.Sum(nil))
+	}()
+	return h
+}
+
+// Sum ends the hashing and returns the sha256 of every chunk written.
+func (h *hasher) Sum() string {
+	h.once.Do(func() {
+		close(h.chunks)
+		h.got = <-h.sum
+	})
+	return h.got
+}
+
 func (w *incoming) abort() {
+	w.h.Sum()
 	w.out.Close()
 	unix.Unlinkat(int(w.dir.Fd()), w.tmp, 0)
 	w.dir.Close()
@@ -155,7 +185,7 @@ func (ss *Session) write(s *Store, root *os.Root, f channel.StoreFile, off int64
 		delete(ss.incoming, f.Path)
 		return fmt.Errorf("write %s in the bundle: %w", f.Path, err)
 	}
-	w.h.Write(data)
+	w.h.chunks <- data // each message's data is its own: never reused
 	w.n += int64(len(data))
 	if w.n < f.Size {
 		return nil
@@ -190,7 +220,7 @@ func (ss *Session) create(s *Store, root *os.Root, f channel.StoreFile) (*incomi
 		dir.Close()
 		return nil, err
 	}
-	w := &incoming{f: f, dir: dir, tmp: tmp, out: os.NewFile(uintptr(fd), tmp), h: sha256.New()}
+	w := &incoming{f: f, dir: dir, tmp: tmp, out: os.NewFile(uintptr(fd), tmp), h: newHasher()}
 	ss.incoming[f.Path] = w
 	return w, nil
 }
@@ -198,7 +228,7 @@ func (ss *Session) create(s *Store, root *os.Root, f channel.StoreFile) (*incomi
 // finish checks a whole file against its hash, gives it its mode and
 // mtime, puts it on disk and in its place, and adds it to the store.
 func (ss *Session) finish(s *Store, w *incoming) error {
-	if hex.EncodeToString(w.h.Sum(nil)) != w.f.SHA256 {
+	if w.h.Sum() != w.f.SHA256 {
 		return errors.New("its content arrived changed: it does not match its sha256")
 	}
 	fd := int(w.out.Fd())
