@@ -30,14 +30,6 @@ func (r *Client) Store(ctx context.Context, q channel.Store) (*channel.StoreAnsw
 // or keeps, a few GiB at the most.
 const storeTimeout = 10 * time.Minute
 
-// StoreLater sends a request to the node's store without waiting for its
-// answer, which a later wait passes over: a keep after a copy costs no
-// round trip. The agent does it before it reads the next message.
-func (r *Client) StoreLater(q channel.Store) error {
-	_, err := r.sendStore(q)
-	return err
-}
-
 func (r *Client) sendStore(q channel.Store) (uint32, error) {
 	if r.dead != nil {
 		return 0, r.dead

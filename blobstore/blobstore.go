@@ -294,50 +294,6 @@ func copyInto(b *os.File, dir *os.File, base string, f channel.StoreFile) error 
 	return err
 }
 
-// Keep adds the bundle's files that a copy just sent to the store, each
-// after its content is checked against its hash; a file that does not
-// match is left out. It returns how many it kept.
-func (s *Store) Keep(root *os.Root, files []channel.StoreFile) (kept int64, err error) {
-	for _, f := range files {
-		bdir, name, err := s.blob(f.SHA256)
-		if err != nil {
-			return kept, err
-		}
-		switch err := s.keep(root, f, bdir, name); {
-		case errors.Is(err, errChanged):
-			// Changed since it was hashed: the next copy sends it again.
-		case err != nil:
-			return kept, fmt.Errorf("keep %s in the store: %w", f.Path, err)
-		default:
-			kept++
-		}
-	}
-	return kept, nil
-}
-
-func (s *Store) keep(root *os.Root, f channel.StoreFile, bdir, name string) error {
-	in, err := root.OpenFile(f.Path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(in.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errChanged
-	}
-	if sum, err := hashFile(in); err != nil {
-		return err
-	} else if sum != f.SHA256 {
-		return errChanged
-	}
-	dir, err := openParent(root, f.Path)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return s.adopt(in, &st, dir, path.Base(f.Path), f)
-}
-
 // adopt adds base in dir, a file of the bundle whose content was checked
 // against f's hash (open as in, the inode st), to the store: a link, or
 // where one cannot be made (another file system) a copy.
@@ -361,9 +317,6 @@ func (s *Store) adopt(in *os.File, st *unix.Stat_t, dir *os.File, base string, f
 	}
 	return s.touch(bdir, name, nil)
 }
-
-// errChanged says a file of the bundle is not what was sent any more.
-var errChanged = errors.New("the file is not the content that was sent")
 
 // Stats is what the store holds.
 type Stats struct {

@@ -87,8 +87,8 @@ func (ss *Session) Serve(root *os.Root, q *channel.Store) (*channel.StoreAnswer,
 	case channel.StoreWrite:
 		return ans, ss.write(s, root, q.Files[0], q.Offset, q.Data)
 	case channel.StoreKeep:
-		if _, err := s.Keep(root, q.Files); err != nil {
-			return nil, err
+		if len(q.Files) > 0 {
+			return nil, errors.New("keep takes no files: written files join the store as they arrive")
 		}
 		limit := q.Limit
 		if limit <= 0 {

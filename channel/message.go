@@ -151,9 +151,8 @@ const (
 	// store holds its content (checked by hash), unless the bundle has it
 	// already; the answer's Placed says which.
 	StorePlace = "place"
-	// StoreKeep adds files just copied into the bundle to the store, after
-	// checking their content against their hashes, then evicts the least
-	// recently used content past Limit.
+	// StoreKeep keeps the store to Limit after a copy, removing the
+	// least recently used content past it.
 	StoreKeep = "keep"
 	// StoreShow says what the store holds; StorePrune empties it.
 	StoreShow  = "show"
