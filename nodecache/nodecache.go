@@ -12,8 +12,6 @@ import (
 	"io"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
@@ -40,39 +38,30 @@ type Report struct {
 // parallel nodes at a time, in their order.
 func ReadAll(ctx context.Context, f *config.File, nodes []*config.Node, agents agentclient.Agents, opts sshconn.DialOptions, parallel int, prune bool) []Report {
 	out := make([]Report, len(nodes))
-	var g errgroup.Group
-	g.SetLimit(max(parallel, 1))
-	for i, n := range nodes {
-		g.Go(func() error {
-			out[i] = read(ctx, f, n, agents, opts, prune)
-			return nil
-		})
-	}
-	g.Wait()
+	nodelock.EachNode(ctx, f, nodes, opts, parallel, func(i int, c *sshconn.Conn, err error) {
+		out[i] = Report{Node: nodes[i].Name, Err: err}
+		out[i].Limit, _ = nodes[i].StoreLimit()
+		if err == nil {
+			read(ctx, c, nodes[i], agents, prune, &out[i])
+		}
+	})
 	return out
 }
 
-func read(ctx context.Context, f *config.File, n *config.Node, agents agentclient.Agents, opts sshconn.DialOptions, prune bool) Report {
-	rep := Report{Node: n.Name}
-	rep.Limit, _ = n.StoreLimit()
-	c, err := sshconn.Connect(ctx, f, n, opts)
-	if err != nil {
-		rep.Err = err
-		return rep
-	}
-	defer c.Close()
+// read asks n's store, through an agent that takes no lock, into rep.
+func read(ctx context.Context, c *sshconn.Conn, n *config.Node, agents agentclient.Agents, prune bool, rep *Report) {
 	r, err := agentclient.Open(ctx, c, agents, &channel.Hello{
 		Version: channel.Version, Node: n.Name, Bundle: n.Get(config.KeyBundle), LockMode: channel.LockNone,
 		Lock: &channel.Record{Holder: nodelock.Holder(), Node: n.Name},
 	}, nil, nil)
 	if err != nil {
 		rep.Err = fmt.Errorf("start the agent on %s: %w", n.Name, err)
-		return rep
+		return
 	}
 	defer r.Close()
 	if r.Ready().Status != string(jobs.OK) {
 		rep.Err = fmt.Errorf("the agent on %s: %s", n.Name, r.Ready().Message)
-		return rep
+		return
 	}
 	do := channel.StoreShow
 	if prune {
@@ -81,10 +70,9 @@ func read(ctx context.Context, f *config.File, n *config.Node, agents agentclien
 	ans, err := r.Store(ctx, channel.Store{Do: do})
 	if err != nil {
 		rep.Err = err
-		return rep
+		return
 	}
 	rep.Dir, rep.Files, rep.Bytes, rep.Oldest, rep.Removed = ans.Dir, ans.Blobs, ans.Bytes, ans.Oldest, ans.Evicted
-	return rep
 }
 
 // CacheJSON is a node's store as conc cache --json prints it, one object

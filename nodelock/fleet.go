@@ -28,23 +28,33 @@ type Report struct {
 // an estate's status costs the slowest node's round trips, not their sum.
 func ReadAll(ctx context.Context, f *config.File, nodes []*config.Node, agents agentclient.Agents, opts sshconn.DialOptions, parallel int) []Report {
 	out := make([]Report, len(nodes))
+	EachNode(ctx, f, nodes, opts, parallel, func(i int, c *sshconn.Conn, err error) {
+		out[i] = Report{Node: nodes[i].Name, Err: err}
+		if err == nil {
+			out[i].Status, out[i].Err = ReadStatus(ctx, c, agents, nodes[i])
+		}
+	})
+	return out
+}
+
+// EachNode connects to each node, parallel at a time, and calls do with
+// the node's index and its connection, or why there is none; the
+// connection is closed when do returns. It is how the commands that read
+// every node (conc status, conc cache) fan out.
+func EachNode(ctx context.Context, f *config.File, nodes []*config.Node, opts sshconn.DialOptions, parallel int, do func(i int, c *sshconn.Conn, err error)) {
 	var g errgroup.Group
 	g.SetLimit(max(parallel, 1))
 	for i, n := range nodes {
 		g.Go(func() error {
-			out[i] = Report{Node: n.Name}
 			c, err := sshconn.Connect(ctx, f, n, opts)
-			if err != nil {
-				out[i].Err = err
-				return nil
+			if err == nil {
+				defer c.Close()
 			}
-			defer c.Close()
-			out[i].Status, out[i].Err = ReadStatus(ctx, c, agents, n)
+			do(i, c, err)
 			return nil
 		})
 	}
 	g.Wait()
-	return out
 }
 
 // StatusJSON is a node's status as conc status --json prints it, one
