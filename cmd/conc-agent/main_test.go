@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/concdeploy/conc/channel"
 )
 
@@ -41,6 +43,7 @@ func (p pipes) Close() error                { p.in.Close(); return p.out.Close()
 type agentProc struct {
 	cmd    *exec.Cmd
 	conn   *channel.Conn
+	pipes  pipes // the test's ends of the channel
 	home   string
 	stderr bytes.Buffer  // read only once exited is closed
 	exited chan struct{} // closed when the process has exited
@@ -74,7 +77,8 @@ func startAgent(tb testing.TB) *agentProc {
 	inR.Close()
 	outW.Close()
 	go func() { a.cmd.Wait(); close(a.exited) }()
-	a.conn = channel.New(pipes{in: inW, out: outR})
+	a.pipes = pipes{in: inW, out: outR}
+	a.conn = channel.New(a.pipes)
 	tb.Cleanup(func() { a.stop(tb) })
 	a.hello(tb)
 	return a
@@ -251,6 +255,27 @@ func TestSetsidGrandchildDiesWithItsJob(t *testing.T) {
 			t.Fatalf("round %d: status %s (%s), want OK", round, res.Status, res.Message)
 		}
 		assertReaped(t, readPid(t, pidFile), fmt.Sprintf("round %d, when the job had ended", round))
+	}
+}
+
+// TestChannelPipesWidened: the agent widens the pipes it is handed (as
+// sshd hands them) to 1 MiB, or to what the kernel allows a user.
+func TestChannelPipesWidened(t *testing.T) {
+	a := startAgent(t) // the hello is answered: the pipes were taken
+	want := pipeSize
+	if b, err := os.ReadFile("/proc/sys/fs/pipe-max-size"); err == nil && os.Geteuid() != 0 {
+		if max, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			want = min(want, max)
+		}
+	}
+	for name, f := range map[string]*os.File{"stdin": a.pipes.in, "stdout": a.pipes.out} {
+		got, err := unix.FcntlInt(f.Fd(), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got < want {
+			t.Errorf("the agent's %s is a pipe of %d bytes, want %d", name, got, want)
+		}
 	}
 }
 
