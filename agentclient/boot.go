@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/concdeploy/conc/bundle"
 	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
 	"golang.org/x/crypto/ssh"
 )
@@ -40,15 +42,19 @@ const bootTimeout = 2 * time.Minute
 // its sha256, fsyncs it (sync FILE; where sync takes no file it syncs all),
 // renames it into the cache, fsyncs the cache directory, reports its stamp,
 // and starts it; the controller then sends the hello again.
-const bootScript = `d="$HOME/%[2]s"
+//
+// The hello and the jobs sent ahead with it may instead come in the script
+// itself (%[5]s, see inlinePrelude): a here-document on file descriptor 3,
+// which the agent, started with --prelude, reads before stdin.
+const bootScript = `%[5]sd="$HOME/%[2]s"
 for hs in %[1]s; do
 h=${hs%%%%:*}; e=${hs#*:}
 f="$d/%[3]s$h"
 [ -x "$f" ] || continue
 s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null)
-[ -n "$s" ] && [ "$s" = "$e" ] && exec "$f"
+[ -n "$s" ] && [ "$s" = "$e" ] && exec "$f"%[6]s
 set -- $(sha256sum <"$f" 2>/dev/null)
-if [ "$1" = "$h" ]; then echo "conc-boot verified $h $s"; exec "$f"; fi
+if [ "$1" = "$h" ]; then echo "conc-boot verified $h $s"; exec "$f"%[6]s; fi
 echo "conc-boot replaced $f"
 rm -f "$f"
 done
@@ -69,7 +75,7 @@ sync "$d" 2>/dev/null
 f="$d/%[3]s$h"; s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null) && echo "conc-boot verified $h $s"
 echo 'conc-boot installed'
 umask "$u"
-exec "$f"`
+exec "$f"%[6]s`
 
 // previewBoot is what bootScript becomes for a preview, which changes
 // nothing on the node: a cached agent that fails its hash is reported and
@@ -79,24 +85,56 @@ var previewBoot = strings.NewReplacer(
 	"echo \"conc-boot need $(uname -m)\"\n", "echo \"conc-boot need $(uname -m)\"\nexit 0\n",
 )
 
-// bootCommand renders the boot script for these agents and hello size,
-// with the stamps this workstation holds of the node's cached agents; for
-// a preview when cachedOnly is set.
-func bootCommand(agents Agents, stamps map[string]string, helloSize int, cachedOnly bool) string {
-	s := bootScriptFor(agents, stamps, helloSize)
+// bootCommand renders the boot script for these agents, with the stamps
+// this workstation holds of the node's cached agents, for a preview when
+// cachedOnly is set. The hello and the jobs sent ahead are the script's
+// when inline holds them; else the first helloSize bytes of stdin are.
+func bootCommand(agents Agents, stamps map[string]string, helloSize int, inline []byte, cachedOnly bool) string {
+	s := bootScriptFor(agents, stamps, helloSize, inline)
 	if cachedOnly {
 		s = previewBoot.Replace(s)
 	}
 	return s
 }
 
-func bootScriptFor(agents Agents, stamps map[string]string, helloSize int) string {
+func bootScriptFor(agents Agents, stamps map[string]string, helloSize int, inline []byte) string {
 	var hashes []string
 	for _, arch := range agents.Archs() {
 		h := agents[arch].Hash
 		hashes = append(hashes, jobs.Quote(h+":"+stamps[h]))
 	}
-	return fmt.Sprintf(bootScript, strings.Join(hashes, " "), bundle.CacheDir, bundle.AgentPrefix, helloSize)
+	var heredoc, arg string
+	if inline != nil {
+		// Base64 has no '_': no line of it can end the here-document.
+		heredoc = "exec 3<<'CONC_PRELUDE'\n" + base64.StdEncoding.EncodeToString(inline) + "\nCONC_PRELUDE\n"
+		arg, helloSize = " --prelude", 0
+	}
+	return fmt.Sprintf(bootScript, strings.Join(hashes, " "), bundle.CacheDir, bundle.AgentPrefix, helloSize, heredoc, arg)
+}
+
+// maxInline bounds the prelude the boot script carries, base64 encoded:
+// the script is one argument of the login shell (Linux takes up to
+// 128 KiB), and the here-document that hands it on fits in one pipe.
+const maxInline = 32 << 10
+
+// inlinePrelude reports whether the hello and the jobs sent ahead with it
+// (frame) go in the boot script rather than on stdin. OpenSSH's sshd opens
+// a session's window only once it has started the command, so whatever
+// is written on stdin waits a round trip for it, where the script arrives
+// with the exec. But the script is the login shell's argument, which any
+// user of the node may read while the shell runs: it carries nothing
+// secret, so a hello with the sudo password or a param whose name says it
+// is secret (whose value a job's arguments may hold too) goes on stdin.
+func inlinePrelude(hello *channel.Hello, frame []byte) bool {
+	if len(hello.Sudo) > 0 || base64.StdEncoding.EncodedLen(len(frame)) > maxInline {
+		return false
+	}
+	for k, v := range hello.Params {
+		if v != "" && config.IsSecret(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // agentStart is an agent process on the node and the channel to it.
@@ -161,7 +199,11 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 		frame = append(frame, f...)
 	}
 	a := &agentStart{stderr: jobs.NewTail(&lineWriter{f: logLine}), cachedOnly: cachedOnly}
-	sess, err := startExec(client, bootCommand(agents, stamps, len(frame), cachedOnly), a.stderr)
+	var inline []byte
+	if inlinePrelude(prelude[0].Hello, frame) {
+		inline, frame = frame, nil
+	}
+	sess, err := startExec(client, bootCommand(agents, stamps, len(frame), inline, cachedOnly), a.stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -170,12 +212,15 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
-	// The hello goes with the exec, in the same flight: the boot script
-	// hands it to a cached agent, which answers at once, then reads the
-	// jobs that came with it.
-	if _, err := sess.Write(frame); err != nil {
-		sess.Close()
-		return nil, a.fail(ctx, fmt.Errorf("send hello: %w", err))
+	// A hello not in the script goes right after the exec, as soon as
+	// sshd opens the session's window: the boot script hands it to a
+	// cached agent, which answers at once, then reads the jobs that came
+	// with it.
+	if frame != nil {
+		if _, err := sess.Write(frame); err != nil {
+			sess.Close()
+			return nil, a.fail(ctx, fmt.Errorf("send hello: %w", err))
+		}
 	}
 	br := bufio.NewReaderSize(sess, 64<<10)
 	if err := a.bootstrap(ctx, br, sess, agents, frame); err != nil {
@@ -235,6 +280,9 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 		case strings.HasPrefix(line, "conc-boot replaced "):
 			a.replaced = append(a.replaced, strings.TrimPrefix(line, "conc-boot replaced "))
 		case line == "conc-boot installed":
+			if frame == nil {
+				break // the script carries the hello: the new agent has it
+			}
 			if _, err := stdin.Write(frame); err != nil {
 				return a.fail(ctx, fmt.Errorf("send hello: %w", err))
 			}

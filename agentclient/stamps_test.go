@@ -62,7 +62,7 @@ func TestBootScript(t *testing.T) {
 	agents := Agents{"amd64": {Arch: "amd64", Hash: hash}}
 	bootFor := func(stamp string, preview bool) string {
 		t.Helper()
-		cmd := exec.Command("sh", "-c", bootCommand(agents, map[string]string{hash: stamp}, 0, preview))
+		cmd := exec.Command("sh", "-c", bootCommand(agents, map[string]string{hash: stamp}, 0, nil, preview))
 		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 		cmd.Dir = home
 		out, _ := cmd.CombinedOutput()

@@ -4,10 +4,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +44,9 @@ func main() {
 		log.Warn().Err(err).Msg("a job's processes that leave its process group may outlive it")
 	}
 	ch, err := takeStdio()
+	if err == nil && len(os.Args) > 1 && os.Args[1] == "--prelude" {
+		ch.pre, err = readPrelude(os.NewFile(3, "prelude"))
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("set up stdio")
 		os.Exit(1)
@@ -55,13 +62,20 @@ func main() {
 	}
 }
 
-// stdio is the channel: stdin and the original stdout.
+// stdio is the channel: stdin and the original stdout, behind what the
+// boot script handed over first.
 type stdio struct {
+	pre *bytes.Reader // nil when the boot script carried no prelude
 	in  *os.File
 	out *os.File
 }
 
-func (s stdio) Read(p []byte) (int, error)  { return s.in.Read(p) }
+func (s stdio) Read(p []byte) (int, error) {
+	if s.pre != nil && s.pre.Len() > 0 {
+		return s.pre.Read(p)
+	}
+	return s.in.Read(p)
+}
 func (s stdio) Write(p []byte) (int, error) { return s.out.Write(p) }
 func (s stdio) Close() error {
 	s.in.Close()
@@ -109,4 +123,28 @@ const pipeSize = 1 << 20
 // pipe stays as it was.
 func widenPipe(fd int) {
 	unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, pipeSize)
+}
+
+// maxPrelude bounds the prelude read from the boot script: the controller
+// sends at most 32 KiB of base64 (agentclient's maxInline).
+const maxPrelude = 64 << 10
+
+// readPrelude reads and closes f, the here-document in which the boot
+// script hands over the hello and the jobs sent ahead with it (base64):
+// what the controller would otherwise have written first on stdin. Closed,
+// it is not inherited by the jobs.
+func readPrelude(f *os.File) (*bytes.Reader, error) {
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPrelude+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read the prelude on file descriptor 3: %w", err)
+	case len(b) > maxPrelude:
+		return nil, fmt.Errorf("the prelude on file descriptor 3 is longer than %d bytes", maxPrelude)
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("the prelude on file descriptor 3: %w", err)
+	}
+	return bytes.NewReader(data), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -57,7 +58,11 @@ const wait = 20 * time.Second
 // startAgent starts the agent, opens a bundle with it, and stops it when
 // the test ends. The pipes are the test's own, not os/exec's, so that
 // waiting for the process never closes what the test still reads.
-func startAgent(tb testing.TB) *agentProc {
+func startAgent(tb testing.TB) *agentProc { return startAgentWith(tb, false) }
+
+// startAgentWith is startAgent; with prelude, the hello comes as the boot
+// script hands it over when it carries it: base64 on file descriptor 3.
+func startAgentWith(tb testing.TB, prelude bool) *agentProc {
 	tb.Helper()
 	a := &agentProc{home: tb.TempDir(), exited: make(chan struct{})}
 	inR, inW, err := os.Pipe()
@@ -71,6 +76,14 @@ func startAgent(tb testing.TB) *agentProc {
 	a.cmd = exec.Command(os.Args[0])
 	a.cmd.Env = append(os.Environ(), "CONC_AGENT_TEST_MAIN=1", "HOME="+a.home)
 	a.cmd.Stdin, a.cmd.Stdout, a.cmd.Stderr = inR, outW, &a.stderr
+	if prelude {
+		frame, err := channel.Encode(helloMsg())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		a.cmd.Args = append(a.cmd.Args, "--prelude")
+		a.cmd.ExtraFiles = []*os.File{heredoc(tb, base64.StdEncoding.EncodeToString(frame)+"\n")}
+	}
 	if err := a.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -80,22 +93,40 @@ func startAgent(tb testing.TB) *agentProc {
 	a.pipes = pipes{in: inW, out: outR}
 	a.conn = channel.New(a.pipes)
 	tb.Cleanup(func() { a.stop(tb) })
-	a.hello(tb)
-	return a
-}
-
-func (a *agentProc) hello(tb testing.TB) {
-	tb.Helper()
-	hello := &channel.Message{Type: channel.THello, Hello: &channel.Hello{
-		Version: channel.Version, Node: "n", Bundle: ".conc-bundle", LockMode: channel.LockOpen,
-		Lock: &channel.Record{DeployID: "d"},
-	}}
-	if err := a.conn.Send(hello); err != nil {
-		tb.Fatal(err)
+	if !prelude {
+		if err := a.conn.Send(helloMsg()); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if m := a.recv(tb); m.Type != channel.TReady || m.Ready.Status != "OK" {
 		tb.Fatalf("ready: %+v", m)
 	}
+	return a
+}
+
+func helloMsg() *channel.Message {
+	return &channel.Message{Type: channel.THello, Hello: &channel.Hello{
+		Version: channel.Version, Node: "n", Bundle: ".conc-bundle", LockMode: channel.LockOpen,
+		Lock: &channel.Record{DeployID: "d"},
+	}}
+}
+
+// heredoc is a file that holds text, open for reading at its start, as
+// bash hands over a here-document too large for a pipe.
+func heredoc(tb testing.TB, text string) *os.File {
+	tb.Helper()
+	f, err := os.CreateTemp(tb.TempDir(), "heredoc")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	if _, err := f.WriteString(text); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		tb.Fatal(err)
+	}
+	return f
 }
 
 // stop closes the channel, which makes the agent kill its jobs and exit,
@@ -276,6 +307,36 @@ func TestChannelPipesWidened(t *testing.T) {
 		if got < want {
 			t.Errorf("the agent's %s is a pipe of %d bytes, want %d", name, got, want)
 		}
+	}
+}
+
+// TestPrelude: an agent started with --prelude takes the hello from
+// file descriptor 3, answers it, and then serves stdin; its jobs do not
+// inherit the descriptor.
+func TestPrelude(t *testing.T) {
+	a := startAgentWith(t, true)
+	a.run(t, 1, "test ! -e /proc/$$/fd/3", 0)
+	if res := a.result(t); res.Status != "OK" {
+		t.Errorf("a job found file descriptor 3 open: %s (%s)", res.Status, res.Message)
+	}
+}
+
+// TestPreludeRefused: a prelude that is not base64, or longer than any
+// the controller sends, stops the agent before it speaks.
+func TestPreludeRefused(t *testing.T) {
+	for name, text := range map[string]string{
+		"not base64": "%%%\n",
+		"too long":   strings.Repeat("A", maxPrelude+4),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := readPrelude(heredoc(t, text))
+			if err == nil {
+				t.Fatal("read, want an error")
+			}
+			if !strings.Contains(err.Error(), "file descriptor 3") {
+				t.Errorf("error %q does not say where the prelude came from", err)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,12 @@ step = local pause look at the lock record
 			if _, ok := searched[want]; !ok {
 				t.Errorf("%s was not written, so it was not searched", want)
 			}
+		}
+		// The commands the node ran were its login shell's arguments,
+		// which any user of the node could read.
+		preludes, _ := preludes(t, n)
+		for i, c := range append(n.Commands(t), preludes...) {
+			searched[fmt.Sprintf("command %d the node ran", i)] = c
 		}
 		for name, content := range searched {
 			if strings.Contains(content, canary) {

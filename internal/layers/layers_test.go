@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	// The workstation.
 	"sshtarget":   {"config"},
 	"sshconn":     {"config", "jobs", "sshtarget"},
-	"agentclient": {"bundle", "channel", "internal/durable", "jobs", "sshconn"},
+	"agentclient": {"bundle", "channel", "config", "internal/durable", "jobs", "sshconn"},
 	"bundlefs":    {"jobs"},
 	"bundleshell": {"bundle", "bundlefs", "internal/bytesize", "jobs"},
 	"nodelock":    {"agentclient", "bundle", "channel", "config", "jobs", "sshconn"},

@@ -53,6 +53,9 @@ type Config struct {
 	Env []string
 	// Logf, if set, receives connection and session events.
 	Logf func(format string, args ...any)
+	// OnExec, if set, is called with each command a session is asked to
+	// run, before it starts.
+	OnExec func(command string)
 }
 
 // Server is a running in-process SSH server. Create it with Listen and stop

@@ -67,6 +67,9 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 			if started || ssh.Unmarshal(req.Payload, &p) != nil {
 				break
 			}
+			if s.cfg.OnExec != nil {
+				s.cfg.OnExec(p.Command)
+			}
 			proc, err = s.startCommand(ch, exec.Command("/bin/sh", "-c", p.Command))
 			if err != nil {
 				s.logf("exec %q: %v", p.Command, err)

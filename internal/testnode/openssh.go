@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -67,7 +68,8 @@ func requireSFTPServer(tb testing.TB, sshd string) string {
 // sftp subsystem is a command too under ForceCommand, so sftp-server also
 // starts in the node's home and relative SFTP paths resolve there. Like
 // many distributions' profiles, it puts ~/bin first on PATH, so a test can
-// give the node a program of its own (a stand-in sudo).
+// give the node a program of its own (a stand-in sudo). It keeps each
+// command, NUL-terminated, in the file commands beside it (Node.Commands).
 const sessionScript = `# ForceCommand written by internal/testnode, see sessionScript.
 cd "$HOME" || exit 1
 PATH="$HOME/bin:$PATH"; export PATH
@@ -76,6 +78,7 @@ if [ -z "${SSH_ORIGINAL_COMMAND+set}" ]; then
 fi
 c=$SSH_ORIGINAL_COMMAND
 unset SSH_ORIGINAL_COMMAND
+printf '%s\000' "$c" >>"${0%/*}/commands"
 exec "$SHELL" -c "$c"
 `
 
@@ -174,6 +177,16 @@ func OpenSSHWith(tb testing.TB, o Options) *Node {
 	}
 	tb.Cleanup(func() { n.stop() })
 	n.authKeys = authKeys
+	n.commands = func() []string {
+		b, err := os.ReadFile(filepath.Join(dir, "commands"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			tb.Fatal(err)
+		}
+		if len(b) == 0 {
+			return nil
+		}
+		return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	}
 	n.sshdPID = proc.cmd.Process.Pid
 	n.Cut = func() {
 		if err := cutSSHD(n.sshdPID); err != nil {

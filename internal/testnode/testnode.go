@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,6 +54,15 @@ type Node struct {
 	sshdPID  int           // the sshd listener, for KindOpenSSH
 	authKeys string        // sshd's authorized_keys, for KindOpenSSH
 	stop     func() string // stops sshd and returns its whole log, for KindOpenSSH
+	commands func() []string
+}
+
+// Commands returns the commands the node's sessions were asked to run, in
+// the order they came: what the node's process list showed of them, as
+// its login shell's argument.
+func (n *Node) Commands(tb testing.TB) []string {
+	tb.Helper()
+	return n.commands()
 }
 
 // Authorize lets the client of other log in to n too, with other's
@@ -144,6 +155,13 @@ func Both(t *testing.T, f func(t *testing.T, n *Node)) {
 func InProcess(tb testing.TB) *Node {
 	tb.Helper()
 	n, hostKey := newNode(tb, KindInProcess)
+	var mu sync.Mutex
+	var commands []string
+	n.commands = func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(commands)
+	}
 	srv, err := sshtest.Listen(sshtest.Config{
 		Listen:         "127.0.0.1:0",
 		Root:           n.Home,
@@ -154,6 +172,11 @@ func InProcess(tb testing.TB) *Node {
 		Env: []string{"PATH=" + filepath.Join(n.Home, "bin") + ":" + os.Getenv("PATH")},
 		Logf: func(format string, args ...any) {
 			tb.Logf("%s: "+format, append([]any{n.Name}, args...)...)
+		},
+		OnExec: func(command string) {
+			mu.Lock()
+			defer mu.Unlock()
+			commands = append(commands, command)
 		},
 	})
 	if err != nil {

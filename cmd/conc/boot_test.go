@@ -1,0 +1,86 @@
+package main
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/concdeploy/conc/internal/testnode"
+)
+
+// preludes returns what the boot commands the node was asked to run carry
+// of the hello and the jobs sent ahead (a here-document of base64), and
+// whether every command that started an agent carried one.
+func preludes(t *testing.T, n *testnode.Node) (decoded []string, all bool) {
+	t.Helper()
+	all = true
+	for _, c := range n.Commands(t) {
+		if !strings.Contains(c, "conc-boot") {
+			continue // not an agent's start (sftp)
+		}
+		_, rest, ok := strings.Cut(c, "exec 3<<'CONC_PRELUDE'\n")
+		if !ok {
+			all = false
+			continue
+		}
+		b64, _, _ := strings.Cut(rest, "\nCONC_PRELUDE\n")
+		b, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			t.Fatalf("a boot command's prelude is not base64: %v", err)
+		}
+		decoded = append(decoded, string(b))
+	}
+	return decoded, all
+}
+
+// TestBootPrelude: the hello and the first jobs go in the boot command,
+// so they need not wait for sshd to open the session's window, both when
+// the agent is uploaded and when it is cached; but a hello that holds a
+// secret param goes on stdin, and the command never shows its value.
+func TestBootPrelude(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		const secret = "s3cret-param-4b1d"
+		plans := `[plan deploy]
+step = remote open_bundle
+step = remote run echo first-job
+step = remote close_bundle
+
+[plan secret]
+step = remote open_bundle
+step = remote run test "${db_password}" = ` + secret + `
+step = remote close_bundle
+`
+		p := newProject(t, n, plans)
+		p.extra = "db_password =\n"
+		p.write(plans)
+		for _, run := range []string{"uploaded", "cached"} {
+			if r := p.conc("deploy", "node1"); r.code != 0 {
+				t.Fatalf("%s: %s", run, r)
+			}
+		}
+		got, all := preludes(t, n)
+		if len(got) != 2 || !all {
+			t.Fatalf("%d boot commands carried a prelude (all: %v), want both runs'", len(got), all)
+		}
+		for _, g := range got {
+			if !strings.Contains(g, "first-job") {
+				t.Errorf("a prelude without the first job: %q", g)
+			}
+		}
+
+		p.extra = "db_password = " + secret + "\n"
+		p.write(plans)
+		if r := p.conc("run", "secret", "node1"); r.code != 0 {
+			t.Fatalf("with a secret param: %s", r)
+		}
+		if got, all := preludes(t, n); len(got) != 2 || all {
+			t.Errorf("with a secret param, the boot command carried the hello (%d preludes, all: %v)", len(got), all)
+		}
+		got, _ = preludes(t, n)
+		for _, c := range append(n.Commands(t), got...) {
+			if strings.Contains(c, secret) {
+				t.Errorf("a command the node ran shows the secret: %q", c)
+			}
+		}
+	})
+}
