@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/internal/smalldisk"
 )
 
 // clock is a store's clock that a test moves.
@@ -491,5 +492,87 @@ func TestPlaceTwoAgents(t *testing.T) {
 		for i := range 2 {
 			os.RemoveAll(dirs[i])
 		}
+	}
+}
+
+// TestPlaceWhileEvicted: another agent empties the store while this one
+// places a blob, 100 rounds. The place links the blob or copies it from
+// the file it holds open, or leaves the file to be sent; the bundle never
+// gets a wrong or partial file, nor a temporary one.
+func TestPlaceWhileEvicted(t *testing.T) {
+	f := newFixture(t)
+	seedDir, seed := f.bundle("seed")
+	data := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB: a place hashes it a while
+	sf := f.file(seedDir, "app.whl", data, 0o640)
+	outcomes := map[int8]int{}
+	for round := range 100 {
+		f.keep(seed, sf)
+		dir, root := f.bundle(fmt.Sprintf("r%d", round))
+		other, err := Open(f.home, f.clock.now) // another agent's
+		if err != nil {
+			t.Fatal(err)
+		}
+		var placed []int8
+		var wg sync.WaitGroup
+		wg.Go(func() { placed, _ = f.store.Place(root, []channel.StoreFile{sf}) })
+		wg.Go(func() { other.Prune() })
+		wg.Wait()
+		outcomes[placed[0]]++
+		p := filepath.Join(dir, "app.whl")
+		switch placed[0] {
+		case channel.StoreLinked:
+			fi, err := os.Stat(p)
+			if err != nil || readFile(t, p) != data || fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(mtime) {
+				t.Fatalf("round %d: a placed file that is not the one asked for: %v, %v", round, fi, err)
+			}
+		case channel.StoreMissing:
+			if _, err := os.Lstat(p); err == nil {
+				t.Fatalf("round %d: a file left to send is in the bundle", round)
+			}
+		default:
+			t.Fatalf("round %d: placed %d", round, placed[0])
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, tmpPrefix+"*")); len(left) > 0 {
+			t.Fatalf("round %d: left in the bundle: %v", round, left)
+		}
+	}
+	t.Logf("linked or copied %d times, left to send %d times", outcomes[channel.StoreLinked], outcomes[channel.StoreMissing])
+}
+
+// TestWriteDiskFull: the bundle's disk fills while a file is sent: the
+// write fails saying so, the half-written file is removed, the store does
+// not take it, and the session goes on.
+func TestWriteDiskFull(t *testing.T) {
+	f := newFixture(t)
+	dir := filepath.Join(f.home, "b")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	smalldisk.Mount(t, dir, "1m")
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	ss := NewSession(f.home, f.clock.now)
+	defer ss.Close()
+	data := strings.Repeat("x", 2<<20)
+	big := describe("big.bin", data, 0o644)
+	var werr error
+	for off := 0; off < len(data) && werr == nil; off += 256 << 10 {
+		_, werr = ss.Serve(root, &channel.Store{Do: channel.StoreWrite, Files: []channel.StoreFile{big}, Offset: int64(off), Data: []byte(data[off : off+256<<10])})
+	}
+	if werr == nil || !strings.Contains(werr.Error(), "no space left") {
+		t.Fatalf("a file larger than the disk: %v, want no space left", werr)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left in the bundle: %v", left)
+	}
+	if _, err := os.Stat(f.blob(big)); err == nil {
+		t.Error("the half-sent file is in the store")
+	}
+	small := describe("small.txt", "fits", 0o644)
+	if _, err := ss.Serve(root, &channel.Store{Do: channel.StoreWrite, Files: []channel.StoreFile{small}, Data: []byte("fits")}); err != nil {
+		t.Errorf("a write after the failed one: %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/concdeploy/conc/bundle"
+	"github.com/concdeploy/conc/internal/smalldisk"
 	"github.com/concdeploy/conc/internal/testnode"
 )
 
@@ -174,55 +174,6 @@ func TestUnlockWhileResumeAttaches(t *testing.T) {
 	})
 }
 
-// mountTmpfs mounts a small tmpfs at dir, for a file system that fills
-// up. It needs root, or sudo without a password; elsewhere it skips,
-// saying why: this is the machine's capability, not an install step's.
-func mountTmpfs(t *testing.T, dir string) {
-	t.Helper()
-	args := []string{"mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dir}
-	if os.Geteuid() != 0 {
-		args = append([]string{"sudo", "-n"}, args...)
-	}
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s): the full-disk test needs root or sudo", err, out)
-	}
-	t.Cleanup(func() {
-		umount := []string{"umount", "-l", dir}
-		if os.Geteuid() != 0 {
-			umount = append([]string{"sudo", "-n"}, umount...)
-		}
-		exec.Command(umount[0], umount[1:]...).Run()
-	})
-	if os.Geteuid() != 0 {
-		exec.Command("sudo", "-n", "chown", fmt.Sprint(os.Getuid()), dir).Run()
-	}
-}
-
-// fill writes into dir until its file system is full.
-func fill(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill %s: %v", dir, err)
-			}
-			break
-		}
-	}
-	// Small writes too, until not even a byte fits.
-	for {
-		if _, err := f.Write(buf[:1]); err != nil {
-			return
-		}
-	}
-}
-
 // TestLiveOnFullDisk fills the bundle's file system while a run holds it:
 // nothing can be written there any more, yet conc status says the run is
 // alive and conc unlock without --force refuses, because liveness is the
@@ -233,13 +184,13 @@ func TestLiveOnFullDisk(t *testing.T) {
 		if err := os.Mkdir(full, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		mountTmpfs(t, full)
+		smalldisk.Mount(t, full, "4m")
 		p := newProject(t, n, "")
 		p.bundle = "full/bundle"
 		p.write("[plan deploy]\nstep = remote open_bundle\nstep = " + gated("s2") + "\nstep = remote close_bundle\n")
 		_, done := p.start("deploy", "node1")
 		waitFile(t, p.nodePath("s2.ran"), done)
-		fill(t, full)
+		smalldisk.Fill(t, full)
 		if err := os.WriteFile(filepath.Join(p.bundleDir(), "probe"), []byte("x"), 0o600); !errors.Is(err, syscall.ENOSPC) {
 			t.Fatalf("the disk is not full: writing a byte gave %v", err)
 		}
@@ -411,7 +362,7 @@ func TestPutOnFullDisk(t *testing.T) {
 	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
 		full := filepath.Join(n.Home, "full")
 		os.Mkdir(full, 0o700)
-		mountTmpfs(t, full)
+		smalldisk.Mount(t, full, "4m")
 		p := newProject(t, n, "[plan deploy]\nstep = remote open_bundle\nstep = local put big.bin\nstep = remote close_bundle\n")
 		p.bundle = "full/bundle"
 		p.write("[plan deploy]\nstep = remote open_bundle\nstep = local put big.bin\nstep = remote close_bundle\n")

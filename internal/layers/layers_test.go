@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"internal/durable":  {},
 	"internal/livelock": {},
 	"internal/bytesize": {},
+	"internal/smalldisk": {},
 	"bundle":            {"channel"},
 	"config":            {"bundle", "internal/bytesize", "jobs"},
 	"jobs/nodeops":      {"internal/bytesize", "jobs"},

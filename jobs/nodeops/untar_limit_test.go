@@ -5,12 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/concdeploy/conc/internal/smalldisk"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -64,23 +64,11 @@ func TestUntarBomb(t *testing.T) {
 	}
 }
 
-// smallDisk mounts a tmpfs of size at dir, or skips: it needs root.
-func smallDisk(t *testing.T, dir, size string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small file system needs root")
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-}
-
 // TestUntarFreeSpace: without --max-size, the free space less a margin is
 // the limit, so a bomb never fills the node's disk.
 func TestUntarFreeSpace(t *testing.T) {
 	env := newTestEnv(t)
-	smallDisk(t, env.Dir(), "8m")
+	smalldisk.Mount(t, env.Dir(), "8m")
 	writeBomb(t, filepath.Join(env.Dir(), "bomb.tar.gz"), 64<<20)
 	r := untarStep(t, env, "bomb.tar.gz")
 	if r.Status != jobs.Failed || !strings.Contains(r.Message, "the free space there") {
@@ -98,7 +86,7 @@ func TestUntarUndo(t *testing.T) {
 	ar := filepath.Join(t.TempDir(), "big.tar")
 	writeArchive(t, ar, tarDir("app", 0o755), tarFile("app/a", 0o644, strings.Repeat("a", 512<<10)),
 		tarFile("top", 0o644, "t"), tarFile("app/b", 0o644, strings.Repeat("b", 4<<20)))
-	smallDisk(t, env.Dir(), "2m")
+	smalldisk.Mount(t, env.Dir(), "2m")
 	root, err := os.OpenRoot(env.Dir())
 	if err != nil {
 		t.Fatal(err)
