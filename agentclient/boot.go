@@ -44,7 +44,7 @@ const bootTimeout = 2 * time.Minute
 // and starts it; the controller then sends the hello again.
 //
 // The hello and the jobs sent ahead with it may instead come in the script
-// itself (%[5]s, see inlinePrelude): a here-document on file descriptor 3,
+// itself (%[5]s, see inlinePrelude): a here-document on descriptor 9,
 // which the agent, started with --prelude, reads before stdin.
 const bootScript = `%[5]sd="$HOME/%[2]s"
 for hs in %[1]s; do
@@ -106,7 +106,7 @@ func bootScriptFor(agents Agents, stamps map[string]string, helloSize int, inlin
 	var heredoc, arg string
 	if inline != nil {
 		// Base64 has no '_': no line of it can end the here-document.
-		heredoc = "exec 3<<'CONC_PRELUDE'\n" + base64.StdEncoding.EncodeToString(inline) + "\nCONC_PRELUDE\n"
+		heredoc = fmt.Sprintf("exec %d<<'CONC_PRELUDE'\n%s\nCONC_PRELUDE\n", channel.PreludeFD, base64.StdEncoding.EncodeToString(inline))
 		arg, helloSize = " --prelude", 0
 	}
 	return fmt.Sprintf(bootScript, strings.Join(hashes, " "), bundle.CacheDir, bundle.AgentPrefix, helloSize, heredoc, arg)
@@ -145,7 +145,10 @@ type agentStart struct {
 	uploaded bool
 	replaced []string // cached agents that failed their sha256: removed, never run
 	corrupt  []string // the same, seen by a preview, which leaves them
-	verified string   // "HASH STAMP" of the agent the boot just checked, to keep
+	// preludeLost: the agent did not get the hello the boot script
+	// carried, and took it on stdin.
+	preludeLost bool
+	verified    string // "HASH STAMP" of the agent the boot just checked, to keep
 	// cachedOnly starts only an agent the node has cached: a preview
 	// uploads nothing.
 	cachedOnly bool
@@ -201,7 +204,7 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 	a := &agentStart{stderr: jobs.NewTail(&lineWriter{f: logLine}), cachedOnly: cachedOnly}
 	var inline []byte
 	if inlinePrelude(prelude[0].Hello, frame) {
-		inline, frame = frame, nil
+		inline = frame
 	}
 	sess, err := startExec(client, bootCommand(agents, stamps, len(frame), inline, cachedOnly), a.stderr)
 	if err != nil {
@@ -216,14 +219,14 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 	// sshd opens the session's window: the boot script hands it to a
 	// cached agent, which answers at once, then reads the jobs that came
 	// with it.
-	if frame != nil {
+	if inline == nil {
 		if _, err := sess.Write(frame); err != nil {
 			sess.Close()
 			return nil, a.fail(ctx, fmt.Errorf("send hello: %w", err))
 		}
 	}
 	br := bufio.NewReaderSize(sess, 64<<10)
-	if err := a.bootstrap(ctx, br, sess, agents, frame); err != nil {
+	if err := a.bootstrap(ctx, br, sess, agents, frame, inline != nil); err != nil {
 		sess.Close()
 		return nil, err
 	}
@@ -232,8 +235,9 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 }
 
 // bootstrap reads what the boot script says before the agent speaks, and
-// uploads the agent when the script asks for it.
-func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.Writer, agents Agents, frame []byte) error {
+// uploads the agent when the script asks for it. frame is the hello and
+// the jobs sent ahead with it; inlined, when the script carries them.
+func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.Writer, agents Agents, frame []byte, inlined bool) error {
 	for {
 		b, err := br.Peek(1)
 		if err != nil {
@@ -280,9 +284,18 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 		case strings.HasPrefix(line, "conc-boot replaced "):
 			a.replaced = append(a.replaced, strings.TrimPrefix(line, "conc-boot replaced "))
 		case line == "conc-boot installed":
-			if frame == nil {
+			if inlined {
 				break // the script carries the hello: the new agent has it
 			}
+			if _, err := stdin.Write(frame); err != nil {
+				return a.fail(ctx, fmt.Errorf("send hello: %w", err))
+			}
+		case line == channel.PreludeLost && inlined:
+			// The login shell could not hand the script's here-document
+			// over (see the agent's warning on stderr): the hello goes on
+			// stdin, once.
+			inlined = false
+			a.preludeLost = true
 			if _, err := stdin.Write(frame); err != nil {
 				return a.fail(ctx, fmt.Errorf("send hello: %w", err))
 			}

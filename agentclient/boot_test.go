@@ -1,10 +1,13 @@
 package agentclient
 
 import (
+	"bufio"
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/concdeploy/conc/channel"
+	"github.com/concdeploy/conc/jobs"
 )
 
 // TestInlinePrelude: the hello goes in the boot command only when it
@@ -33,12 +36,12 @@ func TestInlinePrelude(t *testing.T) {
 }
 
 // TestBootCommandPrelude: a prelude makes the script open it on file
-// descriptor 3 and start every agent with --prelude, and reads nothing of
+// descriptor 9 and start every agent with --prelude, and reads nothing of
 // stdin for it; without one, the script is as it was.
 func TestBootCommandPrelude(t *testing.T) {
 	agents := Agents{"amd64": {Arch: "amd64", Hash: strings.Repeat("a", 64)}}
 	with := bootCommand(agents, nil, 0, []byte("hello"), false)
-	if !strings.HasPrefix(with, "exec 3<<'CONC_PRELUDE'\naGVsbG8=\nCONC_PRELUDE\n") {
+	if !strings.HasPrefix(with, "exec 9<<'CONC_PRELUDE'\naGVsbG8=\nCONC_PRELUDE\n") {
 		t.Errorf("the script does not start with the prelude:\n%s", with)
 	}
 	if n, m := strings.Count(with, `exec "$f"`), strings.Count(with, `exec "$f" --prelude`); n != 3 || m != n {
@@ -50,5 +53,40 @@ func TestBootCommandPrelude(t *testing.T) {
 	without := bootCommand(agents, nil, 42, nil, false)
 	if strings.Contains(without, "CONC_PRELUDE") || strings.Contains(without, "--prelude") || !strings.Contains(without, "head -c 42 >") {
 		t.Errorf("without a prelude:\n%s", without)
+	}
+}
+
+// TestBootstrapPreludeLost: an agent that says the script's prelude did
+// not reach it gets the frames on stdin, once; the same line from a boot
+// whose hello went on stdin is refused as what it is, a stranger's line.
+func TestBootstrapPreludeLost(t *testing.T) {
+	frame := []byte("\x00\x00\x00\x05hello")
+	lost := channel.PreludeLost + "\n"
+	for _, c := range []struct {
+		name    string
+		out     string
+		inlined bool
+		stdin   string
+		err     string
+	}{
+		{"lost", lost + "\x00", true, string(frame), ""},
+		{"lost after an upload", "conc-boot installed\n" + lost + "\x00", true, string(frame), ""},
+		{"lost twice", lost + lost, true, string(frame), "printed"},
+		{"not inlined", lost, false, "", "printed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdin strings.Builder
+			a := &agentStart{stderr: jobs.NewTail(nil)}
+			err := a.bootstrap(context.Background(), bufio.NewReader(strings.NewReader(c.out)), &stdin, nil, frame, c.inlined)
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+				t.Fatalf("bootstrap: %v, want %q", err, c.err)
+			}
+			if stdin.String() != c.stdin {
+				t.Errorf("wrote %q on stdin, want %q", stdin.String(), c.stdin)
+			}
+			if want := c.inlined; a.preludeLost != want {
+				t.Errorf("preludeLost = %v, want %v", a.preludeLost, want)
+			}
+		})
 	}
 }

@@ -448,10 +448,20 @@ func (r *Client) Gone() context.Context { return r.gone }
 // the one it holds: the run no longer holds the node.
 func (r *Client) BundleLost() bool { return r.bundleLost }
 
-// Replaced lists the cached agents the node held that did not match their
-// sha256: the boot removed them without running them, and uploaded the
-// agent again.
-func (r *Client) Replaced() []string { return r.start.replaced }
+// Notices are what the agent's start did that the operator should hear
+// of, though the run goes on: a cached agent that did not match its
+// sha256 (removed, never run; the agent was uploaded again), or a boot
+// command whose here-document the login shell could not hand over.
+func (r *Client) Notices() []string {
+	var ns []string
+	for _, p := range r.start.replaced {
+		ns = append(ns, "the cached agent "+p+" did not match its sha256: it was not run; conc removed it and uploaded the agent again")
+	}
+	if r.start.preludeLost {
+		ns = append(ns, "the login shell could not hand the agent its first message in the start command (is the node's temporary directory full?): conc sent it on stdin, a round trip later")
+	}
+	return ns
+}
 
 // MaxRSS is the agent's peak memory in KiB, from its bye.
 func (r *Client) MaxRSS() int64 { return r.maxRSS }

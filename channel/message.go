@@ -9,6 +9,18 @@ import (
 // another one; bump it on any change a peer cannot ignore.
 const Version = 4
 
+// PreludeFD is the descriptor on which the boot script hands an agent
+// started with --prelude the frames it carries. Not 3: where the shell
+// could not open it, the Go runtime has taken the lowest free descriptors
+// for itself before the agent's main runs.
+const PreludeFD = 9
+
+// PreludeLost is the line an agent started with --prelude writes on its
+// stdout, before any frame, when the boot script's here-document did not
+// reach it whole (a shell that writes here-documents to a temporary file
+// finds no room for it): the controller then sends the hello on stdin.
+const PreludeLost = "conc-boot prelude lost"
+
 // Type names a message's kind on the wire.
 type Type string
 

@@ -464,8 +464,8 @@ func (n *nodeRun) startAgent(ctx context.Context, mode string, rec bundle.Lock, 
 	if err != nil {
 		return jobs.Resultf(jobs.Error, "start the agent on %s: %v", n.node.Name, err)
 	}
-	for _, p := range r.Replaced() {
-		n.rep.Printf("%s: the cached agent %s did not match its sha256: it was not run; conc removed it and uploaded the agent again", n.node.Name, p)
+	for _, msg := range r.Notices() {
+		n.rep.Printf("%s: %s", n.node.Name, msg)
 	}
 	switch jobs.Status(r.Ready().Status) {
 	case jobs.OK:

@@ -8,15 +8,14 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/concdeploy/conc/agent"
+	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 	"github.com/concdeploy/conc/jobs/nodeops"
 	"github.com/concdeploy/conc/nodetest"
@@ -24,6 +23,13 @@ import (
 )
 
 func main() {
+	// First of all, before anything the agent opens could take the
+	// descriptor's number where the shell did not open it.
+	var pre *bytes.Reader
+	var preErr error
+	if len(os.Args) > 1 && os.Args[1] == "--prelude" {
+		pre, preErr = readPrelude(channel.PreludeFD)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	// conc unlock --force on the node evicts the agent with SIGUSR1.
@@ -44,13 +50,17 @@ func main() {
 		log.Warn().Err(err).Msg("a job's processes that leave its process group may outlive it")
 	}
 	ch, err := takeStdio()
-	if err == nil && len(os.Args) > 1 && os.Args[1] == "--prelude" {
-		ch.pre, err = readPrelude(os.NewFile(3, "prelude"))
+	if err == nil && preErr != nil {
+		// The hello is not lost: the controller holds it, and sends it
+		// on stdin when told, a round trip later.
+		log.Warn().Err(preErr).Msg("the hello comes on stdin instead")
+		_, err = ch.out.WriteString(channel.PreludeLost + "\n")
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("set up stdio")
 		os.Exit(1)
 	}
+	ch.pre = pre
 	opt, err := agent.ProcessOptions(jobs.MustCatalogue(nodeops.Ops(), []jobs.Op{nodetest.Op()}), log)
 	if err != nil {
 		log.Error().Err(err).Msg("start")
@@ -129,22 +139,52 @@ func widenPipe(fd int) {
 // sends at most 32 KiB of base64 (agentclient's maxInline).
 const maxPrelude = 64 << 10
 
-// readPrelude reads and closes f, the here-document in which the boot
-// script hands over the hello and the jobs sent ahead with it (base64):
-// what the controller would otherwise have written first on stdin. Closed,
-// it is not inherited by the jobs.
-func readPrelude(f *os.File) (*bytes.Reader, error) {
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPrelude+1))
+// readPrelude reads fd, the here-document in which the boot script hands
+// over the hello and the jobs sent ahead with it (their base64 on one
+// line), and closes it. A shell that writes here-documents to a temporary
+// file (bash before 5.1, zsh) and finds no room for one leaves fd unopened
+// (bash) or hands over what fitted (zsh): the error then says what came.
+func readPrelude(fd int) (*bytes.Reader, error) {
+	// Whatever fd is, no job inherits it. It is closed only once it has
+	// proved to be the prelude: where the shell did not open it, the
+	// number may be another's (the Go runtime keeps descriptors open).
+	syscall.CloseOnExec(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("the prelude on file descriptor %d: %w", fd, err)
+	}
+	// What a shell hands over as a here-document; anything else (a
+	// terminal, a socket) might never end.
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFIFO && t != unix.S_IFREG {
+		return nil, fmt.Errorf("the prelude on file descriptor %d is not a pipe or a file (mode %#o)", fd, st.Mode)
+	}
+	var b []byte
+	buf := make([]byte, 16<<10)
+	for len(b) <= maxPrelude {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the prelude on file descriptor %d: %w", fd, err)
+		}
+		if n == 0 {
+			break
+		}
+		b = append(b, buf[:n]...)
+	}
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("read the prelude on file descriptor 3: %w", err)
 	case len(b) > maxPrelude:
-		return nil, fmt.Errorf("the prelude on file descriptor 3 is longer than %d bytes", maxPrelude)
+		return nil, fmt.Errorf("the prelude on file descriptor %d is longer than %d bytes", fd, maxPrelude)
+	case len(b) == 0:
+		return nil, fmt.Errorf("the prelude on file descriptor %d is empty (is the node's temporary directory full?)", fd)
+	case b[len(b)-1] != '\n':
+		return nil, fmt.Errorf("the prelude on file descriptor %d is cut short after %d bytes (is the node's temporary directory full?)", fd, len(b))
 	}
-	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	data, err := base64.StdEncoding.DecodeString(string(b[:len(b)-1]))
 	if err != nil {
-		return nil, fmt.Errorf("the prelude on file descriptor 3: %w", err)
+		return nil, fmt.Errorf("the prelude on file descriptor %d: %w", fd, err)
 	}
+	unix.Close(fd)
 	return bytes.NewReader(data), nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,11 +59,23 @@ const wait = 20 * time.Second
 // startAgent starts the agent, opens a bundle with it, and stops it when
 // the test ends. The pipes are the test's own, not os/exec's, so that
 // waiting for the process never closes what the test still reads.
-func startAgent(tb testing.TB) *agentProc { return startAgentWith(tb, false) }
+func startAgent(tb testing.TB) *agentProc { return startAgentWith(tb, onStdin) }
 
-// startAgentWith is startAgent; with prelude, the hello comes as the boot
-// script hands it over when it carries it: base64 on file descriptor 3.
-func startAgentWith(tb testing.TB, prelude bool) *agentProc {
+// preludeMode is how a test agent is handed its hello.
+type preludeMode int
+
+const (
+	onStdin  preludeMode = iota // no --prelude: the hello on stdin
+	onFD                        // base64 on channel.PreludeFD, as the boot script hands it over
+	preEmpty                    // --prelude, the descriptor empty: zsh, its temporary directory full
+	preShort                    // --prelude, the base64 cut short: a here-document that half fitted
+	preShut                     // --prelude, the descriptor not open: bash before 5.1, its temporary directory full
+	preSock                     // --prelude, the descriptor a socket that never ends
+)
+
+// startAgentWith is startAgent with the hello handed over as mode says;
+// where the prelude is lost, the agent must ask for the hello on stdin.
+func startAgentWith(tb testing.TB, mode preludeMode) *agentProc {
 	tb.Helper()
 	a := &agentProc{home: tb.TempDir(), exited: make(chan struct{})}
 	inR, inW, err := os.Pipe()
@@ -76,13 +89,23 @@ func startAgentWith(tb testing.TB, prelude bool) *agentProc {
 	a.cmd = exec.Command(os.Args[0])
 	a.cmd.Env = append(os.Environ(), "CONC_AGENT_TEST_MAIN=1", "HOME="+a.home)
 	a.cmd.Stdin, a.cmd.Stdout, a.cmd.Stderr = inR, outW, &a.stderr
-	if prelude {
-		frame, err := channel.Encode(helloMsg())
-		if err != nil {
-			tb.Fatal(err)
-		}
+	if mode != onStdin {
 		a.cmd.Args = append(a.cmd.Args, "--prelude")
-		a.cmd.ExtraFiles = []*os.File{heredoc(tb, base64.StdEncoding.EncodeToString(frame)+"\n")}
+	}
+	frame, err := channel.Encode(helloMsg())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(frame)
+	switch mode {
+	case onFD:
+		a.cmd.ExtraFiles = asPrelude(heredoc(tb, b64+"\n"))
+	case preEmpty:
+		a.cmd.ExtraFiles = asPrelude(heredoc(tb, ""))
+	case preShort:
+		a.cmd.ExtraFiles = asPrelude(heredoc(tb, b64[:len(b64)/2]))
+	case preSock:
+		a.cmd.ExtraFiles = asPrelude(socket(tb))
 	}
 	if err := a.cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -93,7 +116,10 @@ func startAgentWith(tb testing.TB, prelude bool) *agentProc {
 	a.pipes = pipes{in: inW, out: outR}
 	a.conn = channel.New(a.pipes)
 	tb.Cleanup(func() { a.stop(tb) })
-	if !prelude {
+	if mode > onFD {
+		a.expectLine(tb, channel.PreludeLost)
+	}
+	if mode != onFD {
 		if err := a.conn.Send(helloMsg()); err != nil {
 			tb.Fatal(err)
 		}
@@ -314,29 +340,105 @@ func TestChannelPipesWidened(t *testing.T) {
 // file descriptor 3, answers it, and then serves stdin; its jobs do not
 // inherit the descriptor.
 func TestPrelude(t *testing.T) {
-	a := startAgentWith(t, true)
-	a.run(t, 1, "test ! -e /proc/$$/fd/3", 0)
+	a := startAgentWith(t, onFD)
+	a.run(t, 1, fmt.Sprintf("test ! -e /proc/$$/fd/%d", channel.PreludeFD), 0)
 	if res := a.result(t); res.Status != "OK" {
-		t.Errorf("a job found file descriptor 3 open: %s (%s)", res.Status, res.Message)
+		t.Errorf("a job found the prelude's descriptor open: %s (%s)", res.Status, res.Message)
 	}
 }
 
-// TestPreludeRefused: a prelude that is not base64, or longer than any
-// the controller sends, stops the agent before it speaks.
-func TestPreludeRefused(t *testing.T) {
-	for name, text := range map[string]string{
-		"not base64": "%%%\n",
-		"too long":   strings.Repeat("A", maxPrelude+4),
-	} {
+// TestPreludeLost: a prelude that did not arrive whole (empty, cut short,
+// a descriptor the shell never opened, or one that never ends) makes the
+// agent say so before any frame, take the hello on stdin and serve.
+func TestPreludeLost(t *testing.T) {
+	for name, mode := range map[string]preludeMode{"empty": preEmpty, "cut short": preShort, "not open": preShut, "a socket": preSock} {
 		t.Run(name, func(t *testing.T) {
-			_, err := readPrelude(heredoc(t, text))
-			if err == nil {
-				t.Fatal("read, want an error")
+			a := startAgentWith(t, mode)
+			a.run(t, 1, "true", 0)
+			if res := a.result(t); res.Status != "OK" {
+				t.Fatalf("status %s (%s), want OK", res.Status, res.Message)
 			}
-			if !strings.Contains(err.Error(), "file descriptor 3") {
-				t.Errorf("error %q does not say where the prelude came from", err)
+			a.stop(t)
+			if !strings.Contains(a.stderr.String(), "the hello comes on stdin instead") {
+				t.Errorf("the agent's log does not say why it asked for the hello:\n%s", a.stderr.String())
 			}
 		})
+	}
+}
+
+// TestReadPrelude: what readPrelude refuses, and why, naming the
+// descriptor.
+func TestReadPrelude(t *testing.T) {
+	for name, c := range map[string]struct {
+		f    *os.File
+		want string
+	}{
+		"empty":      {heredoc(t, ""), "is empty"},
+		"cut short":  {heredoc(t, "aGVsbG8="), "cut short after 8 bytes"},
+		"not base64": {heredoc(t, "%%%\n"), "illegal base64"},
+		"too long":   {heredoc(t, strings.Repeat("A", maxPrelude+4)), "longer than"},
+		"a socket":   {socket(t), "not a pipe or a file"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fd, err := unix.Dup(int(c.f.Fd())) // readPrelude closes a prelude
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd) // and nothing else, which may be another's
+			_, err = readPrelude(fd)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf("file descriptor %d", fd)) {
+				t.Fatalf("error %v, want one naming the descriptor and saying %q", err, c.want)
+			}
+		})
+	}
+	fd, err := unix.Dup(int(heredoc(t, "aGVsbG8=\n").Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := readPrelude(fd)
+	if b, _ := io.ReadAll(r); err != nil || string(b) != "hello" {
+		t.Fatalf("read %q, %v; want hello", b, err)
+	}
+}
+
+// asPrelude places f on channel.PreludeFD in an agent started with
+// ExtraFiles, which begin at descriptor 3.
+func asPrelude(f *os.File) []*os.File {
+	files := make([]*os.File, channel.PreludeFD-3+1)
+	files[len(files)-1] = f
+	return files
+}
+
+// socket is one end of a socket pair whose other end stays open: a read
+// of it never ends.
+func socket(tb testing.TB) *os.File {
+	tb.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, b := os.NewFile(uintptr(fds[0]), "sock"), os.NewFile(uintptr(fds[1]), "peer")
+	tb.Cleanup(func() { a.Close(); b.Close() })
+	return a
+}
+
+// expectLine reads what the agent writes before any frame: want and a
+// newline.
+func (a *agentProc) expectLine(tb testing.TB, want string) {
+	tb.Helper()
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, len(want)+1)
+		n, _ := io.ReadFull(a.pipes.out, b)
+		got <- string(b[:n])
+	}()
+	select {
+	case line := <-got:
+		if line != want+"\n" {
+			tb.Fatalf("the agent wrote %q first, want %q", line, want+"\n")
+		}
+	case <-time.After(wait):
+		tb.Fatalf("the agent wrote nothing in %s, want %q", wait, want)
 	}
 }
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/base64"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/concdeploy/conc/internal/smalldisk"
 	"github.com/concdeploy/conc/internal/testnode"
 )
 
@@ -18,7 +21,7 @@ func preludes(t *testing.T, n *testnode.Node) (decoded []string, all bool) {
 		if !strings.Contains(c, "conc-boot") {
 			continue // not an agent's start (sftp)
 		}
-		_, rest, ok := strings.Cut(c, "exec 3<<'CONC_PRELUDE'\n")
+		_, rest, ok := strings.Cut(c, "exec 9<<'CONC_PRELUDE'\n")
 		if !ok {
 			all = false
 			continue
@@ -83,4 +86,42 @@ step = remote close_bundle
 			}
 		}
 	})
+}
+
+// TestBootPreludeLost: the node's login shell is zsh, which writes a
+// here-document to a temporary file, and its temporary directory is full,
+// so the agent finds the boot command's prelude empty. It says so before
+// it speaks, conc sends the hello on stdin, the deploy runs, and conc
+// tells the operator why; an uploaded agent and a cached one alike.
+func TestBootPreludeLost(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("zsh is not installed (.ci/run installs it)")
+	}
+	tmp := t.TempDir()
+	smalldisk.Mount(t, tmp, "64k")
+	smalldisk.Fill(t, tmp)
+	n := testnode.OpenSSHWith(t, testnode.Options{Env: []string{
+		"SHELL=" + zsh, "TMPPREFIX=" + filepath.Join(tmp, "zsh"), "TMPDIR=" + tmp,
+	}})
+	p := newProject(t, n, `[plan deploy]
+step = remote open_bundle
+step = remote run echo first-job
+step = remote close_bundle
+`)
+	for _, run := range []string{"uploaded", "cached"} {
+		r := p.conc("deploy", "node1")
+		if r.code != 0 {
+			t.Fatalf("%s: %s", run, r)
+		}
+		if !strings.Contains(r.stdout, "first-job") {
+			t.Errorf("%s: the first job's output is missing: %s", run, r)
+		}
+		if !strings.Contains(r.stdout+r.stderr, "could not hand the agent its first message") {
+			t.Errorf("%s: conc does not say the hello went on stdin: %s", run, r)
+		}
+	}
+	if got, all := preludes(t, n); len(got) != 2 || !all {
+		t.Errorf("%d boot commands carried a prelude (all: %v), want both runs'", len(got), all)
+	}
 }

@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	// The node.
 	"blobstore":      {"bundle", "channel"},
 	"agent":          {"blobstore", "bundle", "channel", "internal/durable", "internal/livelock", "jobs"},
-	"cmd/conc-agent": {"agent", "jobs", "jobs/nodeops", "nodetest"},
+	"cmd/conc-agent": {"agent", "channel", "jobs", "jobs/nodeops", "nodetest"},
 	// The workstation.
 	"sshtarget":   {"config"},
 	"sshconn":     {"config", "jobs", "sshtarget"},

@@ -103,6 +103,9 @@ type Options struct {
 	// LogLevel is sshd's LogLevel, such as DEBUG1; "" is INFO. Read the
 	// log with Node.StopLog.
 	LogLevel string
+	// Env is more of the sessions' environment, NAME=value each (sshd's
+	// SetEnv): SHELL=/usr/bin/zsh runs every command with that shell.
+	Env []string
 }
 
 // OpenSSHWith is OpenSSH with options.
@@ -158,7 +161,7 @@ func OpenSSHWith(tb testing.TB, o Options) *Node {
 			tb.Fatal(err)
 		}
 		cfg := filepath.Join(dir, "sshd_config")
-		if err := os.WriteFile(cfg, []byte(sshdConfig(port, n, dir, sftpServer, version, o.LogLevel)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(sshdConfig(port, n, dir, sftpServer, version, o)), 0o644); err != nil {
 			tb.Fatal(err)
 		}
 		proc, err = startSSHD(sshd, cfg, port, log)
@@ -199,7 +202,7 @@ func OpenSSHWith(tb testing.TB, o Options) *Node {
 
 // sshdConfig returns the sshd_config of a node. version is sshd's version
 // as returned by sshdVersion.
-func sshdConfig(port int, n *Node, dir, sftpServer string, version int, logLevel string) string {
+func sshdConfig(port int, n *Node, dir, sftpServer string, version int, o Options) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# Written by internal/testnode for %s.", n.Name)
@@ -220,7 +223,7 @@ func sshdConfig(port int, n *Node, dir, sftpServer string, version int, logLevel
 	w("PrintLastLog no")
 	w("UseDNS no")
 	w("X11Forwarding no")
-	w("LogLevel %s", logLevel)
+	w("LogLevel %s", o.LogLevel)
 	// A fleet of nodes on one sshd (make bench's 50) logs in at once; the
 	// default 10:30:100 drops connections past 10 unauthenticated ones.
 	w("MaxStartups 100:30:200")
@@ -231,7 +234,12 @@ func sshdConfig(port int, n *Node, dir, sftpServer string, version int, logLevel
 	}
 	// SetEnv overrides the HOME sshd sets from the password database (it
 	// is applied after it), for exec and subsystem sessions alike.
-	w(`SetEnv "HOME=%s"`, n.Home)
+	// sshd takes the first SetEnv line only: one line for all.
+	env := fmt.Sprintf(`"HOME=%s"`, n.Home)
+	for _, e := range o.Env {
+		env += fmt.Sprintf(` "%s"`, e)
+	}
+	w("SetEnv %s", env)
 	w("ForceCommand /bin/sh %s", filepath.Join(dir, "session.sh"))
 	w("Subsystem sftp %s", sftpServer)
 	return b.String()
