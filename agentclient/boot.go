@@ -23,9 +23,10 @@ const bootTimeout = 2 * time.Minute
 
 // bootScript starts the agent in one SSH exec, the only shell text conc
 // sends. It is constant but for the quoted agent hashes (each with the
-// stamp this workstation holds of it) and the hello's size. The controller
-// sends the hello without waiting, so the cached case costs no extra round
-// trip: the agent, exec'd from the cache, reads it.
+// stamp this workstation holds of it), the hello's size, and the hello
+// itself when the script carries it. The controller sends the hello
+// without waiting, so the cached case costs no extra round trip: the
+// agent, exec'd from the cache, reads it.
 //
 // A cached agent runs only once sha256sum has passed it, never on its own
 // word. The hash is checked again whenever the file's inode, size or ctime
@@ -45,16 +46,22 @@ const bootTimeout = 2 * time.Minute
 //
 // The hello and the jobs sent ahead with it may instead come in the script
 // itself (%[5]s, see inlinePrelude): a here-document on descriptor 9,
-// which the agent, started with --prelude, reads before stdin.
+// which the agent, started with --prelude, reads before stdin. The
+// here-document is a redirection of a function's (conc_start), not of a
+// bare exec: a shell in POSIX mode exits when a special built-in's
+// redirection fails (bash as sh, its temporary directory full), and ksh
+// does not hand a descriptor a bare exec opened to the programs it runs.
+// Where the redirection fails, conc_start returns and the agent starts
+// without the descriptor; it then asks for the hello on stdin.
 const bootScript = `%[5]sd="$HOME/%[2]s"
 for hs in %[1]s; do
 h=${hs%%%%:*}; e=${hs#*:}
 f="$d/%[3]s$h"
 [ -x "$f" ] || continue
 s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null)
-[ -n "$s" ] && [ "$s" = "$e" ] && exec "$f"%[6]s
+[ -n "$s" ] && [ "$s" = "$e" ] && %[6]s
 set -- $(sha256sum <"$f" 2>/dev/null)
-if [ "$1" = "$h" ]; then echo "conc-boot verified $h $s"; exec "$f"%[6]s; fi
+if [ "$1" = "$h" ]; then echo "conc-boot verified $h $s"; %[6]s; fi
 echo "conc-boot replaced $f"
 rm -f "$f"
 done
@@ -75,7 +82,7 @@ sync "$d" 2>/dev/null
 f="$d/%[3]s$h"; s=$(stat -L -c '%%i %%s %%z' "$f" 2>/dev/null) && echo "conc-boot verified $h $s"
 echo 'conc-boot installed'
 umask "$u"
-exec "$f"%[6]s`
+%[6]s`
 
 // previewBoot is what bootScript becomes for a preview, which changes
 // nothing on the node: a cached agent that fails its hash is reported and
@@ -103,19 +110,27 @@ func bootScriptFor(agents Agents, stamps map[string]string, helloSize int, inlin
 		h := agents[arch].Hash
 		hashes = append(hashes, jobs.Quote(h+":"+stamps[h]))
 	}
-	var heredoc, arg string
+	heredoc, start := "", `exec "$f"`
 	if inline != nil {
 		// Base64 has no '_': no line of it can end the here-document.
-		heredoc = fmt.Sprintf("exec %d<<'CONC_PRELUDE'\n%s\nCONC_PRELUDE\n", channel.PreludeFD, base64.StdEncoding.EncodeToString(inline))
-		arg, helloSize = " --prelude", 0
+		heredoc = fmt.Sprintf("conc_start() { exec \"$f\" --prelude; } %d<<'CONC_PRELUDE'\n%s\nCONC_PRELUDE\n",
+			channel.PreludeFD, base64.StdEncoding.EncodeToString(inline))
+		start, helloSize = `{ conc_start; exec "$f" --prelude; }`, 0
 	}
-	return fmt.Sprintf(bootScript, strings.Join(hashes, " "), bundle.CacheDir, bundle.AgentPrefix, helloSize, heredoc, arg)
+	return fmt.Sprintf(bootScript, strings.Join(hashes, " "), bundle.CacheDir, bundle.AgentPrefix, helloSize, heredoc, start)
 }
 
 // maxInline bounds the prelude the boot script carries, base64 encoded:
-// the script is one argument of the login shell (Linux takes up to
-// 128 KiB), and the here-document that hands it on fits in one pipe.
-const maxInline = 32 << 10
+// Dropbear refuses a command longer than 9,000 bytes (OpenSSH takes up to
+// the 128 KiB Linux allows one argument), and the script around it is
+// under 2 KiB. A hello and a few dozen jobs sent ahead fit; more go on
+// stdin, a round trip later.
+const maxInline = 6 << 10
+
+// shyWords are what, in a param's name, keeps the hello out of the boot
+// command: config.IsSecret's words and more, for the command is readable
+// by the node's other users, and all it costs is a round trip.
+var shyWords = []string{"pass", "key", "cred", "auth", "priv", "cookie", "dsn", "cert", "salt"}
 
 // inlinePrelude reports whether the hello and the jobs sent ahead with it
 // (frame) go in the boot script rather than on stdin. OpenSSH's sshd opens
@@ -124,17 +139,30 @@ const maxInline = 32 << 10
 // with the exec. But the script is the login shell's argument, which any
 // user of the node may read while the shell runs: it carries nothing
 // secret, so a hello with the sudo password or a param whose name says it
-// is secret (whose value a job's arguments may hold too) goes on stdin.
+// may be secret (whose value a job's arguments may hold too) goes on stdin.
 func inlinePrelude(hello *channel.Hello, frame []byte) bool {
 	if len(hello.Sudo) > 0 || base64.StdEncoding.EncodedLen(len(frame)) > maxInline {
 		return false
 	}
 	for k, v := range hello.Params {
-		if v != "" && config.IsSecret(k) {
+		if v != "" && shy(k) {
 			return false
 		}
 	}
 	return true
+}
+
+func shy(name string) bool {
+	if config.IsSecret(name) {
+		return true
+	}
+	name = strings.ToLower(name)
+	for _, w := range shyWords {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // agentStart is an agent process on the node and the channel to it.

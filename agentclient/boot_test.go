@@ -24,6 +24,9 @@ func TestInlinePrelude(t *testing.T) {
 		{"sudo password", channel.Hello{Sudo: []byte("pw")}, small, false},
 		{"secret param", channel.Hello{Params: map[string]string{"DB_Password": "x"}}, small, false},
 		{"secret param, empty", channel.Hello{Params: map[string]string{"api_token": ""}}, small, true},
+		{"a key", channel.Hello{Params: map[string]string{"Stripe_API_Key": "sk"}}, small, false},
+		{"credentials", channel.Hello{Params: map[string]string{"aws_credentials": "x"}}, small, false},
+		{"a DSN", channel.Hello{Params: map[string]string{"db_dsn": "postgres://u:p@h/db"}}, small, false},
 		{"at the limit", channel.Hello{}, make([]byte, maxInline/4*3), true},
 		{"past the limit", channel.Hello{}, make([]byte, maxInline/4*3+1), false},
 	} {
@@ -35,17 +38,32 @@ func TestInlinePrelude(t *testing.T) {
 	}
 }
 
+// TestBootCommandFits: the largest boot command conc sends, with a
+// prelude at its limit and agents for two architectures, is within the
+// 9,000 bytes Dropbear takes.
+func TestBootCommandFits(t *testing.T) {
+	agents := Agents{"amd64": {Arch: "amd64", Hash: strings.Repeat("a", 64)}, "arm64": {Arch: "arm64", Hash: strings.Repeat("b", 64)}}
+	stamps := map[string]string{strings.Repeat("a", 64): "123456789 4169890 2026-12-04 10:24:55.123456789 +0000", strings.Repeat("b", 64): "123456790 3997858 2026-12-04 10:24:56.123456789 +0000"}
+	frame := make([]byte, maxInline/4*3)
+	if !inlinePrelude(&channel.Hello{}, frame) {
+		t.Fatal("a prelude at the limit is not inlined")
+	}
+	if n := len(bootCommand(agents, stamps, 0, frame, false)); n > 9000 {
+		t.Errorf("the boot command is %d bytes, over Dropbear's 9,000", n)
+	}
+}
+
 // TestBootCommandPrelude: a prelude makes the script open it on file
 // descriptor 9 and start every agent with --prelude, and reads nothing of
 // stdin for it; without one, the script is as it was.
 func TestBootCommandPrelude(t *testing.T) {
 	agents := Agents{"amd64": {Arch: "amd64", Hash: strings.Repeat("a", 64)}}
 	with := bootCommand(agents, nil, 0, []byte("hello"), false)
-	if !strings.HasPrefix(with, "exec 9<<'CONC_PRELUDE'\naGVsbG8=\nCONC_PRELUDE\n") {
+	if !strings.HasPrefix(with, "conc_start() { exec \"$f\" --prelude; } 9<<'CONC_PRELUDE'\naGVsbG8=\nCONC_PRELUDE\n") {
 		t.Errorf("the script does not start with the prelude:\n%s", with)
 	}
-	if n, m := strings.Count(with, `exec "$f"`), strings.Count(with, `exec "$f" --prelude`); n != 3 || m != n {
-		t.Errorf("%d of %d starts of the agent carry --prelude, want 3 of 3", m, n)
+	if n, m := strings.Count(with, `exec "$f"`), strings.Count(with, `{ conc_start; exec "$f" --prelude; }`); n != 1+3 || m != 3 {
+		t.Errorf("%d of %d starts of the agent go through conc_start, want 3 of 3", m, n-1)
 	}
 	if !strings.Contains(with, "head -c 0 >") {
 		t.Error("with a prelude, the script still throws away stdin")

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/signal"
@@ -136,7 +137,7 @@ func widenPipe(fd int) {
 }
 
 // maxPrelude bounds the prelude read from the boot script: the controller
-// sends at most 32 KiB of base64 (agentclient's maxInline).
+// sends at most 6 KiB of base64 (agentclient's maxInline).
 const maxPrelude = 64 << 10
 
 // readPrelude reads fd, the here-document in which the boot script hands
@@ -184,6 +185,13 @@ func readPrelude(fd int) (*bytes.Reader, error) {
 	data, err := base64.StdEncoding.DecodeString(string(b[:len(b)-1]))
 	if err != nil {
 		return nil, fmt.Errorf("the prelude on file descriptor %d: %w", fd, err)
+	}
+	// Whole frames only: the agent would wait on stdin for the rest of one.
+	for rest := data; len(rest) > 0; {
+		if len(rest) < 4 || uint64(binary.BigEndian.Uint32(rest)) > uint64(len(rest)-4) {
+			return nil, fmt.Errorf("the prelude on file descriptor %d ends inside a frame", fd)
+		}
+		rest = rest[4+binary.BigEndian.Uint32(rest):]
 	}
 	unix.Close(fd)
 	return bytes.NewReader(data), nil

@@ -373,11 +373,13 @@ func TestReadPrelude(t *testing.T) {
 		f    *os.File
 		want string
 	}{
-		"empty":      {heredoc(t, ""), "is empty"},
-		"cut short":  {heredoc(t, "aGVsbG8="), "cut short after 8 bytes"},
-		"not base64": {heredoc(t, "%%%\n"), "illegal base64"},
-		"too long":   {heredoc(t, strings.Repeat("A", maxPrelude+4)), "longer than"},
-		"a socket":   {socket(t), "not a pipe or a file"},
+		"empty":             {heredoc(t, ""), "is empty"},
+		"cut short":         {heredoc(t, "aGVsbG8="), "cut short after 8 bytes"},
+		"not frames":        {heredoc(t, "aGVsbG8=\n"), "ends inside a frame"},
+		"a frame cut short": {heredoc(t, base64.StdEncoding.EncodeToString([]byte("\x00\x00\x00\x05hell"))+"\n"), "ends inside a frame"},
+		"not base64":        {heredoc(t, "%%%\n"), "illegal base64"},
+		"too long":          {heredoc(t, strings.Repeat("A", maxPrelude+4)), "longer than"},
+		"a socket":          {socket(t), "not a pipe or a file"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fd, err := unix.Dup(int(c.f.Fd())) // readPrelude closes a prelude
@@ -391,13 +393,17 @@ func TestReadPrelude(t *testing.T) {
 			}
 		})
 	}
-	fd, err := unix.Dup(int(heredoc(t, "aGVsbG8=\n").Fd()))
+	two := "\x00\x00\x00\x05hello\x00\x00\x00\x00"
+	fd, err := unix.Dup(int(heredoc(t, base64.StdEncoding.EncodeToString([]byte(two))+"\n").Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := readPrelude(fd)
-	if b, _ := io.ReadAll(r); err != nil || string(b) != "hello" {
-		t.Fatalf("read %q, %v; want hello", b, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(r); string(b) != two {
+		t.Fatalf("read %q, want %q", b, two)
 	}
 }
 

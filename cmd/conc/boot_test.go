@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func preludes(t *testing.T, n *testnode.Node) (decoded []string, all bool) {
 		if !strings.Contains(c, "conc-boot") {
 			continue // not an agent's start (sftp)
 		}
-		_, rest, ok := strings.Cut(c, "exec 9<<'CONC_PRELUDE'\n")
+		_, rest, ok := strings.Cut(c, "9<<'CONC_PRELUDE'\n")
 		if !ok {
 			all = false
 			continue
@@ -88,40 +89,55 @@ step = remote close_bundle
 	})
 }
 
-// TestBootPreludeLost: the node's login shell is zsh, which writes a
-// here-document to a temporary file, and its temporary directory is full,
-// so the agent finds the boot command's prelude empty. It says so before
-// it speaks, conc sends the hello on stdin, the deploy runs, and conc
-// tells the operator why; an uploaded agent and a cached one alike.
-func TestBootPreludeLost(t *testing.T) {
-	zsh, err := exec.LookPath("zsh")
-	if err != nil {
-		t.Skip("zsh is not installed (.ci/run installs it)")
+// TestBootShells: the agent starts, uploaded and then cached, under each
+// login shell a node may have, with the prelude in the boot command. Where
+// the shell writes a here-document to a temporary file (zsh; bash in POSIX
+// mode, as sh, with bash 5.0's rules) and the temporary directory is full,
+// the prelude does not arrive: the agent says so, conc sends the hello on
+// stdin and tells the operator why, and the deploy runs. Elsewhere the
+// prelude arrives (ksh hands a descriptor to the program it execs only
+// when the redirection is the command's own).
+func TestBootShells(t *testing.T) {
+	full := t.TempDir()
+	smalldisk.Mount(t, full, "64k")
+	smalldisk.Fill(t, full)
+	posixBash := filepath.Join(t.TempDir(), "posix-bash")
+	if err := os.WriteFile(posixBash, []byte("#!/bin/sh\nexec bash --posix \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	tmp := t.TempDir()
-	smalldisk.Mount(t, tmp, "64k")
-	smalldisk.Fill(t, tmp)
-	n := testnode.OpenSSHWith(t, testnode.Options{Env: []string{
-		"SHELL=" + zsh, "TMPPREFIX=" + filepath.Join(tmp, "zsh"), "TMPDIR=" + tmp,
-	}})
-	p := newProject(t, n, `[plan deploy]
+	for _, c := range []struct {
+		name, shell string
+		env         []string
+		lost        bool
+	}{
+		{"zsh", "zsh", nil, false},
+		{"zsh and a full tmp", "zsh", []string{"TMPPREFIX=" + filepath.Join(full, "zsh"), "TMPDIR=" + full}, true},
+		{"bash as sh and a full tmp", posixBash, []string{"BASH_COMPAT=50", "TMPDIR=" + full}, true},
+		{"ksh", "ksh", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			shell, err := exec.LookPath(c.shell)
+			if err != nil {
+				t.Skipf("%s is not installed (.ci/run installs it)", c.shell)
+			}
+			n := testnode.OpenSSHWith(t, testnode.Options{Env: append([]string{"SHELL=" + shell}, c.env...)})
+			p := newProject(t, n, `[plan deploy]
 step = remote open_bundle
 step = remote run echo first-job
 step = remote close_bundle
 `)
-	for _, run := range []string{"uploaded", "cached"} {
-		r := p.conc("deploy", "node1")
-		if r.code != 0 {
-			t.Fatalf("%s: %s", run, r)
-		}
-		if !strings.Contains(r.stdout, "first-job") {
-			t.Errorf("%s: the first job's output is missing: %s", run, r)
-		}
-		if !strings.Contains(r.stdout+r.stderr, "could not hand the agent its first message") {
-			t.Errorf("%s: conc does not say the hello went on stdin: %s", run, r)
-		}
-	}
-	if got, all := preludes(t, n); len(got) != 2 || !all {
-		t.Errorf("%d boot commands carried a prelude (all: %v), want both runs'", len(got), all)
+			for _, run := range []string{"uploaded", "cached"} {
+				r := p.conc("deploy", "node1")
+				if r.code != 0 || strings.Count(r.stdout, " OK ") != 3 {
+					t.Fatalf("%s: %s", run, r)
+				}
+				if got := strings.Contains(r.stdout+r.stderr, "could not hand the agent its first message"); got != c.lost {
+					t.Errorf("%s: conc says the hello went on stdin: %v, want %v\n%s", run, got, c.lost, r)
+				}
+			}
+			if got, all := preludes(t, n); len(got) != 2 || !all {
+				t.Errorf("%d boot commands carried a prelude (all: %v), want both runs'", len(got), all)
+			}
+		})
 	}
 }
