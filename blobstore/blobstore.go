@@ -396,6 +396,24 @@ func (s *Store) Evict(limit int64) (Stats, error) {
 // Show says what the store holds.
 func (s *Store) Show() (Stats, error) { return s.Evict(1<<63 - 1) }
 
+// Holds says for each file whether the store has a blob of its name and
+// size (StoreLinked) or not (StoreMissing), for a preview: it reads no
+// content, so a place may still find a blob corrupt, and it uses none, so
+// no blob's last use moves.
+func (s *Store) Holds(files []channel.StoreFile) []int8 {
+	held := make([]int8, len(files))
+	for i, f := range files {
+		dir, name, err := s.blob(f.SHA256)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
+			held[i] = channel.StoreLinked
+		}
+	}
+	return held
+}
+
 // Prune empties the store; it says what it removed.
 func (s *Store) Prune() (Stats, error) { return s.Evict(0) }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -574,5 +575,54 @@ func TestWriteDiskFull(t *testing.T) {
 	small := describe("small.txt", "fits", 0o644)
 	if _, err := ss.Serve(root, &channel.Store{Do: channel.StoreWrite, Files: []channel.StoreFile{small}, Data: []byte("fits")}); err != nil {
 		t.Errorf("a write after the failed one: %v", err)
+	}
+}
+
+// TestHolds: a preview's question says which files the store has a blob
+// of, by name and size, and changes nothing: no blob's last use moves,
+// and a store that was never made is not made.
+func TestHolds(t *testing.T) {
+	home := t.TempDir()
+	ask := func(home string, files ...channel.StoreFile) []int8 {
+		t.Helper()
+		ss := NewSession(home, nil)
+		defer ss.Close()
+		ans, err := ss.Serve(nil, &channel.Store{Do: channel.StoreShow, Files: files})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ans.Placed
+	}
+	a := describe("a.txt", "alpha", 0o644)
+	if got := ask(home, a); len(got) != 1 || got[0] != channel.StoreMissing {
+		t.Errorf("a store never made: %v, want missing", got)
+	}
+	if _, err := os.Lstat(filepath.Join(home, ".cache")); err == nil {
+		t.Error("the question made the store's directory")
+	}
+
+	f := newFixture(t)
+	dir, root := f.bundle("seed")
+	held := f.file(dir, "a.txt", "alpha", 0o644)
+	f.keep(root, held)
+	before, err := os.Stat(f.blob(held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	atime := before.Sys().(*syscall.Stat_t).Atim
+	resized := held
+	resized.Size++
+	bad := held
+	bad.SHA256 = "../" + held.SHA256[3:]
+	got := ask(f.home, held, describe("b.txt", "beta", 0o644), resized, bad)
+	if want := []int8{channel.StoreLinked, channel.StoreMissing, channel.StoreMissing, channel.StoreMissing}; !slices.Equal(got, want) {
+		t.Errorf("held %v, want %v", got, want)
+	}
+	after, err := os.Stat(f.blob(held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Sys().(*syscall.Stat_t).Atim != atime || !after.ModTime().Equal(before.ModTime()) {
+		t.Error("the question moved the blob's last use")
 	}
 }

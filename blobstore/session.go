@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -68,6 +69,12 @@ func (ss *Session) Serve(root *os.Root, q *channel.Store) (*channel.StoreAnswer,
 		return nil, fmt.Errorf("a store request names %d files, more than %d", len(q.Files), channel.MaxStoreFiles)
 	case q.Do == channel.StoreWrite && (len(q.Files) != 1 || len(q.Data) > channel.MaxStoreChunk):
 		return nil, errors.New("a write carries one file's chunk of at most 1 MiB")
+	}
+	if q.Do == channel.StoreShow && len(q.Files) > 0 {
+		// A preview's question, which changes nothing: not even the
+		// store's directory is made.
+		s := &Store{dir: filepath.Join(ss.home, Dir), now: ss.now}
+		return &channel.StoreAnswer{Dir: s.Path(), Placed: s.Holds(q.Files)}, nil
 	}
 	s, err := Open(ss.home, ss.now)
 	if err != nil {

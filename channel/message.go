@@ -166,7 +166,9 @@ const (
 	// StoreKeep keeps the store to Limit after a copy, removing the
 	// least recently used content past it.
 	StoreKeep = "keep"
-	// StoreShow says what the store holds; StorePrune empties it.
+	// StoreShow says what the store holds; with Files, only which of
+	// them it has a blob of, in Placed (StoreLinked, by name and size:
+	// unchecked and unused, for a preview). StorePrune empties it.
 	StoreShow  = "show"
 	StorePrune = "prune"
 	// StoreWrite carries a chunk of a file the store lacked, Data at

@@ -21,8 +21,10 @@ import (
 
 	"github.com/concdeploy/conc/agentclient"
 	"github.com/concdeploy/conc/bundlefs"
+	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/config"
 	"github.com/concdeploy/conc/jobs"
+	"github.com/concdeploy/conc/jobs/localops"
 	"github.com/concdeploy/conc/nodelock"
 	"github.com/concdeploy/conc/runreport"
 	"github.com/concdeploy/conc/sshconn"
@@ -61,6 +63,7 @@ func Check(ctx context.Context, r Run) jobs.Status {
 	note(jobs.OK, "connect", "host key verified, logged in")
 	upload := r.checkAgentAndLock(ctx, sc, note)
 	env := &previewEnv{r: r, sc: sc}
+	defer env.close()
 	var total int64
 	made := map[string]bool{}
 	sudo := false
@@ -267,14 +270,68 @@ func indent(s string) string {
 }
 
 // previewEnv is what a job's preview sees: the deploy file's directory,
-// the node's params, and the node's files, read only.
+// the node's params, and the node's files and store, read only.
 type previewEnv struct {
 	r    Run
 	sc   *sftp.Client
 	host jobs.Host
+	// store is an agent the node has cached, which takes no lock, started
+	// for the first question to the node's store; storeErr, why not.
+	store    *agentclient.Client
+	storeErr error
+	noStore  bool // the agent is not cached: a run would upload it
 }
 
-var _ jobs.PreviewEnv = (*previewEnv)(nil)
+var (
+	_ jobs.PreviewEnv      = (*previewEnv)(nil)
+	_ localops.StorePeeker = (*previewEnv)(nil)
+)
+
+// PeekStore asks the node's store which files it holds, through an agent
+// the node has cached: without one, a preview would have to upload it.
+func (e *previewEnv) PeekStore(ctx context.Context, files []channel.StoreFile) ([]bool, bool, error) {
+	if limit, _ := e.r.Node.StoreLimit(); limit == 0 || e.noStore {
+		return nil, false, nil
+	}
+	if e.store == nil && e.storeErr == nil {
+		e.store, e.storeErr = agentclient.OpenCached(ctx, e.r.Conn, e.r.Agents, &channel.Hello{
+			Version: channel.Version, Node: e.r.Node.Name, Bundle: e.r.Node.Get(config.KeyBundle), LockMode: channel.LockNone,
+			Lock: &channel.Record{Holder: nodelock.Holder(), Node: e.r.Node.Name},
+		}, nil)
+		var nc *agentclient.NotCachedError
+		switch {
+		case errors.As(e.storeErr, &nc):
+			e.noStore, e.storeErr = true, nil
+			return nil, false, nil
+		case e.storeErr == nil && e.store.Ready().Status != string(jobs.OK):
+			e.storeErr = errors.New(e.store.Ready().Message)
+		}
+	}
+	if e.storeErr != nil {
+		return nil, false, e.storeErr
+	}
+	held := make([]bool, 0, len(files))
+	for lo := 0; lo < len(files); lo += channel.MaxStoreFiles {
+		hi := min(lo+channel.MaxStoreFiles, len(files))
+		ans, err := e.store.Store(ctx, channel.Store{Do: channel.StoreShow, Files: files[lo:hi]})
+		if err != nil {
+			return nil, false, err
+		}
+		if len(ans.Placed) != hi-lo {
+			return nil, false, fmt.Errorf("the node's store answered for %d file(s), not %d", len(ans.Placed), hi-lo)
+		}
+		for _, p := range ans.Placed {
+			held = append(held, p == channel.StoreLinked)
+		}
+	}
+	return held, true, nil
+}
+
+func (e *previewEnv) close() {
+	if e.store != nil {
+		e.store.Close()
+	}
+}
 
 func (e *previewEnv) Host() jobs.Host           { return e.host }
 func (e *previewEnv) Node() string              { return e.r.Node.Name }

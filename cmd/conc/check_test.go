@@ -109,8 +109,20 @@ step = remote close_bundle
 		if r := p.conc("deploy", "node1", "--resume"); r.code != 0 {
 			t.Fatalf("resume: %s", r)
 		}
-		if r := p.conc("check", "node1"); r.code != 0 || !strings.Contains(r.stdout, "conf/app.conf on node1 already holds it") {
+		if r := p.conc("check", "node1"); r.code != 0 || !strings.Contains(r.stdout, "conf/app.conf on node1 already holds it") ||
+			!strings.Contains(r.stdout, "would send 0 file(s), 0 bytes, into the bundle; 1 from the node's store") {
 			t.Errorf("the check after the deploy: %s", r)
+		}
+		// The wheel changed: the store lacks it. Asking the store changes
+		// nothing on the node (blobstore's TestHolds: nor a blob's last use).
+		os.WriteFile(filepath.Join(p.dir, "dist", "app-1.0.whl"), []byte("wheel 2"), 0o644)
+		before = tree(t, n.Home)
+		if r := p.conc("check", "node1"); r.code != 0 || !strings.Contains(r.stdout, "would send 1 file(s), 7 bytes, into the bundle: app-1.0.whl (7 bytes)") ||
+			strings.Contains(r.stdout, "from the node's store") {
+			t.Errorf("the check after the wheel changed: %s", r)
+		}
+		if after := tree(t, n.Home); after != before {
+			t.Fatalf("the check changed the node:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 
 		// A cached agent changed on the node: a run removes it, never runs

@@ -48,7 +48,7 @@ var allowed = map[string][]string{
 	"rollout":     {"config", "jobs"},
 	"prompt":      {"deploy", "jobs"},
 	"runreport":   {"bundle", "jobs"},
-	"preflight":   {"agentclient", "bundlefs", "config", "jobs", "nodelock", "runreport", "sshconn"},
+	"preflight":   {"agentclient", "bundlefs", "channel", "config", "jobs", "jobs/localops", "nodelock", "runreport", "sshconn"},
 	"deploy": {"agentclient", "bundle", "bundlefs", "channel", "config", "jobs", "jobs/localops",
 		"nodelock", "nodetest", "paramuse", "preflight", "rollout", "runreport", "runstate", "sshconn", "testrun"},
 	"testrun": {"agentclient", "channel", "config", "jobs", "nodelock", "nodetest", "runreport", "sshconn"},

@@ -106,8 +106,9 @@ func textDiff(oldName, newName string, old, new []byte) string {
 func isText(b []byte) bool { return utf8.Valid(b) && !bytes.ContainsRune(b, 0) }
 
 // Preview lists what would be copied, with sizes: the bundle is new at
-// each run, so every file would be.
-func (a copyAction) Preview(_ context.Context, env jobs.PreviewEnv) jobs.Preview {
+// each run, so every file would be, sent or, where the node's store
+// holds it, placed from there.
+func (a copyAction) Preview(ctx context.Context, env jobs.PreviewEnv) jobs.Preview {
 	matches, res := jobs.ExpandGlobs(env.Dir(), a.globs)
 	if res != nil {
 		return jobs.Preview{Err: errors.New(res.Message)}
@@ -116,14 +117,60 @@ func (a copyAction) Preview(_ context.Context, env jobs.PreviewEnv) jobs.Preview
 	if err != nil {
 		return jobs.Preview{Err: err}
 	}
+	send, stored, err := peekStore(ctx, env, files)
+	if err != nil {
+		return jobs.Preview{Err: err}
+	}
+	if stored > 0 {
+		total = 0
+		for _, f := range send {
+			total += f.size
+		}
+	}
 	names := make([]string, 0, 4)
-	for i, f := range files {
+	for i, f := range send {
 		if i == 3 {
-			names = append(names, fmt.Sprintf("and %d more", len(files)-i))
+			names = append(names, fmt.Sprintf("and %d more", len(send)-i))
 			break
 		}
 		names = append(names, fmt.Sprintf("%s (%d bytes)", f.dst, f.size))
 	}
-	return jobs.Preview{Bytes: total, Change: jobs.Changed,
-		What: fmt.Sprintf("would send %d file(s), %d bytes, into the bundle: %s", len(files), total, strings.Join(names, ", "))}
+	what := fmt.Sprintf("would send %d file(s), %d bytes, into the bundle", len(send), total)
+	if len(names) > 0 {
+		what += ": " + strings.Join(names, ", ")
+	}
+	if stored > 0 {
+		what += fmt.Sprintf("; %d from the node's store", stored)
+	}
+	return jobs.Preview{Bytes: total, Change: jobs.Changed, What: what}
+}
+
+// peekStore splits files into those a run would send and the number the
+// node's store holds, where env can ask it; else all are to send.
+func peekStore(ctx context.Context, env jobs.PreviewEnv, files []transfer) (send []transfer, stored int, err error) {
+	sp, ok := env.(StorePeeker)
+	if !ok || len(files) == 0 {
+		return files, 0, nil
+	}
+	sums, err := storeFiles(ctx, files)
+	if err != nil {
+		return nil, 0, err
+	}
+	held, ok, err := sp.PeekStore(ctx, sums)
+	switch {
+	case err != nil:
+		return nil, 0, fmt.Errorf("ask the node's store: %w", err)
+	case !ok:
+		return files, 0, nil
+	case len(held) != len(files):
+		return nil, 0, fmt.Errorf("the node's store answered for %d file(s), not %d", len(held), len(files))
+	}
+	for i, f := range files {
+		if held[i] {
+			stored++
+		} else {
+			send = append(send, f)
+		}
+	}
+	return send, stored, nil
 }

@@ -2,12 +2,16 @@ package localops
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/concdeploy/conc/channel"
 	"github.com/concdeploy/conc/jobs"
 )
 
@@ -49,5 +53,60 @@ func TestTemplatePreview(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(home, "link.conf")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Errorf("the preview changed the link: %v %v", fi, err)
+	}
+}
+
+// peekEnv is a previewEnv whose node's store holds the contents in held.
+type peekEnv struct {
+	previewEnv
+	held map[string]bool // sha256 -> held
+	ok   bool
+	err  error
+	asks int
+}
+
+func (e *peekEnv) PeekStore(_ context.Context, files []channel.StoreFile) ([]bool, bool, error) {
+	e.asks++
+	out := make([]bool, len(files))
+	for i, f := range files {
+		out[i] = e.held[f.SHA256]
+	}
+	return out, e.ok, e.err
+}
+
+// TestCopyPreviewStore: a copy's preview counts what the node's store
+// holds as placed, not sent, where the environment can ask it; where the
+// store is off, every file would be sent; an error asking says so.
+func TestCopyPreviewStore(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "rel"), 0o755)
+	os.WriteFile(filepath.Join(dir, "rel", "a.bin"), []byte("alpha"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rel", "b.bin"), []byte("bravo!"), 0o644)
+	a := copyAction{globs: []string{"rel"}, to: "."}
+	sum := sha256.Sum256([]byte("alpha"))
+	held := map[string]bool{hex.EncodeToString(sum[:]): true}
+	for _, c := range []struct {
+		name  string
+		env   jobs.PreviewEnv
+		what  string
+		bytes int64
+	}{
+		{"no store to ask", previewEnv{dir: dir}, "would send 2 file(s), 11 bytes, into the bundle: rel/a.bin (5 bytes), rel/b.bin (6 bytes)", 11},
+		{"the store holds one", &peekEnv{previewEnv: previewEnv{dir: dir}, held: held, ok: true}, "would send 1 file(s), 6 bytes, into the bundle: rel/b.bin (6 bytes); 1 from the node's store", 6},
+		{"store_limit = 0", &peekEnv{previewEnv: previewEnv{dir: dir}, held: held}, "would send 2 file(s), 11 bytes", 11},
+		{"the store cannot be asked", &peekEnv{previewEnv: previewEnv{dir: dir}, err: errors.New("agent gone")}, "", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := a.Preview(context.Background(), c.env)
+			if c.what == "" {
+				if p.Err == nil || !strings.Contains(p.Err.Error(), "ask the node's store: agent gone") {
+					t.Fatalf("preview %+v, want the store's error", p)
+				}
+				return
+			}
+			if p.Err != nil || !strings.HasPrefix(p.What, c.what) || p.Bytes != c.bytes {
+				t.Errorf("preview %+v; want %q, %d bytes", p, c.what, c.bytes)
+			}
+		})
 	}
 }

@@ -49,6 +49,15 @@ type StoreReacher interface {
 	Store(ctx context.Context) (NodeStore, error)
 }
 
+// StorePeeker is implemented by a PreviewEnv that can ask the node's
+// store which files it holds, changing nothing: held by name and size,
+// for a preview (a place checks the content). ok is false where copies
+// would not go through the store (store_limit = 0, or no agent to ask
+// without uploading one).
+type StorePeeker interface {
+	PeekStore(ctx context.Context, files []channel.StoreFile) (held []bool, ok bool, err error)
+}
+
 // storeFiles hashes the files to copy, as many at once as there are
 // CPUs, or takes the hashes a Prefetch or an earlier copy of the run made.
 func storeFiles(ctx context.Context, files []transfer) ([]channel.StoreFile, error) {
