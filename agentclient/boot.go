@@ -241,7 +241,14 @@ func startAgent(ctx context.Context, client *ssh.Client, agents Agents, stamps m
 	a.sess = sess
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	// A stop or the timeout ends the start with the connection: sshd keeps
+	// a session's channel open while its command runs, so closing the
+	// session alone leaves the read below to a login shell that may never
+	// end (a startup file that hangs, reading no stdin).
+	stop := context.AfterFunc(ctx, func() {
+		sess.Close()
+		client.Close()
+	})
 	defer stop()
 	// A hello not in the script goes right after the exec, as soon as
 	// sshd opens the session's window: the boot script hands it to a
@@ -335,7 +342,7 @@ func (a *agentStart) bootstrap(ctx context.Context, br *bufio.Reader, stdin io.W
 
 // fail adds what the node's side said on stderr to a start error.
 func (a *agentStart) fail(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (after %s)", err, bootTimeout)
 	}
 	if tail := bytes.TrimSpace(a.stderr.Bytes()); len(tail) > 0 {

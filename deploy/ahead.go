@@ -67,9 +67,6 @@ func (n *nodeRun) sentAhead(group []*config.Step, ids []uint32) {
 	if len(group) == 0 || len(ids) != len(group) {
 		return
 	}
-	if n.ahead == nil {
-		n.ahead = map[int]uint32{}
-	}
 	n.log.Debug().Int("from", group[0].Number).Int("to", group[len(group)-1].Number).Msg("sent ahead")
 	for k, s := range group {
 		n.ahead[s.Number] = ids[k]

@@ -166,7 +166,7 @@ func newNodeRun(opts *Options, n *config.Node) (*nodeRun, error) {
 		opts: opts, node: n, plan: plan, params: params, overrides: file.Overrides(), localHome: home, localBundle: lb, target: target,
 		stops: st, from: from, tests: tests, testsNeedSudo: testsNeedSudo,
 		log: opts.Log.With().Str(runreport.FieldNode, n.Name).Logger(), rep: opts.Reporter,
-		out: runreport.Outcome{Node: n.Name, Steps: len(plan.Steps)},
+		out: runreport.Outcome{Node: n.Name, Steps: len(plan.Steps)}, ahead: map[int]uint32{},
 	}, nil
 }
 
@@ -241,6 +241,9 @@ func (n *nodeRun) run(ctx context.Context) jobs.Status {
 			n.rep.ShowsBar(n.node.Name) // a copy's progress bar says more than the live line
 		}
 		res, d := n.step(ctx, st, ask == nil, settled)
+		if res.Status == jobs.Error && errors.Is(context.Cause(ctx), jobs.ErrCanceled) {
+			res.Status, res.Message = jobs.Stopped, "stopped by the operator: "+res.Message // as jobs.Execute maps it
+		}
 		if d == 0 {
 			d = time.Since(t0)
 		}

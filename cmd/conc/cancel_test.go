@@ -170,3 +170,35 @@ func assertStoppedLoading(t *testing.T, done <-chan result) {
 		t.Fatal("conc kept reading the deploy file after it was stopped")
 	}
 }
+
+// TestCancelWhileAgentStarts: Ctrl-C while the node's login shell starts
+// the agent ends the run STOPPED at open_bundle (exit 4), as a stop
+// anywhere else does, not ERROR: the stop closes the session, and the
+// broken start is the stop's doing. The login shell says when it has the
+// boot command and waits for the test, so the stop lands inside the start.
+func TestCancelWhileAgentStarts(t *testing.T) {
+	dir := t.TempDir()
+	shell := filepath.Join(dir, "slow-shell")
+	script := "#!/bin/sh\n: >" + filepath.Join(dir, "started") + "\nwhile [ ! -e " + filepath.Join(dir, "go") + " ]; do sleep 0.01; done\nexec /bin/sh \"$@\"\n"
+	if err := os.WriteFile(shell, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := testnode.OpenSSHWith(t, testnode.Options{Env: []string{"SHELL=" + shell}})
+	p := newProject(t, n, longJobPlan)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- p.concCtx(ctx, "deploy", "node1") }()
+	for !exists(filepath.Join(dir, "started")) {
+		select {
+		case r := <-done:
+			t.Fatalf("the run ended before the agent started: %s", r)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel(jobs.ErrCanceled)
+	r := <-done
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+	if r.code != 4 || !strings.Contains(r.stdout, "STOPPED") || !strings.Contains(r.stdout, "1/3 open_bundle") || strings.Contains(r.stdout, "ERROR") {
+		t.Fatalf("a stop while the agent starts: want STOPPED at open_bundle, exit 4: %s", r)
+	}
+}
