@@ -125,6 +125,24 @@ func frame(buf *bytes.Buffer, enc *msgpack.Encoder, m *Message) ([]byte, error) 
 	return b, nil
 }
 
+// WholeFrames reports whether b is a run of whole frames, none past
+// MaxFrame, as the agent's prelude must be: a prelude that ended inside a
+// frame would leave its reader waiting on stdin for the rest. It says
+// nothing of what the frames hold; Recv checks that.
+func WholeFrames(b []byte) bool {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return false
+		}
+		n := binary.BigEndian.Uint32(b)
+		if n > MaxFrame || uint64(n) > uint64(len(b)-4) {
+			return false
+		}
+		b = b[4+n:]
+	}
+	return true
+}
+
 // Recv reads the next message. At a clean end of stream between frames it
 // returns io.EOF; a frame cut short is io.ErrUnexpectedEOF. A frame past
 // the limits is refused before it is decoded. After an error, Recv keeps

@@ -239,3 +239,30 @@ func TestEncodeIsSendsFrame(t *testing.T) {
 		t.Errorf("Encode = %x, Send wrote %x", b, buf.Bytes())
 	}
 }
+
+// TestWholeFrames: a run of whole frames passes; one that ends inside a
+// header or a payload, or announces a frame past MaxFrame, does not.
+func TestWholeFrames(t *testing.T) {
+	hello, err := Encode(&Message{Type: THello, Hello: &Hello{Version: Version}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := append(append([]byte{}, hello...), hello...)
+	huge := []byte{0x01, 0x00, 0x00, 0x01} // MaxFrame + 1
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"none", nil, true},
+		{"one", hello, true},
+		{"two", two, true},
+		{"cut in a header", two[:len(hello)+2], false},
+		{"cut in a payload", two[:len(two)-1], false},
+		{"past MaxFrame", append(huge, make([]byte, 8)...), false},
+	} {
+		if got := WholeFrames(c.b); got != c.want {
+			t.Errorf("%s: WholeFrames = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

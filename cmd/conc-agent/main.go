@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/signal"
@@ -186,12 +185,8 @@ func readPrelude(fd int) (*bytes.Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the prelude on file descriptor %d: %w", fd, err)
 	}
-	// Whole frames only: the agent would wait on stdin for the rest of one.
-	for rest := data; len(rest) > 0; {
-		if len(rest) < 4 || uint64(binary.BigEndian.Uint32(rest)) > uint64(len(rest)-4) {
-			return nil, fmt.Errorf("the prelude on file descriptor %d ends inside a frame", fd)
-		}
-		rest = rest[4+binary.BigEndian.Uint32(rest):]
+	if !channel.WholeFrames(data) {
+		return nil, fmt.Errorf("the prelude on file descriptor %d ends inside a frame", fd)
 	}
 	unix.Close(fd)
 	return bytes.NewReader(data), nil
