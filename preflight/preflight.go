@@ -61,8 +61,8 @@ func Check(ctx context.Context, r Run) jobs.Status {
 	}
 	r.Rep.Printf("%s: preflight of plan %s, as %s@%s; nothing on %s is changed", r.Node.Name, r.Plan.Name, r.Conn.Target.User, r.Conn.Target.Addr, r.Node.Name)
 	note(jobs.OK, "connect", "host key verified, logged in")
-	upload := r.checkAgentAndLock(ctx, sc, note)
-	env := &previewEnv{r: r, sc: sc}
+	upload, cached := r.checkAgentAndLock(ctx, sc, note)
+	env := &previewEnv{r: r, sc: sc, noStore: !cached}
 	defer env.close()
 	var total int64
 	made := map[string]bool{}
@@ -118,8 +118,9 @@ func Check(ctx context.Context, r Run) jobs.Status {
 
 // checkAgentAndLock reads the lock as conc status does when the node has
 // the agent cached; else it looks for the bundle over SFTP and says that
-// a run would upload the agent, whose size it returns.
-func (r Run) checkAgentAndLock(ctx context.Context, sc *sftp.Client, note func(jobs.Status, string, string)) int64 {
+// a run would upload the agent, whose size it returns. cached says the
+// node's cached agent started and answered.
+func (r Run) checkAgentAndLock(ctx context.Context, sc *sftp.Client, note func(jobs.Status, string, string)) (upload int64, cached bool) {
 	bundle := r.Node.Get(config.KeyBundle)
 	opens := false
 	for _, st := range r.Plan.Steps {
@@ -145,13 +146,13 @@ func (r Run) checkAgentAndLock(ctx context.Context, sc *sftp.Client, note func(j
 		} else {
 			note(jobs.Error, "lock", fmt.Sprintf("look for ~/%s: %v", bundle, err))
 		}
-		return int64(nc.Size)
+		return int64(nc.Size), false
 	case err != nil && st.Held:
 		note(jobs.Error, "lock", err.Error()) // the agent ran, and could not read the bundle
-		return 0
+		return 0, false
 	case err != nil:
 		note(jobs.Error, "agent", err.Error())
-		return 0
+		return 0, false
 	}
 	note(jobs.OK, "agent", "cached on the node, its sha256 checked: a run starts it without an upload")
 	if st.Held {
@@ -159,7 +160,7 @@ func (r Run) checkAgentAndLock(ctx context.Context, sc *sftp.Client, note func(j
 	} else {
 		note(jobs.OK, "lock", fmt.Sprintf("~/%s is free", bundle))
 	}
-	return 0
+	return 0, true
 }
 
 // checkNeeds checks the paths a job needs on the node, and the commands
@@ -279,7 +280,7 @@ type previewEnv struct {
 	// for the first question to the node's store; storeErr, why not.
 	store    *agentclient.Client
 	storeErr error
-	noStore  bool // the agent is not cached: a run would upload it
+	noStore  bool // no cached agent answered the lock's check: none is asked
 }
 
 var (
@@ -298,12 +299,7 @@ func (e *previewEnv) PeekStore(ctx context.Context, files []channel.StoreFile) (
 			Version: channel.Version, Node: e.r.Node.Name, Bundle: e.r.Node.Get(config.KeyBundle), LockMode: channel.LockNone,
 			Lock: &channel.Record{Holder: nodelock.Holder(), Node: e.r.Node.Name},
 		}, nil)
-		var nc *agentclient.NotCachedError
-		switch {
-		case errors.As(e.storeErr, &nc):
-			e.noStore, e.storeErr = true, nil
-			return nil, false, nil
-		case e.storeErr == nil && e.store.Ready().Status != string(jobs.OK):
+		if e.storeErr == nil && e.store.Ready().Status != string(jobs.OK) {
 			e.storeErr = errors.New(e.store.Ready().Message)
 		}
 	}

@@ -291,3 +291,30 @@ step = remote close_bundle
 		}
 	})
 }
+
+// TestCheckStartsOneAgent: a preflight of a node without conc's agent
+// cached starts the boot once, to find that out, and asks the store of
+// no agent: its copy preview counts every file as to send.
+func TestCheckStartsOneAgent(t *testing.T) {
+	testnode.Both(t, func(t *testing.T, n *testnode.Node) {
+		p := newProject(t, n, `[plan deploy]
+step = remote open_bundle
+step = local put app.whl
+step = remote close_bundle
+`)
+		os.WriteFile(filepath.Join(p.dir, "app.whl"), []byte("wheel"), 0o644)
+		r := p.conc("check", "node1")
+		if r.code != 0 || !strings.Contains(r.stdout, "not cached on the node") || !strings.Contains(r.stdout, "would send 1 file(s), 5 bytes, into the bundle: app.whl (5 bytes)") {
+			t.Fatalf("check of a node without the agent: %s", r)
+		}
+		boots := 0
+		for _, c := range n.Commands(t) {
+			if strings.Contains(c, "conc-boot") {
+				boots++
+			}
+		}
+		if boots != 1 {
+			t.Errorf("the check ran %d boot commands, want 1", boots)
+		}
+	})
+}

@@ -59,17 +59,19 @@ func TestTemplatePreview(t *testing.T) {
 // peekEnv is a previewEnv whose node's store holds the contents in held.
 type peekEnv struct {
 	previewEnv
-	held map[string]bool // sha256 -> held
-	ok   bool
-	err  error
-	asks int
+	held  map[string]bool // sha256 -> held
+	ok    bool
+	err   error
+	short bool // answers for one file fewer: a node that lies
 }
 
 func (e *peekEnv) PeekStore(_ context.Context, files []channel.StoreFile) ([]bool, bool, error) {
-	e.asks++
 	out := make([]bool, len(files))
 	for i, f := range files {
 		out[i] = e.held[f.SHA256]
+	}
+	if e.short {
+		out = out[1:]
 	}
 	return out, e.ok, e.err
 }
@@ -88,19 +90,20 @@ func TestCopyPreviewStore(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		env   jobs.PreviewEnv
-		what  string
+		what  string // or, with bytes 0, the preview's error
 		bytes int64
 	}{
 		{"no store to ask", previewEnv{dir: dir}, "would send 2 file(s), 11 bytes, into the bundle: rel/a.bin (5 bytes), rel/b.bin (6 bytes)", 11},
 		{"the store holds one", &peekEnv{previewEnv: previewEnv{dir: dir}, held: held, ok: true}, "would send 1 file(s), 6 bytes, into the bundle: rel/b.bin (6 bytes); 1 from the node's store", 6},
 		{"store_limit = 0", &peekEnv{previewEnv: previewEnv{dir: dir}, held: held}, "would send 2 file(s), 11 bytes", 11},
-		{"the store cannot be asked", &peekEnv{previewEnv: previewEnv{dir: dir}, err: errors.New("agent gone")}, "", 0},
+		{"the store cannot be asked", &peekEnv{previewEnv: previewEnv{dir: dir}, err: errors.New("agent gone")}, "ask the node's store: agent gone", 0},
+		{"the store answers for fewer files", &peekEnv{previewEnv: previewEnv{dir: dir}, held: held, ok: true, short: true}, "answered for 1 file(s), not 2", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := a.Preview(context.Background(), c.env)
-			if c.what == "" {
-				if p.Err == nil || !strings.Contains(p.Err.Error(), "ask the node's store: agent gone") {
-					t.Fatalf("preview %+v, want the store's error", p)
+			if c.bytes == 0 {
+				if p.Err == nil || !strings.Contains(p.Err.Error(), c.what) {
+					t.Fatalf("preview %+v, want an error saying %q", p, c.what)
 				}
 				return
 			}
